@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine: `make test` and `make demo`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint typecheck pytest demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check karbon_async tests benchmarks tools
+	$(VENV)/bin/ruff format --check karbon_async tests benchmarks tools
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+pytest: install
+	$(PY) -m pytest -W error -q
+
+test: lint typecheck pytest
+
+demo: install
+	$(VENV)/bin/karbon-async demo
+
+bench: install
+	$(PY) benchmarks/limiter_bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
