@@ -1,0 +1,171 @@
+"""Every error karbon_async raises, under one root.
+
+::
+
+    KarbonError
+    ├── APIStatusError              the API answered with a non-success status
+    │   ├── BadRequestError         400
+    │   ├── AuthenticationError     401
+    │   ├── PermissionDeniedError   403
+    │   ├── NotFoundError           404
+    │   ├── ConflictError           409 (code 4020: refetch, reapply, retry)
+    │   ├── RateLimitError          429 (``retry_after``)
+    │   └── ServerError             5xx
+    ├── TransportError              no usable response: connection failures, timeouts, bad bodies
+    │   ├── ConnectError            the request was never written: safe to retry any method
+    │   ├── RequestTimeoutError     no response in time; the request may have been processed
+    │   └── ResponseDecodeError     a response arrived but its body was not what the API sends
+    └── UnsafeURLError              a URL would have sent credentials to another origin
+
+Plain ``ValueError``/``TypeError`` are raised, before anything is sent, for invalid arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+class KarbonError(Exception):
+    """Root of every error raised by karbon_async."""
+
+
+class TransportError(KarbonError):
+    """No usable response arrived (connection failure, timeout, unreadable body).
+
+    ``maybe_processed`` is True when the request may have reached the server, in which case a
+    non-idempotent call (POST, PATCH) is never repeated automatically.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, maybe_processed: bool) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+        self.maybe_processed = maybe_processed
+
+
+class ConnectError(TransportError):
+    """The connection could not be made; the request was never written."""
+
+    def __init__(self, message: str, *, method: str, url: str) -> None:
+        super().__init__(message, method=method, url=url, maybe_processed=False)
+
+
+class RequestTimeoutError(TransportError):
+    """The response did not arrive in time; the request may have been processed."""
+
+
+class ResponseDecodeError(TransportError):
+    """The response body could not be decoded as the API's JSON."""
+
+
+class UnsafeURLError(KarbonError, ValueError):
+    """A URL (for example an ``@odata.nextLink``) points outside the configured origin."""
+
+
+class APIStatusError(KarbonError):
+    """The API answered with a non-success HTTP status.
+
+    Attributes: ``status``, ``code`` (Karbon's error code such as ``"4004"``, when given),
+    ``message``, ``details``, ``method``, ``url`` and the raw ``body`` bytes.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        note: str | None = None,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.url = url
+        self.body = body
+        self.headers = dict(headers or {})
+        self.code, self.message, self.details = parse_error_body(body)
+        text = f"{status} {method} {url}"
+        if self.code:
+            text += f" [{self.code}]"
+        if self.message:
+            text += f": {self.message}"
+        if note:
+            text += f" ({note})"
+        super().__init__(text)
+
+
+class BadRequestError(APIStatusError):
+    """400: the API rejected the request's content."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the bearer token or access key is missing or invalid."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the API application lacks a permission."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such resource (or it is hidden from this API application)."""
+
+
+class ConflictError(APIStatusError):
+    """409: an optimistic-concurrency conflict; refetch, reapply and retry."""
+
+
+class RateLimitError(APIStatusError):
+    """429: the account's rate limit was exceeded; ``retry_after`` is in seconds."""
+
+    def __init__(self, *, retry_after: float, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
+
+
+class ServerError(APIStatusError):
+    """5xx: the API failed. For POST and PATCH the request may have been processed."""
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The most specific error class for a status other than 429."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_ERRORS.get(status, APIStatusError)
+
+
+def parse_error_body(body: bytes) -> tuple[str | None, str | None, Any]:
+    """(code, message, details) from any of Karbon's error shapes, or from a non-JSON body.
+
+    Shapes seen: ``{"error": {"code", "message", "details"}}``, ``{"Error": {"Code", "Message"}}``,
+    flat ``{"statusCode", "message"}`` and ``{"error": {"statusCode", "message"}}``.
+    """
+    try:
+        document = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        text = body.decode("utf-8", errors="replace").strip()[:500]
+        return None, text or None, None
+    inner = document.get("error", document.get("Error", document))
+    if not isinstance(inner, dict):
+        return None, str(inner), None
+    folded = {str(key).lower(): value for key, value in inner.items()}
+    code = folded.get("code", folded.get("statuscode"))
+    message = folded.get("message")
+    return (
+        None if code is None else str(code),
+        None if message is None else str(message),
+        folded.get("details"),
+    )
