@@ -135,7 +135,7 @@ def _make_converter() -> cattrs.Converter:
     def unset_union_factory(cls: Any) -> Callable[[Any, Any], Any]:
         # UNSET only ever comes from Python code; JSON values decode as the rest of the union.
         rest = tuple(arg for arg in get_args(cls) if arg is not Unset)
-        inner = rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007
+        inner: Any = rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007
         return lambda value, _: value if value is UNSET else converter.structure(value, inner)
 
     converter.register_structure_hook_factory(_admits_unset, unset_union_factory)

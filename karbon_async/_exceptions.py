@@ -15,7 +15,8 @@
     │   ├── ConnectError            the request was never written: safe to retry any method
     │   ├── RequestTimeoutError     no response in time; the request may have been processed
     │   └── ResponseDecodeError     a response arrived but its body was not what the API sends
-    └── UnsafeURLError              a URL would have sent credentials to another origin
+    ├── UnsafeURLError              a URL would have sent credentials to another origin
+    └── ConfigurationError          the client cannot be built from what it was given
 
 Plain ``ValueError``/``TypeError`` are raised, before anything is sent, for invalid arguments.
 """
@@ -29,6 +30,10 @@ from typing import Any
 
 class KarbonError(Exception):
     """Root of every error raised by karbon_async."""
+
+    not_repeated: bool = False
+    """True when a non-idempotent request failed in a way that it may have been processed,
+    and so was deliberately not retried."""
 
 
 class TransportError(KarbonError):
@@ -62,6 +67,10 @@ class ResponseDecodeError(TransportError):
 
 class UnsafeURLError(KarbonError, ValueError):
     """A URL (for example an ``@odata.nextLink``) points outside the configured origin."""
+
+
+class ConfigurationError(KarbonError, ValueError):
+    """Missing or inconsistent settings, such as absent credentials in the environment."""
 
 
 class APIStatusError(KarbonError):

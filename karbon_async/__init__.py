@@ -1,0 +1,78 @@
+"""karbon_async: the asyncio SDK for the Karbon API v3.
+
+import karbon_async as ka
+
+async with ka.KarbonClient.from_env() as client:
+    async for contact in client.contacts.list(filter=ka.F.FullName.contains("O'Brien")):
+        print(contact.full_name)
+"""
+
+from ._budget import AccountBudget, Budget, BudgetSnapshot, Permit
+from ._client import DEFAULT_BASE_URL, KarbonClient
+from ._converter import structure, unstructure
+from ._exceptions import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    ConnectError,
+    KarbonError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+    UnsafeURLError,
+)
+from ._limits import Lane, RateLimit
+from ._model_base import UNSET, KarbonEnum, KarbonModel
+from ._odata import F, Field, Filter
+from ._pagination import Page, Paginator
+from ._retry import RetryPolicy
+from ._transport import AiohttpTransport, Request, Response, Transport
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "UNSET",
+    "APIStatusError",
+    "AccountBudget",
+    "AiohttpTransport",
+    "AuthenticationError",
+    "BadRequestError",
+    "Budget",
+    "BudgetSnapshot",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectError",
+    "F",
+    "Field",
+    "Filter",
+    "KarbonClient",
+    "KarbonEnum",
+    "KarbonError",
+    "KarbonModel",
+    "Lane",
+    "NotFoundError",
+    "Page",
+    "Paginator",
+    "Permit",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "Request",
+    "RequestTimeoutError",
+    "Response",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ServerError",
+    "Transport",
+    "TransportError",
+    "UnsafeURLError",
+    "__version__",
+    "structure",
+    "unstructure",
+]

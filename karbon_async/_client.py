@@ -1,0 +1,130 @@
+"""KarbonClient: one aiohttp session, one account budget, the resources."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+import aiohttp
+
+from ._budget import Budget, shared_budget
+from ._exceptions import ConfigurationError
+from ._limits import Lane, RateLimit
+from ._resources import ResourceSet
+from ._retry import RetryPolicy
+from ._sender import Credentials, RequestSender
+from ._transport import AiohttpTransport, Transport
+from ._urls import origin_of
+
+DEFAULT_BASE_URL = "https://api.karbonhq.com"
+DEFAULT_TIMEOUT = 60.0
+
+
+class _LazyBudget:
+    """The account's shared budget, looked up in the running loop on first use, so a client can
+    be made outside a coroutine."""
+
+    def __init__(self, origin: str, access_key: str, limit: RateLimit) -> None:
+        self._args = (origin, access_key, limit)
+
+    def __call__(self) -> Budget:
+        return shared_budget(*self._args)
+
+
+class KarbonClient(ResourceSet):
+    """An async client for one Karbon account.
+
+    Use it as ``async with KarbonClient(...) as client:`` (or call ``await client.aclose()``).
+    Every client of the same account in one event loop shares one rate-limit budget.
+    """
+
+    def __init__(
+        self,
+        *,
+        bearer_token: str,
+        access_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        rate_limit: RateLimit | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        budget: Budget | None = None,
+        transport: Transport | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        credentials = Credentials(bearer_token=bearer_token, access_key=access_key)
+        if not isinstance(base_url, str):
+            raise TypeError("base_url must be a str")
+        origin_of(base_url)  # an absolute http(s) URL, or UnsafeURLError now
+        if transport is not None and session is not None:
+            raise ValueError("pass either transport= or session=, not both")
+        limit = rate_limit if rate_limit is not None else RateLimit()
+        if budget is not None and rate_limit is not None and budget.limit != rate_limit:
+            raise ValueError("rate_limit disagrees with the given budget's limit")
+        self._owns_transport = transport is None
+        self._transport: Transport = transport or AiohttpTransport(session)
+        self._sender = RequestSender(
+            base_url=base_url,
+            credentials=credentials,
+            transport=self._transport,
+            budget_factory=(
+                (lambda: budget)
+                if budget is not None
+                else _LazyBudget(base_url.rstrip("/"), access_key, limit)
+            ),
+            retry=retry or RetryPolicy(),
+            timeout=timeout,
+        )
+        super().__init__(self._sender)
+
+    @classmethod
+    def from_env(cls, **options: object) -> KarbonClient:
+        """A client from ``KARBON_BEARER_TOKEN``, ``KARBON_ACCESS_KEY`` and, optionally,
+        ``KARBON_BASE_URL``; keyword options are passed through."""
+        missing = [
+            name
+            for name in ("KARBON_BEARER_TOKEN", "KARBON_ACCESS_KEY")
+            if not os.environ.get(name)
+        ]
+        if missing:
+            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
+        options.setdefault("base_url", os.environ.get("KARBON_BASE_URL") or DEFAULT_BASE_URL)
+        return cls(
+            bearer_token=os.environ["KARBON_BEARER_TOKEN"],
+            access_key=os.environ["KARBON_ACCESS_KEY"],
+            **options,  # type: ignore[arg-type]
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._sender.base_url
+
+    @property
+    def budget(self) -> Budget:
+        """This account's budget; ``client.budget.snapshot()`` for operators."""
+        return self._sender.budget
+
+    def with_options(
+        self, *, lane: Lane | None = None, retry: RetryPolicy | None = None
+    ) -> ResourceSet:
+        """The same client (session, budget) with calls in another lane or retry policy, e.g.
+        ``client.with_options(lane=Lane.INTERACTIVE).work_items.get(key)``."""
+        sender = self._sender if retry is None else self._sender.with_retry(retry)
+        return ResourceSet(sender, lane=lane)
+
+    async def aclose(self) -> None:
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> KarbonClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"KarbonClient(base_url={self.base_url!r})"

@@ -1,0 +1,110 @@
+"""When a failed attempt is tried again, and how long to wait first (built on backoff).
+
+The rules:
+
+* 429: any method (the gateway rejected it before it was processed). The account's budget has
+  already paused everyone for ``Retry-After``; a repeated 429 adds full-jitter backoff on top,
+  which only ever lengthens the wait. A ``Retry-After`` beyond ``max_retry_wait`` is raised as
+  ``RateLimitError`` at once rather than hanging.
+* Connection not made (``ConnectError``): any method; nothing was written.
+* 5xx, timeouts, connections dropped after sending: idempotent methods only (GET, PUT, DELETE).
+  A POST or PATCH that may have reached the server is never repeated; its error says so.
+* Everything else (4xx, cancellation) is not retried. ``asyncio.CancelledError`` is a
+  ``BaseException`` and passes straight through.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar
+
+import attrs
+import backoff
+
+from ._exceptions import (
+    ConnectError,
+    KarbonError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+
+T = TypeVar("T")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How hard to try. ``max_attempts`` counts the first try."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_wait: float = 300.0
+    """The longest ``Retry-After`` worth waiting for; a longer one raises ``RateLimitError``."""
+
+
+NO_RETRIES = RetryPolicy(max_attempts=1)
+
+
+def is_retryable(error: BaseException, method: str, policy: RetryPolicy) -> bool:
+    if isinstance(error, RateLimitError):
+        return error.retry_after <= policy.max_retry_wait
+    if isinstance(error, ConnectError):
+        return True
+    if isinstance(error, ServerError | TransportError):
+        return method.upper() in IDEMPOTENT_METHODS
+    return False
+
+
+def _waits(policy: RetryPolicy) -> Generator[float, BaseException | None, None]:
+    """Full-jitter exponential waits; the first retry after a 429 waits only for the budget."""
+    error = yield 0.0  # backoff primes the generator with send(None)
+    failures = 0
+    rate_limited_before = False
+    while True:
+        ceiling = min(policy.max_delay, policy.base_delay * 2**failures)
+        failures += 1
+        if isinstance(error, RateLimitError) and not rate_limited_before:
+            rate_limited_before = True
+            wait = 0.0  # the shared cool-down already holds this request back
+        else:
+            wait = random.uniform(0.0, ceiling)
+        error = yield wait
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]], *, method: str, policy: RetryPolicy
+) -> T:
+    """Run ``attempt`` until it succeeds or a failure is final, then raise the last error."""
+
+    def give_up(error: Exception) -> bool:
+        return not is_retryable(error, method, policy)
+
+    def note_not_repeated(details: Any) -> None:
+        error = details.get("exception")
+        if (
+            isinstance(error, ServerError | TransportError)
+            and method.upper() not in IDEMPOTENT_METHODS
+            and not isinstance(error, ConnectError)
+        ):
+            error.args = (
+                f"{error.args[0]} ({method} is not idempotent and may have been processed, so it "
+                "was not repeated: check the resource's state before trying again)",
+                *error.args[1:],
+            )
+            error.not_repeated = True
+
+    retrying = backoff.on_exception(
+        lambda: _waits(policy),
+        KarbonError,
+        max_tries=policy.max_attempts,
+        giveup=give_up,
+        on_giveup=note_not_repeated,
+        jitter=None,
+        raise_on_giveup=True,
+    )(attempt)
+    result: T = await retrying()
+    return result

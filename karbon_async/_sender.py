@@ -1,0 +1,196 @@
+"""The request path below the resources: retry -> budget -> transport, and status -> error.
+
+One ``RequestSender`` per client. Every attempt, retries included, takes a permit from the
+account's budget before it is sent and releases it when its outcome is known.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ._budget import Budget
+from ._exceptions import APIStatusError, RateLimitError, ResponseDecodeError, status_error_class
+from ._limits import Lane
+from ._retry import RetryPolicy, call_with_retries
+from ._transport import Request, Response, Transport
+from ._urls import ensure_same_origin, join_url, normalise_link, origin_of
+from ._version import __version__
+
+logger = logging.getLogger("karbon_async")
+
+DEFAULT_RETRY_AFTER = 10.0  # Karbon's documented value, used when a 429 carries none
+
+
+@attrs.frozen(repr=False)
+class Credentials:
+    """The two headers Karbon needs; never shown in reprs or logs."""
+
+    bearer_token: str
+    access_key: str
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("bearer_token", "access_key"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{name} must be a non-empty string")
+            if any(ch in value for ch in "\r\n"):
+                raise ValueError(f"{name} must not contain line breaks")
+
+    def __repr__(self) -> str:
+        return "Credentials(bearer_token=<hidden>, access_key=<hidden>)"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.bearer_token}", "AccessKey": self.access_key}
+
+
+def _encode_default(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def encode_json(document: Any) -> bytes:
+    return json.dumps(document, default=_encode_default, separators=(",", ":")).encode()
+
+
+def decode_json(response: Response, method: str = "GET") -> Any:
+    try:
+        return json.loads(response.body, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ResponseDecodeError(
+            f"the response to {response.url} is not valid JSON ({exc})",
+            method=method,
+            url=response.url,
+            maybe_processed=True,
+        ) from exc
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        seconds = float(value) if value is not None else DEFAULT_RETRY_AFTER
+    except ValueError:
+        seconds = DEFAULT_RETRY_AFTER  # an HTTP-date: rare here, and 10 s is Karbon's norm
+    return seconds if math.isfinite(seconds) and seconds >= 0 else DEFAULT_RETRY_AFTER
+
+
+class RequestSender:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Credentials,
+        transport: Transport,
+        budget_factory: Callable[[], Budget],
+        retry: RetryPolicy,
+        timeout: float | None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.origin = origin_of(self.base_url)
+        self._budget_factory = budget_factory
+        self._budget: Budget | None = None
+        self.retry = retry
+        self._credentials = credentials
+        self._transport = transport
+        self._timeout = timeout
+        self._user_agent = f"karbon-async/{__version__}"
+
+    @property
+    def budget(self) -> Budget:
+        """The account's budget, resolved on first use (inside the event loop)."""
+        if self._budget is None:
+            self._budget = self._budget_factory()
+        return self._budget
+
+    def with_retry(self, retry: RetryPolicy) -> RequestSender:
+        clone = copy.copy(self)
+        clone.retry = retry
+        return clone
+
+    def url_for(self, path: str, params: Mapping[str, str] | None = None) -> str:
+        return join_url(self.base_url, path, params)
+
+    def checked_link(self, link: str) -> str:
+        """A server-given absolute link, made sendable, refused unless on our origin."""
+        return ensure_same_origin(normalise_link(link), self.origin)
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        lane: Lane = Lane.INTERACTIVE,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Send until a success status arrives; raise the typed error of the final failure."""
+        ensure_same_origin(url, self.origin)
+        headers = {
+            **self._credentials.headers(),
+            "Accept": "application/json",
+            "User-Agent": self._user_agent,
+            **(extra_headers or {}),
+        }
+        if json_body is not None:
+            body = encode_json(json_body)
+            content_type = "application/json"
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        request = Request(method=method, url=url, headers=headers, body=body, timeout=self._timeout)
+
+        async def attempt() -> Response:
+            return await self._attempt(request, lane)
+
+        return await call_with_retries(attempt, method=method, policy=retry or self.retry)
+
+    async def _attempt(self, request: Request, lane: Lane) -> Response:
+        permits = [await self.budget.acquire(lane)]
+
+        async def before_resend() -> None:
+            permits.append(await self.budget.acquire(lane))
+
+        started = time.monotonic()
+        try:
+            response = await self._transport.send(request, before_resend=before_resend)
+        finally:
+            for permit in permits:
+                await permit.release()
+        logger.debug(
+            "%s %s -> %s in %.0f ms",
+            request.method,
+            request.url,
+            response.status,
+            (time.monotonic() - started) * 1000,
+        )
+        if 200 <= response.status < 300:
+            return response
+        raise await self._status_error(request, response)
+
+    async def _status_error(self, request: Request, response: Response) -> APIStatusError:
+        common: dict[str, Any] = {
+            "status": response.status,
+            "method": request.method,
+            "url": request.url,
+            "body": response.body,
+            "headers": response.headers,
+        }
+        if response.status == 429:
+            retry_after = retry_after_seconds(response.headers)
+            await self.budget.cool_down(retry_after)
+            logger.warning(
+                "429 on %s %s: pausing for %.1f s", request.method, request.url, retry_after
+            )
+            return RateLimitError(retry_after=retry_after, **common)
+        return status_error_class(response.status)(**common)

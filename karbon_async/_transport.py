@@ -1,0 +1,140 @@
+"""Transports: the one small interface between the request path and the network.
+
+A transport sends one fully built request and returns the fully read response, or raises a
+``TransportError`` saying whether the request may have reached the server. It does not retry,
+rate-limit or interpret statuses: those are the layers above it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._exceptions import ConnectError, RequestTimeoutError, TransportError
+
+BeforeResend = Callable[[], Awaitable[None]]
+
+
+@attrs.frozen
+class Request:
+    method: str
+    url: str
+    """Absolute and already percent-encoded; sent as is."""
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)  # credentials: never shown
+    body: bytes | None = attrs.field(default=None, repr=False)
+    timeout: float | None = None
+
+
+@attrs.frozen
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = attrs.field(repr=False)
+    url: str
+
+
+class Transport(Protocol):
+    async def send(
+        self, request: Request, *, before_resend: BeforeResend | None = None
+    ) -> Response:
+        """Send ``request``. ``before_resend`` is awaited before the transport itself puts the
+        same request on the wire again (aiohttp's silent retry on a dropped kept-alive
+        connection), so the rate limiter can count that second arrival."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# Which callback the current request installed; read by the session middleware, which runs in
+# the caller's task and so sees the caller's context.
+_before_resend: contextvars.ContextVar[tuple[list[int], BeforeResend | None]] = (
+    contextvars.ContextVar("karbon_before_resend")
+)
+
+
+async def _count_sends(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    sends, before_resend = _before_resend.get(([0], None))
+    sends[0] += 1
+    if sends[0] > 1 and before_resend is not None:
+        await before_resend()
+    return await handler(request)
+
+
+class AiohttpTransport:
+    """A transport over one ``aiohttp.ClientSession`` (made here, or yours: then not closed)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        connector_limit: int = 100,
+    ) -> None:
+        self._owns_session = session is None
+        self._session = session
+        self._connector_limit = connector_limit
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connector_limit),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
+
+    async def send(
+        self, request: Request, *, before_resend: BeforeResend | None = None
+    ) -> Response:
+        session = self._ensure_session()
+        token = _before_resend.set(([0], before_resend))
+        timeout = aiohttp.ClientTimeout(total=request.timeout)
+        try:
+            async with session.request(
+                request.method,
+                URL(request.url, encoded=True),
+                headers=dict(request.headers),
+                data=request.body,
+                timeout=timeout,
+                allow_redirects=False,
+                # Kept after a user's own session middlewares, so every send is seen.
+                middlewares=(*getattr(session, "_middlewares", ()), _count_sends),
+            ) as response:
+                body = await response.read()
+                return Response(
+                    status=response.status,
+                    headers={key: value for key, value in response.headers.items()},
+                    body=body,
+                    url=request.url,
+                )
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise ConnectError(
+                f"could not connect: {type(exc).__name__}", method=request.method, url=request.url
+            ) from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise RequestTimeoutError(
+                f"no response within {request.timeout} s",
+                method=request.method,
+                url=request.url,
+                maybe_processed=True,
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(
+                f"connection failed: {type(exc).__name__}: {exc}",
+                method=request.method,
+                url=request.url,
+                maybe_processed=True,
+            ) from exc
+        finally:
+            _before_resend.reset(token)
+
+    async def aclose(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
