@@ -67,14 +67,15 @@ async def baseline_side(fake: FakeKarbon, account: int, args: argparse.Namespace
             url: str | None = f"{fake.base_url}/v3/Contacts?$top=100&$skip={offset * 100}"
             while True:
                 url = url or f"{fake.base_url}/v3/Contacts?$top=100"
-                async with limiter:
-                    async with session.get(url) as response:
-                        body = await response.read()
-                        if response.status == 429:
-                            seen_429 += 1
-                            await asyncio.sleep(float(response.headers.get("Retry-After", "10")))
-                            continue
-                        url = json.loads(body).get("@odata.nextLink")
+                async with limiter, session.get(url) as response:
+                    status = response.status
+                    retry_after = float(response.headers.get("Retry-After", "10"))
+                    body = await response.read()
+                if status == 429:
+                    seen_429 += 1
+                    await asyncio.sleep(retry_after)
+                    continue
+                url = json.loads(body).get("@odata.nextLink")
 
         tasks = [asyncio.ensure_future(worker(n)) for n in range(args.workers)]
         await asyncio.sleep(args.duration)
@@ -84,7 +85,9 @@ async def baseline_side(fake: FakeKarbon, account: int, args: argparse.Namespace
     return {"429s seen by client": seen_429}
 
 
-def server_view(fake: FakeKarbon, account: int, started: float, args: argparse.Namespace) -> dict[str, Any]:
+def server_view(
+    fake: FakeKarbon, account: int, started: float, args: argparse.Namespace
+) -> dict[str, Any]:
     acct = fake.accounts[account]
     arrivals = [t - started for t in acct.arrivals]
     accepted = len(arrivals) - acct.rejected_429
@@ -111,21 +114,25 @@ async def main() -> None:
     parser.add_argument("--size", type=int, default=20_000)
     args = parser.parse_args()
     limit = ka.RateLimit(args.requests, args.per)
-    async with FakeKarbon(accounts=2, rate_limit=limit, latency=(0.01, 0.05), size=args.size) as fake:
+    async with FakeKarbon(
+        accounts=2, rate_limit=limit, latency=(0.01, 0.05), size=args.size
+    ) as fake:
         started = time.monotonic()
-        sdk, baseline = await asyncio.gather(
-            sdk_side(fake, 0, args), baseline_side(fake, 1, args)
-        )
+        sdk, baseline = await asyncio.gather(sdk_side(fake, 0, args), baseline_side(fake, 1, args))
         report = {
             "karbon_async": {**server_view(fake, 0, started, args), **sdk},
             "aiolimiter alone": {**server_view(fake, 1, started, args), **baseline},
         }
-    print(f"limit {args.requests} per {args.per:g} s, {args.duration:g} s, {args.workers} workers, "
-          f"latency 10-50 ms; {platform.python_version()} on {platform.machine()}")
+    print(
+        f"limit {args.requests} per {args.per:g} s, {args.duration:g} s, {args.workers} workers, "
+        f"latency 10-50 ms; {platform.python_version()} on {platform.machine()}"
+    )
     names = list(report["karbon_async"])
     print(f"{'':28}{'karbon_async':>16}{'aiolimiter alone':>20}")
     for name in names:
-        print(f"{name:28}{report['karbon_async'][name]!s:>16}{report['aiolimiter alone'][name]!s:>20}")
+        print(
+            f"{name:28}{report['karbon_async'][name]!s:>16}{report['aiolimiter alone'][name]!s:>20}"
+        )
 
 
 if __name__ == "__main__":
