@@ -243,7 +243,7 @@ ENUMS: list[tuple[str, tuple[str, ...], str]] = [
     ),
     (
         "FeeType",
-        ("Fixed Fee", "Time And Materials", "Non Billable"),
+        ("Fixed Fee", "Time and Materials", "Non Billable"),
         "How work is billed (``FixedFee`` and ``Fixed Fee`` both decode).",
     ),
     (
@@ -939,11 +939,13 @@ class Generator:
             class_name = pascal(op_id) + suffix
         model = self.build(class_name, schema, role, f"operation {op_id}")
         model.description = model.description or f"The {inline_role} body of ``{op_id}``."
+        if (op_id, inline_role) in INLINE_NAMES:
+            self.register(model)  # a curated name is kept even if another body looks the same
+            return class_name
         existing = self.by_signature.get(model.signature())
         if existing is not None:
-            return existing
-        if (op_id, inline_role) not in INLINE_NAMES:
-            self.warnings.append(f"{op_id}: inline {inline_role} body named {class_name}")
+            return existing  # e.g. the three ClientGroup GETs share one inline schema
+        self.warnings.append(f"{op_id}: inline {inline_role} body named {class_name}")
         if class_name in self.models:
             raise GeneratorError(f"inline class name clash: {class_name}")
         self.register(model)

@@ -145,7 +145,7 @@ class FeeType(KarbonEnum):
     """How work is billed (``FixedFee`` and ``Fixed Fee`` both decode)."""
 
     FIXED_FEE = "Fixed Fee"
-    TIME_AND_MATERIALS = "Time And Materials"
+    TIME_AND_MATERIALS = "Time and Materials"
     NON_BILLABLE = "Non Billable"
 
 
@@ -2608,6 +2608,15 @@ class PatchContactRequest(KarbonModel):
     """The title to address the Contact."""
     suffix: str | Unset | None = UNSET
     """The suffix of the Contact."""
+
+
+@attrs.frozen(kw_only=True)
+class PatchOrganizationRequest(KarbonModel):
+    """The request body of ``patchOrganizationByID``. PATCH body: only the fields you set are
+    sent."""
+
+    full_name: str | Unset | None = UNSET
+    """The full name of the Organization."""
 
 
 @attrs.frozen(kw_only=True)
