@@ -243,7 +243,7 @@ ENUMS: list[tuple[str, tuple[str, ...], str]] = [
     ),
     (
         "FeeType",
-        ("Fixed Fee", "Time And Materials", "Non Billable"),
+        ("Fixed Fee", "Time and Materials", "Non Billable"),
         "How work is billed (``FixedFee`` and ``Fixed Fee`` both decode).",
     ),
     (
@@ -939,11 +939,13 @@ class Generator:
             class_name = pascal(op_id) + suffix
         model = self.build(class_name, schema, role, f"operation {op_id}")
         model.description = model.description or f"The {inline_role} body of ``{op_id}``."
+        if (op_id, inline_role) in INLINE_NAMES:
+            self.register(model)  # a curated name is kept even if another body looks the same
+            return class_name
         existing = self.by_signature.get(model.signature())
         if existing is not None:
-            return existing
-        if (op_id, inline_role) not in INLINE_NAMES:
-            self.warnings.append(f"{op_id}: inline {inline_role} body named {class_name}")
+            return existing  # e.g. the three ClientGroup GETs share one inline schema
+        self.warnings.append(f"{op_id}: inline {inline_role} body named {class_name}")
         if class_name in self.models:
             raise GeneratorError(f"inline class name clash: {class_name}")
         self.register(model)
@@ -1026,7 +1028,7 @@ def render_field(model: ModelDef, f: FieldDef) -> list[str]:
         args.append(f"default={default}")
     if f.limits:
         limit_args = ", ".join(f"{k}={v!r}" for k, v in sorted(f.limits.items()))
-        args.append(f"validator=_limits({f.api_name!r}, {limit_args})")
+        args.append(f"validator=_Limits({f.api_name!r}, {limit_args})")
     if derived_api_name(f.py_name) != f.api_name:
         call = f"api_field({f.api_name!r}{''.join(', ' + a for a in args)})"
     elif f.limits:
@@ -1037,6 +1039,49 @@ def render_field(model: ModelDef, f: FieldDef) -> list[str]:
     out = [line]
     out += docstring(f.description, "    ")
     return out
+
+
+VALIDATOR_SOURCE = '''
+@attrs.frozen
+class _Limits:
+    """An attrs validator for the limits the API documents; ``None`` and UNSET always pass."""
+
+    name: str
+    min_length: int | None = None
+    max_length: int | None = None
+    item_max_length: int | None = None
+    pattern: str | None = None
+    prefix: str | None = None
+    minimum: str | None = None
+    exclusive_minimum: str | None = None
+    maximum: str | None = None
+
+    def __call__(self, _instance: Any, _attribute: Any, value: Any) -> None:
+        if value is None or value is UNSET:
+            return
+        name = self.name
+        if isinstance(value, str):
+            if self.min_length is not None and len(value) < self.min_length:
+                raise ValueError(f"{name} must be at least {self.min_length} characters")
+            if self.max_length is not None and len(value) > self.max_length:
+                raise ValueError(f"{name} must be at most {self.max_length} characters")
+            if self.pattern is not None and re.search(self.pattern, value) is None:
+                raise ValueError(f"{name} must match {self.pattern}")
+            if self.prefix is not None and not value.startswith(self.prefix):
+                raise ValueError(f"{name} must start with {self.prefix!r}")
+        elif isinstance(value, list):
+            limit = self.item_max_length
+            if limit is not None and any(isinstance(v, str) and len(v) > limit for v in value):
+                raise ValueError(f"{name} items must be at most {limit} characters")
+        elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+            number = Decimal(value)
+            if self.minimum is not None and number < Decimal(self.minimum):
+                raise ValueError(f"{name} must be at least {self.minimum}")
+            if self.exclusive_minimum is not None and number <= Decimal(self.exclusive_minimum):
+                raise ValueError(f"{name} must be greater than {self.exclusive_minimum}")
+            if self.maximum is not None and number > Decimal(self.maximum):
+                raise ValueError(f"{name} must be at most {self.maximum}")
+'''
 
 
 def render_models(gen: Generator) -> str:
@@ -1054,7 +1099,6 @@ def render_models(gen: Generator) -> str:
         "",
         "import datetime",
         "import re",
-        "from collections.abc import Callable",
         "from decimal import Decimal",
         "from typing import Any",
         "",
@@ -1063,51 +1107,7 @@ def render_models(gen: Generator) -> str:
         "from .._model_base import UNSET, KarbonEnum, KarbonModel, Unset, api_field",
         "",
         "",
-        "def _limits(",
-        "    name: str,",
-        "    *,",
-        "    min_length: int | None = None,",
-        "    max_length: int | None = None,",
-        "    item_max_length: int | None = None,",
-        "    pattern: str | None = None,",
-        "    prefix: str | None = None,",
-        "    minimum: str | None = None,",
-        "    exclusive_minimum: str | None = None,",
-        "    maximum: str | None = None,",
-        ") -> Callable[[Any, Any, Any], None]:",
-        '    """An attrs validator for the limits the API documents; ``None`` and UNSET pass."""',
-        "    compiled = re.compile(pattern) if pattern is not None else None",
-        "",
-        "    def check(_instance: Any, _attribute: Any, value: Any) -> None:",
-        "        if value is None or value is UNSET:",
-        "            return",
-        "        if isinstance(value, str):",
-        "            if min_length is not None and len(value) < min_length:",
-        '                raise ValueError(f"{name} must be at least {min_length} characters")',
-        "            if max_length is not None and len(value) > max_length:",
-        '                raise ValueError(f"{name} must be at most {max_length} characters")',
-        "            if compiled is not None and compiled.search(value) is None:",
-        '                raise ValueError(f"{name} must match {pattern}")',
-        "            if prefix is not None and not value.startswith(prefix):",
-        '                raise ValueError(f"{name} must start with {prefix!r}")',
-        "        elif isinstance(value, list):",
-        "            if item_max_length is not None and any(",
-        "                isinstance(item, str) and len(item) > item_max_length for item in value",
-        "            ):",
-        "                raise ValueError(",
-        '                    f"{name} items must be at most {item_max_length} characters"',
-        "                )",
-        "        elif isinstance(value, int | Decimal) and not isinstance(value, bool):",
-        "            number = Decimal(value)",
-        "            if minimum is not None and number < Decimal(minimum):",
-        '                raise ValueError(f"{name} must be at least {minimum}")',
-        "            if exclusive_minimum is not None and number <= Decimal(exclusive_minimum):",
-        '                raise ValueError(f"{name} must be greater than {exclusive_minimum}")',
-        "            if maximum is not None and number > Decimal(maximum):",
-        '                raise ValueError(f"{name} must be at most {maximum}")',
-        "",
-        "    return check",
-        "",
+        *VALIDATOR_SOURCE.splitlines(),
     ]
     for enum in sorted((e for e in gen.enums.values() if e.used), key=lambda e: e.name):
         lines += ["", "", f"class {enum.name}(KarbonEnum):"]

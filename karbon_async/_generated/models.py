@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -20,48 +19,45 @@ import attrs
 from .._model_base import UNSET, KarbonEnum, KarbonModel, Unset, api_field
 
 
-def _limits(
-    name: str,
-    *,
-    min_length: int | None = None,
-    max_length: int | None = None,
-    item_max_length: int | None = None,
-    pattern: str | None = None,
-    prefix: str | None = None,
-    minimum: str | None = None,
-    exclusive_minimum: str | None = None,
-    maximum: str | None = None,
-) -> Callable[[Any, Any, Any], None]:
-    """An attrs validator for the limits the API documents; ``None`` and UNSET pass."""
-    compiled = re.compile(pattern) if pattern is not None else None
+@attrs.frozen
+class _Limits:
+    """An attrs validator for the limits the API documents; ``None`` and UNSET always pass."""
 
-    def check(_instance: Any, _attribute: Any, value: Any) -> None:
+    name: str
+    min_length: int | None = None
+    max_length: int | None = None
+    item_max_length: int | None = None
+    pattern: str | None = None
+    prefix: str | None = None
+    minimum: str | None = None
+    exclusive_minimum: str | None = None
+    maximum: str | None = None
+
+    def __call__(self, _instance: Any, _attribute: Any, value: Any) -> None:
         if value is None or value is UNSET:
             return
+        name = self.name
         if isinstance(value, str):
-            if min_length is not None and len(value) < min_length:
-                raise ValueError(f"{name} must be at least {min_length} characters")
-            if max_length is not None and len(value) > max_length:
-                raise ValueError(f"{name} must be at most {max_length} characters")
-            if compiled is not None and compiled.search(value) is None:
-                raise ValueError(f"{name} must match {pattern}")
-            if prefix is not None and not value.startswith(prefix):
-                raise ValueError(f"{name} must start with {prefix!r}")
+            if self.min_length is not None and len(value) < self.min_length:
+                raise ValueError(f"{name} must be at least {self.min_length} characters")
+            if self.max_length is not None and len(value) > self.max_length:
+                raise ValueError(f"{name} must be at most {self.max_length} characters")
+            if self.pattern is not None and re.search(self.pattern, value) is None:
+                raise ValueError(f"{name} must match {self.pattern}")
+            if self.prefix is not None and not value.startswith(self.prefix):
+                raise ValueError(f"{name} must start with {self.prefix!r}")
         elif isinstance(value, list):
-            if item_max_length is not None and any(
-                isinstance(item, str) and len(item) > item_max_length for item in value
-            ):
-                raise ValueError(f"{name} items must be at most {item_max_length} characters")
+            limit = self.item_max_length
+            if limit is not None and any(isinstance(v, str) and len(v) > limit for v in value):
+                raise ValueError(f"{name} items must be at most {limit} characters")
         elif isinstance(value, int | Decimal) and not isinstance(value, bool):
             number = Decimal(value)
-            if minimum is not None and number < Decimal(minimum):
-                raise ValueError(f"{name} must be at least {minimum}")
-            if exclusive_minimum is not None and number <= Decimal(exclusive_minimum):
-                raise ValueError(f"{name} must be greater than {exclusive_minimum}")
-            if maximum is not None and number > Decimal(maximum):
-                raise ValueError(f"{name} must be at most {maximum}")
-
-    return check
+            if self.minimum is not None and number < Decimal(self.minimum):
+                raise ValueError(f"{name} must be at least {self.minimum}")
+            if self.exclusive_minimum is not None and number <= Decimal(self.exclusive_minimum):
+                raise ValueError(f"{name} must be greater than {self.exclusive_minimum}")
+            if self.maximum is not None and number > Decimal(self.maximum):
+                raise ValueError(f"{name} must be at most {self.maximum}")
 
 
 class AccessLevel(KarbonEnum):
@@ -149,7 +145,7 @@ class FeeType(KarbonEnum):
     """How work is billed (``FixedFee`` and ``Fixed Fee`` both decode)."""
 
     FIXED_FEE = "Fixed Fee"
-    TIME_AND_MATERIALS = "Time And Materials"
+    TIME_AND_MATERIALS = "Time and Materials"
     NON_BILLABLE = "Non Billable"
 
 
@@ -816,16 +812,16 @@ class BusinessCardAddressInput(KarbonModel):
     address_key: str | None = None
     """A randomly generated GUID to indicate the address details."""
     address_lines: str | None = attrs.field(
-        default=None, validator=_limits("AddressLines", max_length=200)
+        default=None, validator=_Limits("AddressLines", max_length=200)
     )
     """Street Address."""
-    city: str | None = attrs.field(default=None, validator=_limits("City", max_length=100))
+    city: str | None = attrs.field(default=None, validator=_Limits("City", max_length=100))
     """City."""
     state_province_county: str | None = attrs.field(
-        default=None, validator=_limits("StateProvinceCounty", max_length=100)
+        default=None, validator=_Limits("StateProvinceCounty", max_length=100)
     )
     """State / Province / County."""
-    zip_code: str | None = attrs.field(default=None, validator=_limits("ZipCode", max_length=20))
+    zip_code: str | None = attrs.field(default=None, validator=_Limits("ZipCode", max_length=20))
     """ZipCode / PostCode."""
     country_code: str | None = None
     """Two letter Country Code."""
@@ -888,7 +884,7 @@ class BusinessCardPhoneNumberInput(KarbonModel):
 
     phone_number_key: str | None = None
     """A randomly generated GUID to indicate the phone details."""
-    number: str | None = attrs.field(default=None, validator=_limits("Number", max_length=20))
+    number: str | None = attrs.field(default=None, validator=_Limits("Number", max_length=20))
     """The phone number of the entity."""
     country_code: str | None = None
     """The phone number country code."""
@@ -954,16 +950,16 @@ class BusinessCardRequestAddressInput(KarbonModel):
     checked."""
 
     address_lines: str | None = attrs.field(
-        default=None, validator=_limits("AddressLines", max_length=200)
+        default=None, validator=_Limits("AddressLines", max_length=200)
     )
     """Street Address."""
-    city: str | None = attrs.field(default=None, validator=_limits("City", max_length=100))
+    city: str | None = attrs.field(default=None, validator=_Limits("City", max_length=100))
     """City."""
     state_province_county: str | None = attrs.field(
-        default=None, validator=_limits("StateProvinceCounty", max_length=100)
+        default=None, validator=_Limits("StateProvinceCounty", max_length=100)
     )
     """State / Province / County."""
-    zip_code: str | None = attrs.field(default=None, validator=_limits("ZipCode", max_length=20))
+    zip_code: str | None = attrs.field(default=None, validator=_Limits("ZipCode", max_length=20))
     """ZipCode / PostCode."""
     country_code: str | None = None
     """Two letter Country Code."""
@@ -1023,7 +1019,7 @@ class BusinessCardRequestPhoneNumberInput(KarbonModel):
     """An object in ``BusinessCardRequest.PhoneNumber``. Request form: required fields and limits
     are checked."""
 
-    number: str | None = attrs.field(default=None, validator=_limits("Number", max_length=20))
+    number: str | None = attrs.field(default=None, validator=_Limits("Number", max_length=20))
     """The phone number of the entity."""
     country_code: str | None = None
     """The phone number country code."""
@@ -1351,7 +1347,7 @@ class CreateManualPaymentRequest(KarbonModel):
     """The method used to pay the invoice."""
     payment_date: datetime.date
     """The date the Payment is to be Recorded using an ISO 8601 datestamp."""
-    total_amount: Decimal = attrs.field(validator=_limits("TotalAmount", minimum="0.01"))
+    total_amount: Decimal = attrs.field(validator=_Limits("TotalAmount", minimum="0.01"))
     """The amount of the payment in the nominated currency, must be greater than 0 and equal or
     less than the outstanding due amount on the invoice."""
     reference: str | None = None
@@ -1426,14 +1422,14 @@ class CreateWebhookSubscriptionRequest(KarbonModel):
     limits are checked."""
 
     target_url: str = attrs.field(
-        validator=_limits("TargetUrl", max_length=2000, prefix="https://")
+        validator=_Limits("TargetUrl", max_length=2000, prefix="https://")
     )
     """The URL to your server that is waiting to receive information about the `WebhookType` from
     Karbon."""
     webhook_type: WebhookType
     """The type of Karbon entity which the Webhook Subscription is associated with."""
     signing_key: str | None = attrs.field(
-        default=None, validator=_limits("SigningKey", min_length=16, pattern="^[A-Za-z0-9-_]+$")
+        default=None, validator=_Limits("SigningKey", min_length=16, pattern="^[A-Za-z0-9-_]+$")
     )
     """An optional key that will be used to sign webhook payloads, may contain letters, numbers,
     dashes or underscores."""
@@ -1455,12 +1451,12 @@ class CustomFieldDefinitionRequest(KarbonModel):
     """The structure that defines a Custom Field in Karbon. Request form: required fields and
     limits are checked."""
 
-    name: str | None = attrs.field(default=None, validator=_limits("Name", max_length=100))
+    name: str | None = attrs.field(default=None, validator=_Limits("Name", max_length=100))
     type: CustomFieldType | None = None
     is_visible_to_contacts: bool | None = None
     is_visible_to_organizations: bool | None = None
     list_options: list[str] | None = attrs.field(
-        default=None, validator=_limits("ListOptions", item_max_length=256)
+        default=None, validator=_Limits("ListOptions", item_max_length=256)
     )
 
 
@@ -1491,10 +1487,10 @@ class CustomFieldValueRequest(KarbonModel):
     """A collection of Custom Fields. Request form: required fields and limits are checked."""
 
     key: str | None = None
-    name: str | None = attrs.field(default=None, validator=_limits("Name", max_length=100))
+    name: str | None = attrs.field(default=None, validator=_Limits("Name", max_length=100))
     type: CustomFieldType | None = None
     value: list[str] | None = attrs.field(
-        default=None, validator=_limits("Value", item_max_length=256)
+        default=None, validator=_Limits("Value", item_max_length=256)
     )
 
 
@@ -1673,7 +1669,7 @@ class DetailsOfAccountingRegistrationNumberInput(KarbonModel):
     """An object in ``DetailsOfAccounting.RegistrationNumber``. Request form: required fields and
     limits are checked."""
 
-    registration_number: str = attrs.field(validator=_limits("RegistrationNumber", max_length=50))
+    registration_number: str = attrs.field(validator=_Limits("RegistrationNumber", max_length=50))
     """The registration number."""
     type: RegistrationNumberType
     """The type of registration."""
@@ -1870,11 +1866,11 @@ class ExpenseRequest(KarbonModel):
     """The entity the Expense is recorded against."""
     expense_date: datetime.datetime
     """The date the Expense was incurred."""
-    value: Decimal = attrs.field(validator=_limits("Value", minimum="0"))
+    value: Decimal = attrs.field(validator=_Limits("Value", minimum="0"))
     """The cost of the Expense."""
-    billable_value: Decimal = attrs.field(validator=_limits("BillableValue", minimum="0"))
+    billable_value: Decimal = attrs.field(validator=_Limits("BillableValue", minimum="0"))
     """The portion of the Expense that is billable to the client."""
-    description: str = attrs.field(validator=_limits("Description", max_length=250))
+    description: str = attrs.field(validator=_Limits("Description", max_length=250))
     """A description of the Expense."""
 
 
@@ -2366,29 +2362,29 @@ class IntegrationTaskWriteable(KarbonModel):
     """The writable properties of an Integration Task. Request form: required fields and limits
     are checked."""
 
-    task_name: str | None = attrs.field(default=None, validator=_limits("TaskName", max_length=200))
+    task_name: str | None = attrs.field(default=None, validator=_Limits("TaskName", max_length=200))
     """The name of the specific Integration Task Definition."""
     task_primary_link_url: str | None = attrs.field(
-        default=None, validator=_limits("TaskPrimaryLinkUrl", max_length=200)
+        default=None, validator=_Limits("TaskPrimaryLinkUrl", max_length=200)
     )
     """The optional default primary link URL of the specific Integration Task Definition."""
     task_primary_link_label: str | None = attrs.field(
-        default=None, validator=_limits("TaskPrimaryLinkLabel", max_length=20)
+        default=None, validator=_Limits("TaskPrimaryLinkLabel", max_length=20)
     )
     """The optional default label for the primary link URL of the specific Integration Task
     Definition."""
     task_secondary_link_url: str | None = attrs.field(
-        default=None, validator=_limits("TaskSecondaryLinkUrl", max_length=200)
+        default=None, validator=_Limits("TaskSecondaryLinkUrl", max_length=200)
     )
     """The optional default label for the secondary link URL of the specific Integration Task
     Definition."""
     task_secondary_link_label: str | None = attrs.field(
-        default=None, validator=_limits("TaskSecondaryLinkLabel", max_length=20)
+        default=None, validator=_Limits("TaskSecondaryLinkLabel", max_length=20)
     )
     """The optional default label for the secondary link URL of the specific Integration Task
     Definition."""
     task_status: str | None = attrs.field(
-        default=None, validator=_limits("TaskStatus", max_length=50)
+        default=None, validator=_Limits("TaskStatus", max_length=50)
     )
     primary_status: PrimaryStatus | None = None
     task_due_date: datetime.datetime | None = None
@@ -2612,6 +2608,15 @@ class PatchContactRequest(KarbonModel):
     """The title to address the Contact."""
     suffix: str | Unset | None = UNSET
     """The suffix of the Contact."""
+
+
+@attrs.frozen(kw_only=True)
+class PatchOrganizationRequest(KarbonModel):
+    """The request body of ``patchOrganizationByID``. PATCH body: only the fields you set are
+    sent."""
+
+    full_name: str | Unset | None = UNSET
+    """The full name of the Organization."""
 
 
 @attrs.frozen(kw_only=True)
@@ -3066,7 +3071,7 @@ class UpdateWorkItem(KarbonModel):
     the fields you set are sent."""
 
     title: str | Unset | None = attrs.field(
-        default=UNSET, validator=_limits("Title", max_length=200)
+        default=UNSET, validator=_Limits("Title", max_length=200)
     )
     """The title of the Work Item."""
     description: str | Unset | None = UNSET
@@ -3516,7 +3521,7 @@ class WorkSchedulePUTRequest(KarbonModel):
     custom_frequency_units: TimeUnit | None = None
     """The unit of time at which this Work Schedule should repeat."""
     custom_frequency_multiple: int = attrs.field(
-        validator=_limits("CustomFrequencyMultiple", minimum="1")
+        validator=_Limits("CustomFrequencyMultiple", minimum="1")
     )
     """The multiple of time unit at which this Work Schedule should repeat."""
     schedule_start_date: datetime.datetime
@@ -3558,7 +3563,7 @@ class WorkScheduleRequest(KarbonModel):
     custom_frequency_units: TimeUnit | None = None
     """The unit of time at which this Work Schedule should repeat."""
     custom_frequency_multiple: int = attrs.field(
-        validator=_limits("CustomFrequencyMultiple", minimum="1")
+        validator=_Limits("CustomFrequencyMultiple", minimum="1")
     )
     """The multiple of time unit at which this Work Schedule should repeat."""
     schedule_start_date: datetime.datetime
