@@ -429,6 +429,8 @@ class FakeKarbon:
             if fault.kind is FaultKind.STATUS:
                 if fault.status_code == 429:
                     account.rejected_429 += 1
+                    retry = {"Retry-After": str(fault.retry_after)}
+                    return _json(429, fault.body, headers=retry)
                 return _json(fault.status_code, fault.body)
             if fault.kind is FaultKind.DISCONNECT:
                 return await self._disconnect(request)
@@ -594,7 +596,7 @@ class FakeKarbon:
         orderby_text = query.get("$orderby")
         try:
             if filter_text is not None or orderby_text is not None:
-                items = [definition.summary(r) for r in map(store.record_at, store.iter_indexes())]
+                items = [store.summary_at(i) for i in store.iter_indexes()]
                 if filter_text is not None:
                     predicate = compile_filter(
                         filter_text,
@@ -610,7 +612,7 @@ class FakeKarbon:
                 page = items[skip : skip + top]
             else:
                 total = store.count
-                page = [definition.summary(r) for r in store.page(skip, top)]
+                page = store.page(skip, top)
         except ODataError as exc:
             raise _Reply(400, _error("4002", str(exc))) from exc
         if definition.list_item_type is not None:
