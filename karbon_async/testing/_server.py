@@ -239,6 +239,15 @@ def _option_error(name: str) -> _Reply:
     )
 
 
+def _expand_name(requested: str, allowed: frozenset[str]) -> str | None:
+    """Resolve an ``$expand`` item; Karbon's own examples mix "BusinessCard" and
+    "BusinessCards" across entities, so either spelling is accepted."""
+    for name in (requested, requested + "s", requested.removesuffix("s")):
+        if name in allowed:
+            return name
+    return None
+
+
 def _non_negative(name: str, raw: str) -> int:
     if not raw.isdigit():
         raise _Reply(
@@ -521,13 +530,14 @@ class FakeKarbon:
         raw = request.query.get("$expand")
         if raw is not None:
             for item in raw.split(","):
-                name = item.strip()
-                if name not in definition.expand:
+                requested = item.strip()
+                name = _expand_name(requested, definition.expand)
+                if name is None:
                     raise _Reply(
                         400,
                         _error(
                             "4002",
-                            f"Could not find a property named '{name}' on type "
+                            f"Could not find a property named '{requested}' on type "
                             f"'KarbonService.{(definition.single_type or '.').split('.', 1)[1]}'.",
                         ),
                     )

@@ -257,6 +257,13 @@ async def test_single_get_expand_and_404(fake: FakeKarbon, session: aiohttp.Clie
             if k not in ("ClientTeam", "ClientAccess")
         },
     }
+    # the singular spelling from Karbon's examples works; unknown expansions are a 400
+    status, body, _ = await get(session, fake, f"/v3/Contacts/{key}", {"$expand": "BusinessCard"})
+    assert status == 200
+    assert "BusinessCards" in body
+    status, body, _ = await get(session, fake, f"/v3/Contacts/{key}", {"$expand": "Nope"})
+    assert status == 400
+    assert body["error"]["code"] == "4002"
     # OData key syntax works too
     status, _, _ = await get(session, fake, f"/v3/Contacts('{key}')")
     assert status == 200
