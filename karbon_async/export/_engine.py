@@ -79,6 +79,10 @@ class AccountProgress:
     started: float | None = None
     finished: float | None = None
     in_window: int = 0
+    first_page_at: float | None = None
+    last_page_at: float | None = None
+    pages_fetched: int = 0
+    """Pages fetched in this run (resumed streams' earlier pages not included)."""
 
     @property
     def records(self) -> int:
@@ -102,11 +106,19 @@ class AccountProgress:
         end = self.finished if self.finished is not None else (now or time.monotonic())
         return max(0.0, end - self.started)
 
-    def rate_vs_limit(self, now: float | None = None) -> float:
-        """Requests per second so far over the limit's rate, counting the first window as one
-        window even when it was used in a burst (1.0: the whole allowance was used)."""
-        elapsed = max(self.elapsed(now), self.limit.per)
-        return self.requests / elapsed / (self.limit.requests / self.limit.per)
+    def window_use(self) -> float:
+        """Share of the limit in use right now: slots taken in the current window / limit."""
+        return self.in_window / self.limit.requests
+
+    def sustained_rate(self) -> float | None:
+        """Successful pages after the first window's worth, over the time from the first page
+        to the last, as a share of the limit's rate (1.0: the whole allowance was used).
+        None until more than one window's worth of pages arrived."""
+        first, last = self.first_page_at, self.last_page_at
+        beyond = self.pages_fetched - self.limit.requests
+        if first is None or last is None or beyond < 1 or last <= first:
+            return None
+        return beyond / (last - first) / (self.limit.requests / self.limit.per)
 
     def eta(self) -> float | None:
         """Seconds left at the full rate, from ``@odata.count``; None when unknown."""
@@ -387,6 +399,11 @@ class Exporter:
                 async with contextlib.aclosing(pages):
                     async for page in pages:
                         failures = 0
+                        now = time.monotonic()
+                        if account.first_page_at is None:
+                            account.first_page_at = now
+                        account.last_page_at = now
+                        account.pages_fetched += 1
                         records = [unstructure(item) for item in page.items]
                         next_link = page.next_link
                         if run.incremental and field is not None:
