@@ -32,6 +32,7 @@ from .export import (
     AccountProgress,
     Exporter,
     ExportReport,
+    ExportStateError,
     resolve_resources,
 )
 
@@ -548,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_sandbox(args))
         if args.command == "demo":
             return asyncio.run(run_demo(args))
-    except UsageError as exc:
+    except (UsageError, ExportStateError) as exc:
         print(f"karbon-async: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ import pytest
 
 import karbon_async as ka
 from karbon_async._cli import main
+from karbon_async.export import load_checkpoints
 from karbon_async.testing import FakeKarbon
 
 ENV_KEYS = ("KARBON_BEARER_TOKEN", "KARBON_ACCESS_KEY", "KARBON_BASE_URL")
@@ -173,10 +174,10 @@ async def test_kill_9_mid_export_then_resume_gives_the_same_files(tmp_path: Path
 
         killed = tmp_path / "killed"
         process = await _cli("export", *common, "--out", str(killed))
-        checkpoint = killed / ".karbon-export" / "firm 0" / "contacts.json"
         for _ in range(400):
             await asyncio.sleep(0.02)
-            if checkpoint.exists() and json.loads(checkpoint.read_text())["run"]["pages"] >= 8:
+            run = load_checkpoints(killed / ".karbon-export").get(("firm 0", "contacts"))
+            if run is not None and run.run is not None and run.run.pages >= 8:
                 break
         process.send_signal(signal.SIGKILL)
         await process.wait()

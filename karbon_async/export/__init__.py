@@ -12,11 +12,11 @@
 Every account is exported on its own budget (120 requests a minute by default) and all accounts
 at once; each resource of an account is a stream sharing that account's budget. Files are
 ``out/ACCOUNT/RESOURCE.jsonl`` (or ``.csv``), written as ``.part`` and renamed when complete.
-Checkpoints in ``out/.karbon-export/`` let ``resume=True`` finish an interrupted export with every
-record written exactly once. ``since=datetime`` or ``since="last"`` syncs only what changed for
-resources that sort by ``LastModifiedDateTime desc`` (contacts, organizations); others are
-exported in full. ``sink=`` takes any ``Sink`` (for example a database writer); ``on_event=``
-and ``exporter.refresh()`` give live progress.
+Checkpoints in ``out/.karbon-export/`` let ``resume=True`` finish an interrupted
+export with every record written exactly once. ``since=datetime`` or ``since="last"`` syncs only
+what changed for resources that sort by ``LastModifiedDateTime desc`` (contacts, organizations);
+others are exported in full. ``sink=`` takes any ``Sink`` (for example a database writer);
+``on_event=`` and ``exporter.refresh()`` give live progress.
 """
 
 from ._engine import (
@@ -30,7 +30,7 @@ from ._engine import (
     export,
 )
 from ._registry import RESOURCES, ExportResource, register_resource, resolve_resources
-from ._state import CheckpointStore, RunState, StreamState
+from ._state import CheckpointStore, RunState, StreamState, load_checkpoints
 from ._writers import (
     FORMATS,
     CsvStream,
@@ -68,6 +68,7 @@ __all__ = [
     "encode_record",
     "export",
     "flatten",
+    "load_checkpoints",
     "register_resource",
     "resolve_resources",
 ]

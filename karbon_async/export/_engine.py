@@ -184,9 +184,10 @@ class Exporter:
     * Each account gets its own client, so its own budget: accounts never wait on each other.
       Its streams (one per resource) share that budget first come, first served, each with at
       most one page in flight and one prefetched, so they progress at the same pace.
-    * Every page is written durably, then the stream's checkpoint (next link, counts, the
-      sink's position) is replaced atomically. ``resume=True`` continues each unfinished
-      stream after its last checkpoint and skips finished ones: every record once overall.
+    * Every page is written, then the stream's checkpoint (next link, counts, the sink's
+      position) is journaled with the next group commit, after the sink made it durable.
+      ``resume=True`` continues each unfinished stream after its last checkpoint and skips
+      finished ones: every record once overall.
     * A page the client gave up on (a truncated or malformed body, a 5xx streak, a long
       ``Retry-After``) is fetched again from the same link up to ``max_page_attempts`` times;
       nothing of it was written, so nothing is doubled.
@@ -213,6 +214,7 @@ class Exporter:
         max_page_attempts: int = 6,
         page_retry_delay: float = 1.0,
         durable: bool = True,
+        commit_interval: float = 0.5,
         on_event: Callable[[ExportEvent], None] | None = None,
     ) -> None:
         names = [a.name for a in accounts]
@@ -233,7 +235,7 @@ class Exporter:
             state_dir = Path(out) / ".karbon-export"
         self.accounts = list(accounts)
         self.sink: Sink = sink or FileSink(out, format=format, durable=durable)  # type: ignore[arg-type]
-        self.store = CheckpointStore(state_dir, durable=durable)
+        self.store = CheckpointStore(state_dir, durable=durable, interval=commit_interval)
         self.resume = resume
         self.since = since
         self.page_size = page_size
@@ -279,9 +281,16 @@ class Exporter:
     async def run(self) -> ExportReport:
         """Export everything; failures are in the report (``report.ok``), not raised."""
         self.started = time.monotonic()
-        await asyncio.gather(
-            *(self._run_account(a, p) for a, p in zip(self.accounts, self.progress, strict=True))
-        )
+        await self.store.open()
+        try:
+            await asyncio.gather(
+                *(
+                    self._run_account(a, p)
+                    for a, p in zip(self.accounts, self.progress, strict=True)
+                )
+            )
+        finally:
+            await self.store.close()
         self.refresh()
         return ExportReport(self.progress, time.monotonic() - self.started)
 
@@ -327,7 +336,7 @@ class Exporter:
         stream: StreamProgress,
         resource: ExportResource,
     ) -> None:
-        state = await self.store.load(account.name, resource.name)
+        state = self.store.get(account.name, resource.name)
         run = state.run
         if self.resume and run is not None and run.status == DONE:
             stream.status = "done-before"
@@ -349,17 +358,19 @@ class Exporter:
         sink = await self.sink.open(info, position)
         try:
             if run.status == RUNNING:
-                await self._pages(client, account, stream, resource, state, run, sink)
-                run.status = FINISHING
-                await self.store.save(account.name, resource.name, state)
+                if run.pages == 0 or run.next_link is not None:
+                    await self._pages(client, account, stream, resource, state, run, sink)
+                run.status = FINISHING  # durable before the output is published
+                await self.store.commit(account.name, resource.name, state, sink)
             await sink.finish()
         except BaseException:
+            await self.store.forget_sink(account.name, resource.name)
             await sink.close()
             raise
         run.status = DONE
         if run.incremental and run.new_watermark is not None:
             state.watermark = run.new_watermark
-        await self.store.save(account.name, resource.name, state)
+        await self.store.commit(account.name, resource.name, state, None)
         stream.status = "done"
         self._emit("stream-done", account, stream)
 
@@ -418,7 +429,7 @@ class Exporter:
                         run.records += len(records)
                         run.count = page.count
                         run.next_link = next_link
-                        await self.store.save(account.name, resource.name, state)
+                        self.store.mark(account.name, resource.name, state, sink)
                         stream.pages, stream.records, stream.count = (
                             run.pages,
                             run.records,
