@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -102,6 +105,46 @@ def load_checkpoints(directory: str | os.PathLike[str]) -> dict[StreamKey, Strea
         except (KeyError, TypeError) as exc:
             raise ExportStateError(f"{path}:{number} is damaged: {exc}") from exc
     return states
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+_syncfs = _load_syncfs()
+_SYNCFS_FROM = 8
+
+
+def _sync_all(sinks: list[Any]) -> None:
+    """Make the sinks durable: one ``syncfs`` per file system when there are many files on Linux
+    (one system call instead of hundreds of fsyncs, each of which would hand the GIL back and
+    forth with the event loop), else ``fdatasync`` each."""
+    if (
+        _syncfs is not None
+        and len(sinks) >= _SYNCFS_FROM
+        and all(hasattr(s, "sync_device") for s in sinks)
+    ):
+        devices: dict[int, int] = {}
+        for sink in sinks:
+            found = sink.sync_device()
+            if found is not None:
+                devices.setdefault(found[0], found[1])
+        for fd in devices.values():
+            if _syncfs(fd) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, f"syncfs failed: {os.strerror(error)}")
+        return
+    for sink in sinks:
+        sink.sync_blocking()
 
 
 class CheckpointStore:
@@ -215,8 +258,7 @@ class CheckpointStore:
             self.commits += 1
 
     def _append_sync(self, sinks: list[Any], lines: bytes) -> None:
-        for sink in sinks:
-            sink.sync_blocking()
+        _sync_all(sinks)
         assert self._journal is not None
         self._journal.write(lines)
         self._journal.flush()

@@ -120,6 +120,7 @@ class _FileStream:
         self.durable = durable
         self._file: IO[bytes] | None = None
         self._finished = False
+        self._device: int | None = None
 
     def open_sync(self, position: int | None) -> None:
         self.final.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +157,18 @@ class _FileStream:
     def sync_sync(self) -> None:
         if self.durable and self._file is not None:
             os.fdatasync(self._file.fileno())
+
+    def device(self) -> int | None:
+        """The file system the part file is on, for a batched ``syncfs``; None if closed."""
+        if not self.durable or self._file is None:
+            return None
+        if self._device is None:
+            self._device = os.fstat(self._file.fileno()).st_dev
+        return self._device
+
+    def fileno(self) -> int:
+        assert self._file is not None
+        return self._file.fileno()
 
     def close_sync(self) -> None:
         if self._file is not None:
@@ -205,6 +218,12 @@ class JsonlStream:
     def sync_blocking(self) -> None:
         """``sync`` for a caller already off the event loop (the exporter batches these)."""
         self._file.sync_sync()
+
+    def sync_device(self) -> tuple[int, int] | None:
+        """(device, a file descriptor on it) so that many files can be synced with one
+        ``syncfs``; None when there is nothing to sync."""
+        device = self._file.device()
+        return None if device is None else (device, self._file.fileno())
 
     async def sync(self) -> None:
         await asyncio.to_thread(self._file.sync_sync)
