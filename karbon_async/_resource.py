@@ -20,7 +20,7 @@ from ._converter import structure
 from ._limits import Lane
 from ._odata import Filter, render_expand, render_filter, render_orderby
 from ._pagination import Paginator
-from ._sender import RequestSender, decode_json
+from ._sender import RequestSender
 from ._urls import path_segment
 
 M = TypeVar("M")
@@ -130,7 +130,7 @@ class ListMethod(Generic[M]):
         lane_ = self._resource._lane_or(Lane.BULK, lane)
 
         async def fetch(url: str) -> Any:
-            return decode_json(await sender.send("GET", url, lane=lane_))
+            return await sender.send_json("GET", url, lane=lane_)
 
         return Paginator(
             first_url=first_url,
@@ -168,7 +168,7 @@ class GetMethod(Generic[M]):
         sender = self._resource._sender
         params = {"$expand": render_expand(expand)} if expand else None
         url = sender.url_for(_fill_path(self._endpoint.path, key), params)
-        response = await sender.send(
+        document = await sender.send_json(
             "GET", url, lane=self._resource._lane_or(Lane.INTERACTIVE, lane)
         )
-        return structure(decode_json(response), self._endpoint.model)
+        return structure(document, self._endpoint.model)

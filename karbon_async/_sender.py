@@ -136,6 +136,40 @@ class RequestSender:
         extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send until a success status arrives; raise the typed error of the final failure."""
+        response: Response = await self._send(
+            method, url, json_body, body, content_type, lane, retry, extra_headers, parse=None
+        )
+        return response
+
+    async def send_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        lane: Lane = Lane.INTERACTIVE,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Like ``send``, returning the decoded JSON body. A body that is not JSON (truncated,
+        malformed) fails the attempt, so it is retried under the same rules as a dropped
+        connection: for idempotent methods only."""
+        return await self._send(
+            method, url, json_body, None, None, lane, retry, extra_headers, parse=decode_json
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        json_body: Any,
+        body: bytes | None,
+        content_type: str | None,
+        lane: Lane,
+        retry: RetryPolicy | None,
+        extra_headers: Mapping[str, str] | None,
+        parse: Callable[[Response, str], Any] | None,
+    ) -> Any:
         ensure_same_origin(url, self.origin)
         headers = {
             **self._credentials.headers(),
@@ -150,8 +184,9 @@ class RequestSender:
             headers["Content-Type"] = content_type
         request = Request(method=method, url=url, headers=headers, body=body, timeout=self._timeout)
 
-        async def attempt() -> Response:
-            return await self._attempt(request, lane)
+        async def attempt() -> Any:
+            response = await self._attempt(request, lane)
+            return response if parse is None else parse(response, method)
 
         return await call_with_retries(attempt, method=method, policy=retry or self.retry)
 
