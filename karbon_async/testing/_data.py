@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import random
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -119,6 +120,7 @@ def spaced_status(status: str | None) -> str | None:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def _ascii(text: str) -> str:
     """Fold a name to something usable in an email address or identifier."""
     table = str.maketrans("üöéáàñô", "uoeaano")
@@ -751,6 +753,7 @@ class CollectionStore:
         self._created = 0
         self._cache: dict[int, Record] = {}
         self._fields: frozenset[str] | None = None
+        self._summaries: dict[int, Record] = {}
 
     # -- identity
     @property
@@ -778,6 +781,16 @@ class CollectionStore:
                 self._cache.clear()
             cached = self.definition.generate(GenContext(self.account, self.name, index))
             self._cache[index] = cached
+        return cached
+
+    def summary_at(self, index: int) -> Record:
+        """The list-item shape of the record at a live index (cached). Do not mutate."""
+        cached = self._summaries.get(index)
+        if cached is None:
+            if len(self._summaries) >= self._CACHE_LIMIT:
+                self._summaries.clear()
+            cached = self.definition.summary(self.record_at(index))
+            self._summaries[index] = cached
         return cached
 
     def record_at(self, index: int) -> Record:
@@ -824,12 +837,12 @@ class CollectionStore:
         return (copy.deepcopy(self.record_at(i)) for i in self.iter_indexes())
 
     def page(self, skip: int, top: int) -> list[Record]:
-        """Canonical records at logical positions ``[skip, skip + top)``. Do not mutate."""
+        """List items at logical positions ``[skip, skip + top)``. Do not mutate."""
         out: list[Record] = []
         if top <= 0 or skip >= self.count:
             return out
         for index in self.iter_indexes(skip):
-            out.append(self.record_at(index))
+            out.append(self.summary_at(index))
             if len(out) >= top:
                 break
         return out
@@ -842,7 +855,7 @@ class CollectionStore:
     def summary(self, key: str) -> Record | None:
         """The record as a list item, or None."""
         index = self.index_of(key)
-        return None if index is None else self.definition.summary(self.record_at(index))
+        return None if index is None else dict(self.summary_at(index))
 
     def find_udi(self, udi: str) -> Record | None:
         """The live record whose UserDefinedIdentifier equals ``udi`` (case-insensitive)."""
@@ -876,6 +889,7 @@ class CollectionStore:
         stored = copy.deepcopy(dict(record))
         stored[self.definition.key_field] = key
         self._overlay[index] = stored
+        self._summaries.pop(index, None)
 
     def delete(self, key: str) -> None:
         """Delete a live record; later lookups give 404 and lists skip it."""
@@ -883,6 +897,7 @@ class CollectionStore:
         if index is None:
             raise KeyError(key)
         self._overlay.pop(index, None)
+        self._summaries.pop(index, None)
         bisect.insort(self._deleted, index)
         self._deleted_set.add(index)
 

@@ -30,13 +30,16 @@ def mix64(x: int) -> int:
 class Keyer:
     """Bijection between record indexes and 12-character alphanumeric keys for one namespace."""
 
-    __slots__ = ("_check_salt", "_rounds")
+    __slots__ = ("_check_salt", "_memo", "_rounds")
+
+    _MEMO_LIMIT = 50_000
 
     def __init__(self, *namespace: object) -> None:
         digest = hashlib.blake2b(repr(namespace).encode(), digest_size=40).digest()
         words = [int.from_bytes(digest[i : i + 8], "big") for i in range(0, 40, 8)]
         self._rounds = tuple(words[:4])
         self._check_salt = words[4]
+        self._memo: dict[int, str] = {}
 
     def _permute(self, value: int) -> int:
         left, right = value >> 32, value & _M32
@@ -54,14 +57,20 @@ class Keyer:
         return ALPHABET[mix64(value ^ self._check_salt) % 62]
 
     def key(self, index: int) -> str:
-        """The key of record ``index`` (0 <= index < 2**64)."""
-        value = self._permute(index)
+        """The key of record ``index`` (0 <= index < 2**64). Memoised: lists ask repeatedly."""
+        key = self._memo.get(index)
+        if key is not None:
+            return key
+        permuted = value = self._permute(index)
         digits = []
         for _ in range(_BODY):
             value, d = divmod(value, 62)
             digits.append(ALPHABET[d])
-        body = "".join(reversed(digits))
-        return self._check_char(self._permute(index)) + body
+        key = self._check_char(permuted) + "".join(reversed(digits))
+        if len(self._memo) >= self._MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[index] = key
+        return key
 
     def index(self, key: str) -> int | None:
         """The index a key encodes, or None when it is not a key of this namespace."""

@@ -183,7 +183,7 @@ class _Parser:
         expr = self.parse_or()
         if self.peek().kind != "end":
             raise self.error()
-        if not expr.is_bool:
+        if not (expr.is_bool or expr.field is not None):
             raise ODataError(
                 f"The $filter expression must evaluate to a single boolean value: '{self.text}'."
             )
@@ -332,7 +332,8 @@ class _Parser:
         return any(o.field in self.case_insensitive for o in operands)
 
     def _require_bool(self, *operands: _Operand) -> None:
-        if not all(o.is_bool for o in operands):
+        # A property may be boolean (Karbon has no schema here), so it is allowed too.
+        if not all(o.is_bool or o.field is not None for o in operands):
             raise ODataError(f"A binary operator requires boolean operands in '{self.text}'.")
 
 

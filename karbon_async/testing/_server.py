@@ -239,6 +239,15 @@ def _option_error(name: str) -> _Reply:
     )
 
 
+def _expand_name(requested: str, allowed: frozenset[str]) -> str | None:
+    """Resolve an ``$expand`` item; Karbon's own examples mix "BusinessCard" and
+    "BusinessCards" across entities, so either spelling is accepted."""
+    for name in (requested, requested + "s", requested.removesuffix("s")):
+        if name in allowed:
+            return name
+    return None
+
+
 def _non_negative(name: str, raw: str) -> int:
     if not raw.isdigit():
         raise _Reply(
@@ -429,6 +438,8 @@ class FakeKarbon:
             if fault.kind is FaultKind.STATUS:
                 if fault.status_code == 429:
                     account.rejected_429 += 1
+                    retry = {"Retry-After": str(fault.retry_after)}
+                    return _json(429, fault.body, headers=retry)
                 return _json(fault.status_code, fault.body)
             if fault.kind is FaultKind.DISCONNECT:
                 return await self._disconnect(request)
@@ -519,13 +530,14 @@ class FakeKarbon:
         raw = request.query.get("$expand")
         if raw is not None:
             for item in raw.split(","):
-                name = item.strip()
-                if name not in definition.expand:
+                requested = item.strip()
+                name = _expand_name(requested, definition.expand)
+                if name is None:
                     raise _Reply(
                         400,
                         _error(
                             "4002",
-                            f"Could not find a property named '{name}' on type "
+                            f"Could not find a property named '{requested}' on type "
                             f"'KarbonService.{(definition.single_type or '.').split('.', 1)[1]}'.",
                         ),
                     )
@@ -594,7 +606,7 @@ class FakeKarbon:
         orderby_text = query.get("$orderby")
         try:
             if filter_text is not None or orderby_text is not None:
-                items = [definition.summary(r) for r in map(store.record_at, store.iter_indexes())]
+                items = [store.summary_at(i) for i in store.iter_indexes()]
                 if filter_text is not None:
                     predicate = compile_filter(
                         filter_text,
@@ -610,7 +622,7 @@ class FakeKarbon:
                 page = items[skip : skip + top]
             else:
                 total = store.count
-                page = [definition.summary(r) for r in store.page(skip, top)]
+                page = store.page(skip, top)
         except ODataError as exc:
             raise _Reply(400, _error("4002", str(exc))) from exc
         if definition.list_item_type is not None:
