@@ -3,6 +3,7 @@ reads back. Tests whose endpoints FakeKarbon does not serve yet are skipped with
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -13,12 +14,12 @@ from _fake_helpers import covers, fake_client, key
 
 import karbon_async as ka
 from karbon_async import models as m
+from karbon_async.testing import FakeKarbon, Fault
 
 NOW = dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
 FAKE_PENDING = pytest.mark.skip(reason="FakeKarbon lacks write endpoints (branch fake)")
 
 
-@FAKE_PENDING
 @covers("createContact", "putContactByID", "patchContactsByID")
 async def test_contact_create_update_patch_modify() -> None:
     async with fake_client() as (_, client):
@@ -43,7 +44,6 @@ async def test_contact_create_update_patch_modify() -> None:
         assert (await client.contacts.get(created.contact_key)).last_name == "Leigh"
 
 
-@FAKE_PENDING
 @covers("createOrganization", "putOrganizationByID", "patchOrganizationByID")
 async def test_organization_create_update_patch() -> None:
     async with fake_client() as (_, client):
@@ -59,7 +59,6 @@ async def test_organization_create_update_patch() -> None:
         assert patched.full_name == "Acme Group"
 
 
-@FAKE_PENDING
 @covers("createClientGroup", "putClientGroupByID", "patchClientGroupByID")
 async def test_client_group_create_update_patch() -> None:
     async with fake_client() as (_, client):
@@ -79,7 +78,6 @@ async def test_client_group_create_update_patch() -> None:
         )
 
 
-@FAKE_PENDING
 @covers("getBusinessCardByKey", "updateBusinessCardByKey")
 async def test_business_cards() -> None:
     async with fake_client() as (fake, client):
@@ -96,7 +94,6 @@ async def test_business_cards() -> None:
         assert (await client.business_cards.get(card_key)).role_or_title == "CFO"
 
 
-@FAKE_PENDING
 @covers("createWorkItem", "putWorkItemByID", "patchWorkItemByID")
 async def test_work_item_create_update_patch() -> None:
     async with fake_client() as (fake, client):
@@ -120,7 +117,6 @@ async def test_work_item_create_update_patch() -> None:
         assert work.due_date is None
 
 
-@FAKE_PENDING
 @covers("createWorkSchedule", "getWorkScheduleByID", "putWorkScheduleByID", "patchWorkScheduleByID")
 async def test_work_schedules() -> None:
     async with fake_client() as (fake, client):
@@ -147,7 +143,6 @@ async def test_work_schedules() -> None:
         assert isinstance(await client.work_schedules.get(schedule_key), m.WorkSchedule)
 
 
-@FAKE_PENDING
 @covers("getAllWorkTemplates", "getWorkTemplateByID")
 async def test_work_templates() -> None:
     async with fake_client() as (_, client):
@@ -158,7 +153,6 @@ async def test_work_templates() -> None:
         assert isinstance(template, m.WorkTemplate)
 
 
-@FAKE_PENDING
 @covers(
     "getAllTimesheets",
     "getTimesheetByID",
@@ -178,7 +172,6 @@ async def test_time() -> None:
         assert isinstance(entry, m.TimeEntry)
 
 
-@FAKE_PENDING
 @covers(
     "getInvoices",
     "getInvoiceByKey",
@@ -189,10 +182,11 @@ async def test_time() -> None:
     "reverseManualPayment",
 )
 async def test_invoices_and_payments() -> None:
-    async with fake_client() as (_, client):
+    async with fake_client(size=40) as (_, client):
         invoices = [i async for i in client.invoices.list()]
-        assert invoices
-        invoice_key = invoices[0].invoice_key
+        awaiting = [i for i in invoices if i.invoice_status == m.InvoiceStatus("AwaitingPayment")]
+        assert awaiting
+        invoice_key = awaiting[0].invoice_key
         assert invoice_key
         invoice = await client.invoices.get(invoice_key, expand=["LineItems", "Payments", "Data"])
         assert isinstance(invoice, m.Invoice)
@@ -200,25 +194,27 @@ async def test_invoices_and_payments() -> None:
         payments = [p async for p in client.payments.list()]
         if payments and payments[0].payment_key:
             assert isinstance(await client.payments.get(payments[0].payment_key), m.Payment)
-        created = await client.manual_payments.create(
-            m.CreateManualPaymentRequest(
-                invoice_key=invoice_key,
-                payment_method=m.PaymentMethod.CASH,
-                payment_date=dt.date.today(),
-                total_amount=Decimal("0.01"),
-            )
+        payment = m.CreateManualPaymentRequest(
+            invoice_key=invoice_key,
+            payment_method=m.PaymentMethod.CASH,
+            payment_date=dt.date.today(),
+            total_amount=Decimal("0.01"),
         )
-        assert isinstance(created, m.ManualPaymentCreated)
-        assert created.payment_processing_key
+        reversed_one = await client.manual_payments.create(payment)
+        assert isinstance(reversed_one, m.ManualPaymentCreated)
+        assert reversed_one.payment_processing_key
         await client.manual_payments.reverse(
             m.ReverseManualPaymentRequest(
-                payment_key=created.payment_processing_key, reversal_date=NOW
+                payment_key=reversed_one.payment_processing_key, reversal_date=NOW
             )
         )
-        await client.manual_payments.delete(created.payment_processing_key)
+        deleted_one = await client.manual_payments.create(payment)
+        assert deleted_one.payment_processing_key
+        await client.manual_payments.delete(deleted_one.payment_processing_key)
+        with pytest.raises(ka.NotFoundError):
+            await client.manual_payments.delete(deleted_one.payment_processing_key)
 
 
-@FAKE_PENDING
 @covers("createExpense")
 async def test_expenses() -> None:
     async with fake_client() as (fake, client):
@@ -236,7 +232,6 @@ async def test_expenses() -> None:
         assert isinstance(expense, m.Expense)
 
 
-@FAKE_PENDING
 @covers("createUser", "getAllTeams", "getTeamByKey", "addTeamMembers", "removeTeamMember")
 async def test_users_and_teams() -> None:
     async with fake_client() as (_, client):
@@ -254,7 +249,6 @@ async def test_users_and_teams() -> None:
         await client.teams.remove_member(team_key, m.RemoveTeamMember(user_key=user.id))
 
 
-@FAKE_PENDING
 @covers("getAllRoles")
 async def test_roles() -> None:
     async with fake_client() as (_, client):
@@ -262,7 +256,6 @@ async def test_roles() -> None:
         assert all(isinstance(r, m.Role) for r in roles)
 
 
-@FAKE_PENDING
 @covers(
     "GetCustomFieldDefinitions",
     "CreateCustomFieldDefinition",
@@ -275,24 +268,27 @@ async def test_custom_fields() -> None:
         definition = await client.custom_fields.create(
             m.CustomFieldDefinitionRequest(name="Revenue", type=m.CustomFieldType.NUMBER)
         )
-        assert definition.key
-        assert definition.key in [d.key async for d in client.custom_fields.list()]
+        assert definition.name == "Revenue"
+        listed = [d async for d in client.custom_fields.list() if d.name == "Revenue"]
+        assert len(listed) == 1
+        definition_key = listed[0].key
+        assert definition_key
         contact_key = key(fake, "Contacts")
         await client.custom_field_values.update(
             contact_key,
             ka.custom_field_values_request(
                 contact_key,
-                [ka.custom_field_value(definition.key, "Number", Decimal("42.5"))],
+                [ka.custom_field_value(definition_key, "Number", Decimal("42.5"))],
             ),
         )
         values = ka.CustomFieldAccessor(await client.custom_field_values.get(contact_key))
-        assert values.number(definition.key) == Decimal("42.5")
-        await client.custom_fields.delete(definition.key)
+        assert values.number(definition_key) == Decimal("42.5")
+        assert values.number("Revenue") == Decimal("42.5")
+        await client.custom_fields.delete(definition_key)
         with pytest.raises(ka.NotFoundError):
-            await client.custom_fields.delete(definition.key)
+            await client.custom_fields.delete(definition_key)
 
 
-@FAKE_PENDING
 @covers("createNote", "getNoteByNoteKey", "getComment")
 async def test_notes_and_comments() -> None:
     async with fake_client() as (fake, client):
@@ -320,7 +316,6 @@ async def test_notes_and_comments() -> None:
             await client.comments.get("no such 'comment'")
 
 
-@FAKE_PENDING
 @covers("getEstimateSummariesByWorkItemKey")
 async def test_estimate_summaries() -> None:
     async with fake_client() as (fake, client):
@@ -328,7 +323,6 @@ async def test_estimate_summaries() -> None:
         assert all(isinstance(s, m.EstimateSummary) for s in summaries)
 
 
-@FAKE_PENDING
 @covers(
     "createWebhookSubscription",
     "getWebhookSubscriptionsByWebhookType",
@@ -353,7 +347,6 @@ async def test_webhook_subscriptions() -> None:
         await client.webhook_subscriptions.delete_all()
 
 
-@FAKE_PENDING
 @covers("ListIntegrationTasks", "GetIntegrationTask", "UpdateIntegrationTask")
 async def test_integration_tasks() -> None:
     async with fake_client() as (_, client):
@@ -368,7 +361,6 @@ async def test_integration_tasks() -> None:
         )
 
 
-@FAKE_PENDING
 @covers("ListIntegrationTaskDefintions")
 async def test_integration_task_definitions() -> None:
     async with fake_client() as (_, client):
@@ -376,7 +368,6 @@ async def test_integration_task_definitions() -> None:
         assert all(isinstance(d, m.IntegrationTaskDefinition) for d in definitions)
 
 
-@FAKE_PENDING
 @covers(
     "createFile", "listFiles", "getFileDetailsByKey", "downloadFileDetailsByKey", "downloadFile"
 )
@@ -393,3 +384,34 @@ async def test_files(tmp_path: Path) -> None:
         assert details.file_name == "a.txt"
         assert b"".join([c async for c in client.files.download(created.id)]) == b"hello file"
         assert await client.files.download_to(created.id, tmp_path / "a.txt") == 10
+
+
+@covers("putContactByID", "getContactByID")
+async def test_concurrent_modify_refetches_after_409() -> None:
+    async with FakeKarbon(rate_limit=None, size=3, latency=(0.05, 0.05)) as fake:
+        account = fake.accounts[0]
+        async with ka.KarbonClient(
+            bearer_token=account.bearer_token,
+            access_key=account.access_key,
+            base_url=fake.base_url,
+        ) as client:
+            contact_key = key(fake, "Contacts")
+            await asyncio.gather(
+                client.contacts.modify(contact_key, lambda c: attrs.evolve(c, first_name="One")),
+                client.contacts.modify(contact_key, lambda c: attrs.evolve(c, last_name="Two")),
+            )
+            final = await client.contacts.get(contact_key)
+            assert (final.first_name, final.last_name) == ("One", "Two")
+            # 2 GET + 2 PUT, one of which lost (409) and was redone (GET + PUT), + the last GET
+            assert len(account.arrivals) == 7
+
+
+@covers("putWorkItemByID", "getWorkItemByID")
+async def test_modify_gives_up_after_its_bound_of_conflicts() -> None:
+    async with fake_client() as (fake, client):
+        fake.add_fault(Fault.conflict(), account=0, method="PUT", count=None)
+        with pytest.raises(ka.ConflictError) as caught:
+            await client.work_items.modify(
+                key(fake, "WorkItems"), lambda w: attrs.evolve(w, title="X"), attempts=2
+            )
+        assert caught.value.code == "4020"
