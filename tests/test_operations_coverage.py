@@ -33,3 +33,19 @@ def test_covers_names_only_real_operations() -> None:
 def test_every_operation_has_a_fake_karbon_test() -> None:
     missing = sorted(set(OPERATIONS) - covered_operations())
     assert missing == [], f"{len(missing)} operations without a FakeKarbon test: {missing}"
+
+
+def test_docs_operations_table_is_current() -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location(
+        "operations_table", root / "tools" / "operations_table.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = (root / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+    assert text == module.render(), "run python tools/operations_table.py"
+    assert "Coverage: 74/74" in text
