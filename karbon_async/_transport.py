@@ -8,8 +8,9 @@ rate-limit or interpret statuses: those are the layers above it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Protocol
 
 import aiohttp
@@ -39,6 +40,19 @@ class Response:
     url: str
 
 
+@attrs.frozen
+class StreamedResponse:
+    """A response whose body is read chunk by chunk (file downloads)."""
+
+    status: int
+    headers: Mapping[str, str]
+    url: str
+    chunks: AsyncIterator[bytes] = attrs.field(repr=False)
+
+
+STREAM_CHUNK_SIZE = 64 * 1024
+
+
 class Transport(Protocol):
     async def send(
         self, request: Request, *, before_resend: BeforeResend | None = None
@@ -49,6 +63,16 @@ class Transport(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class StreamingTransport(Transport, Protocol):
+    """A transport that can also stream a response body (needed for file downloads only, so a
+    plain ``Transport`` stays enough for everything else)."""
+
+    def stream(self, request: Request) -> contextlib.AbstractAsyncContextManager[StreamedResponse]:
+        """Send ``request`` (no redirects followed) and hold the response open while the
+        caller reads ``chunks``."""
+        ...
 
 
 # Which callback the current request installed; read by the session middleware, which runs in
@@ -133,6 +157,47 @@ class AiohttpTransport:
             ) from exc
         finally:
             _before_resend.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: Request) -> AsyncIterator[StreamedResponse]:
+        session = self._ensure_session()
+        # No total limit for a body of any size; ``timeout`` bounds each wait for data instead.
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=request.timeout, sock_read=request.timeout
+        )
+        try:
+            async with session.request(
+                request.method,
+                URL(request.url, encoded=True),
+                headers=dict(request.headers),
+                data=request.body,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                yield StreamedResponse(
+                    status=response.status,
+                    headers={key: value for key, value in response.headers.items()},
+                    url=request.url,
+                    chunks=response.content.iter_chunked(STREAM_CHUNK_SIZE),
+                )
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise ConnectError(
+                f"could not connect: {type(exc).__name__}", method=request.method, url=request.url
+            ) from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise RequestTimeoutError(
+                f"no data within {request.timeout} s",
+                method=request.method,
+                url=request.url,
+                maybe_processed=True,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"connection failed: {type(exc).__name__}: {exc}",
+                method=request.method,
+                url=request.url,
+                maybe_processed=True,
+            ) from exc
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None:
