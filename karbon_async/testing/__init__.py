@@ -1,0 +1,31 @@
+"""Test support for karbon_async: an embedded fake Karbon API v3 server.
+
+::
+
+    from karbon_async.testing import FakeKarbon, Fault
+
+    async with FakeKarbon(accounts=2, seed=7, size=500) as fake:
+        acct = fake.accounts[0]
+        ...  # talk to fake.base_url with acct.bearer_token / acct.access_key
+        assert acct.max_in_window() <= 120
+
+Nothing here is imported by the SDK itself; it exists so the SDK (and code built on it) can be
+tested against real HTTP with Karbon's rate limit, paging, OData options, error bodies and
+injected failures.
+"""
+
+from __future__ import annotations
+
+from ._data import CollectionStore
+from ._odata import ODataError
+from ._server import FakeAccount, FakeKarbon, Fault, FaultKind, FaultRule
+
+__all__ = [
+    "CollectionStore",
+    "FakeAccount",
+    "FakeKarbon",
+    "Fault",
+    "FaultKind",
+    "FaultRule",
+    "ODataError",
+]

@@ -1,0 +1,995 @@
+"""Lazily generated, deterministic accounting-firm data for the fake Karbon server.
+
+Each record is a pure function of ``(seed, account, collection, index)``: nothing is generated
+until asked for, so a collection of a million records costs nothing until it is paged through,
+and the same seed always yields the same data (tests can compute what they expect). Changes made
+through :class:`CollectionStore` (``put``/``delete``/``create``) live in overlays, never in the
+generated base.
+
+Collections are rows of a table (:data:`COLLECTIONS`) of :class:`CollectionDef`: adding one
+means writing a generator and a summary projection, not copying a handler.
+
+Records are stored in their *canonical* shape: the single-GET shape with every expandable
+navigation property filled in and ``PrimaryStatus`` in its unspaced enum form. List items are a
+projection of it (``summary``); single GETs drop navigation properties that were not expanded.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import random
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ._keys import Keyer, mix64
+
+__all__ = [
+    "COLLECTIONS",
+    "AccountData",
+    "CollectionDef",
+    "CollectionStore",
+    "spaced_status",
+]
+
+Record = dict[str, Any]
+
+# --------------------------------------------------------------------------- name pools
+
+_FIRST = (
+    "Aisha", "Liam", "Priya", "Noah", "Mei", "Oliver", "Sofia", "Mateo", "Grace", "Ethan",
+    "Zara", "Lucas", "Hannah", "Kenji", "Chloe", "Arjun", "Isla", "Diego", "Amara", "Jack",
+    "Fatima", "Samuel", "Ruby", "Tariq", "Emily", "Connor", "Nadia", "Hugo", "Leah", "Ravi",
+    "Siobhan", "Declan", "Maeve", "Tomás", "Zoë", "André", "Ngozi", "Wei", "Olga", "Kai",
+)  # fmt: skip
+_LAST = (
+    "O'Brien", "Sharma", "Nguyen", "Smith", "O'Connor", "Garcia", "Chen", "Williams", "Patel",
+    "D'Angelo", "Kowalski", "Murphy", "Okafor", "Tanaka", "McAllister", "Johansson", "Silva",
+    "O'Neill", "Dubois", "Rossi", "Müller", "Haddad", "Fitzgerald", "Kim", "Walsh", "Brown",
+    "Ivanova", "Mendes", "Van der Berg", "Taylor", "Singh", "Lopez", "N'Diaye", "Cohen",
+)  # fmt: skip
+_MIDDLE = ("James", "Marie", "Lee", "Ann", "John", "Rose", "Kay", None, None, None, None)
+_SALUTATIONS = ("Mr", "Ms", "Mrs", "Dr", "Miss", "Mx")
+_SUFFIXES = (None, None, None, None, None, None, "Jr.", "Sr.", "III")
+_CONTACT_TYPES = ("Client", "Client", "Client", "Prospect", "Inactive", "Other")
+_ROLES = ("Director", "CFO", "Owner", "Bookkeeper", "Office Manager", "CEO", "Partner", "Trustee")
+_FIRM_WORDS = (
+    "Meridian", "Harbour", "Summit", "Blue Gum", "Ironbark", "Northgate", "Riverside", "Acacia",
+    "Granite", "Lakeside", "Evergreen", "Copperfield", "Silver Fern", "Redwood", "Bayview",
+)  # fmt: skip
+_FIRM_TRADES = (
+    "Plumbing", "Dental", "Bakery", "Logistics", "Architects", "Landscaping", "Physiotherapy",
+    "Electrical", "Consulting", "Vineyards", "Café", "Joinery", "Veterinary Clinic", "Motors",
+)  # fmt: skip
+_FIRM_SUFFIXES = ("Pty Ltd", "LLC", "Inc.", "Ltd", "& Co.", "Partners", "Group", "Trust")
+_CITIES = (
+    ("Sydney", "NSW", "2000", "AU"),
+    ("Melbourne", "VIC", "3000", "AU"),
+    ("Brisbane", "QLD", "4000", "AU"),
+    ("Auckland", "AKL", "1010", "NZ"),
+    ("Boston", "MA", "02108", "US"),
+    ("Austin", "TX", "73301", "US"),
+    ("Denver", "CO", "80202", "US"),
+    ("Manchester", "Greater Manchester", "M1 1AE", "GB"),
+    ("Toronto", "ON", "M5H 2N2", "CA"),
+)
+_STREETS = ("Harbour St", "King St", "Main Street", "Elm Avenue", "George St", "Queen's Road")
+_WORK = (
+    ("Individual Tax Return", "Tax"),
+    ("Company Tax Return", "Tax"),
+    ("Financial Statements", "Accounting"),
+    ("BAS Lodgement", "Tax"),
+    ("Monthly Bookkeeping", "Bookkeeping"),
+    ("Payroll", "Payroll"),
+    ("Year-End Advisory Meeting", "Advisory"),
+    ("Sales Tax Filing", "Tax"),
+)
+_PRIMARY_STATUSES = ("Planned", "ReadyToStart", "InProgress", "Waiting", "Completed")
+_SECONDARY = {
+    "Planned": (None,),
+    "ReadyToStart": (None, "Send client requests"),
+    "InProgress": ("Review", "Assemble", "Lodge", "Follow-up"),
+    "Waiting": ("Waiting for client", "Wait for confirmation"),
+    "Completed": ("Billed", "Cancelled", None),
+}
+_STAFF_ROLES = ("Partner", "Manager", "Senior Accountant", "Accountant", "Bookkeeper", "Admin")
+_PERMISSIONS = ("ManageContacts", "ManageWork", "ViewReports", "ManageBilling", "Admin")
+_FIRMS = (
+    "Ledgerline Accounting", "Brightbooks CPA", "Tally & Thorne", "Kestrel Advisory",
+    "Northstar Tax", "Fernhill Partners",
+)  # fmt: skip
+
+_EPOCH_2022 = 1_640_995_200  # 2022-01-01T00:00:00Z
+_SPAN = 4 * 365 * 86_400
+
+
+def spaced_status(status: str | None) -> str | None:
+    """Karbon's list endpoints spell PrimaryStatus with spaces ("In Progress"); single GETs
+    use the enum form ("InProgress"). The fake reproduces the quirk so clients handle both."""
+    if status is None:
+        return None
+    out = [status[0]]
+    for c in status[1:]:
+        if c.isupper():
+            out.append(" ")
+        out.append(c)
+    return "".join(out)
+
+
+def _ascii(text: str) -> str:
+    """Fold a name to something usable in an email address or identifier."""
+    table = str.maketrans("üöéáàñô", "uoeaano")
+    return "".join(c for c in text.translate(table).lower() if c.isalnum())
+
+
+def _ticks_datetime(seconds: int, ticks: int) -> str:
+    """A .NET-style timestamp with 7 fractional digits, like Karbon's LastModifiedDateTime."""
+    dt = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ticks:07d}Z"
+
+
+def _midnight(seconds: int) -> str:
+    dt = datetime.fromtimestamp(seconds - seconds % 86_400, tz=timezone.utc)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def _guid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _accounting_detail(**values: Any) -> dict[str, Any]:
+    """Karbon's DetailsOfAccounting with every documented property present (mostly null)."""
+    keys = (
+        "ContactPermaKey", "OrganizationPermaKey", "BirthDate", "DeathDate", "Salutation", "Sex",
+        "FinancialYearEndDay", "FinancialYearEndMonth", "IncorporationDate",
+        "IncorporationState", "LegalName", "LineOfBusiness", "EntityType", "TaxCountryCode",
+        "TradingName", "AnnualRevenue", "BaseCurrency", "GstBasis", "GstPeriod",
+        "IncomeTaxInstallmentPeriod", "IsVATRegistered", "OrganizationValuation", "PaysTax",
+        "PrepareGST", "ProvisionalTaxBasic", "ProvisionalTaxRatio", "RevenueModel",
+        "SalesTaxBasis", "SalesTaxPeriod", "Sells",
+    )  # fmt: skip
+    detail: dict[str, Any] = dict.fromkeys(keys)
+    detail.update(values)
+    detail.setdefault("RegistrationNumbers", [])
+    detail.setdefault("Notes", [])
+    return detail
+
+
+# --------------------------------------------------------------------------- definitions
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A generated record of another collection, for cross-references (owner, client, ...)."""
+
+    key: str
+    record: Record
+
+
+class GenContext:
+    """What a generator may see: the account, its RNG and other collections' base records."""
+
+    def __init__(self, account: AccountData, collection: str, index: int) -> None:
+        self.account = account
+        self.collection = collection
+        self.index = index
+        self.rng = random.Random(mix64(account.salt ^ _collection_hash(collection) ^ index))
+
+    def key(self) -> str:
+        return self.account.store(self.collection).key_of(self.index)
+
+    def sub_key(self, kind: str, n: int = 0) -> str:
+        """A stable key for a nested object (a business card, a team) of this record."""
+        return self.account.keyer(f"{self.collection}/{kind}").key(self.index * 16 + n)
+
+    def ref(self, collection: str, index: int | None = None) -> Ref:
+        """Another collection's record: ``index`` or one picked with this record's RNG."""
+        store = self.account.store(collection)
+        if index is None:
+            index = self.rng.randrange(max(1, store.base_size))
+        return Ref(store.key_of(index), store.base_record(index))
+
+    def modified(self) -> str:
+        return _ticks_datetime(
+            _EPOCH_2022 + self.rng.randrange(_SPAN), self.rng.randrange(10_000_000)
+        )
+
+
+def hash_str(text: str) -> int:
+    """A process-independent hash (``hash()`` is salted per process)."""
+    value = 0
+    for b in text.encode():
+        value = mix64(value ^ b)
+    return value
+
+
+_HASHES: dict[str, int] = {}
+
+
+def _collection_hash(name: str) -> int:
+    value = _HASHES.get(name)
+    if value is None:
+        value = _HASHES[name] = mix64(hash_str(name))
+    return value
+
+
+Generator = Callable[[GenContext], Record]
+Projection = Callable[[Record], Record]
+
+
+@dataclass(frozen=True)
+class CollectionDef:
+    """Everything the server needs to serve one entity set.
+
+    ``generate`` builds the canonical record; ``summary`` projects it to a list item; ``expand``
+    names navigation properties that single GETs return only when asked for via ``$expand``.
+    The OData context/type strings are Karbon's own, per the spec's examples.
+    """
+
+    name: str
+    key_field: str
+    generate: Generator
+    summary: Projection
+    not_found: Callable[[str], str]
+    list_context: str  # after "<base>/v3/", e.g. "$metadata#Contacts/KarbonService.X"
+    list_item_type: str | None  # "@odata.type" of list items, None when Karbon sends none
+    single_context: str
+    single_type: str | None
+    orderby: frozenset[str]
+    expand: frozenset[str] = frozenset()
+    case_insensitive: frozenset[str] = frozenset()
+    max_top: int = 100
+    size_of: Callable[[int], int] = field(default=lambda size: size)
+    udi_function: str | None = None  # e.g. "GetContactByUserDefinedIdentifier"
+    udi_entity: str = ""  # for the UDI 404 message
+
+    @property
+    def filter_type(self) -> str:
+        """Type named in "Could not find a property" messages."""
+        return (self.list_item_type or f"#KarbonService.{self.name}").split(".", 1)[1]
+
+
+def _pick(rng: random.Random, seq: tuple[Any, ...]) -> Any:
+    return seq[rng.randrange(len(seq))]
+
+
+def _address(ctx: GenContext, label: str) -> dict[str, Any]:
+    rng = ctx.rng
+    city, state, zipcode, country = _pick(rng, _CITIES)
+    return {
+        "AddressKey": _guid(rng),
+        "AddressLines": f"{rng.randrange(1, 400)} {_pick(rng, _STREETS)}",
+        "City": city,
+        "StateProvinceCounty": state,
+        "ZipCode": zipcode,
+        "CountryCode": country,
+        "Label": label,
+    }
+
+
+def _phone(ctx: GenContext, country: str, label: str) -> dict[str, Any]:
+    rng = ctx.rng
+    return {
+        "PhoneNumberKey": _guid(rng),
+        "Number": f"{rng.randrange(200, 999)}-{rng.randrange(100, 999)}-"
+        f"{rng.randrange(1000, 9999)}",
+        "CountryCode": country,
+        "Label": label,
+    }
+
+
+def _card(
+    ctx: GenContext,
+    entity_type: str,
+    email: str,
+    *,
+    organization_key: str | None = None,
+    role: str | None = None,
+    website: str | None = None,
+    slug: str = "",
+) -> dict[str, Any]:
+    address = _address(ctx, "Physical")
+    return {
+        "BusinessCardKey": ctx.sub_key("BusinessCards"),
+        "EntityType": entity_type,
+        "EntityKey": ctx.key(),
+        "IsPrimaryCard": True,
+        "WebSites": [website] if website else [],
+        "EmailAddresses": [email],
+        "OrganizationKey": organization_key,
+        "RoleOrTitle": role,
+        "FacebookLink": None,
+        "LinkedInLink": f"linkedin.com/in/{slug}" if slug else None,
+        "TwitterLink": None,
+        "SkypeLink": None,
+        "Addresses": [address],
+        "PhoneNumbers": [_phone(ctx, address["CountryCode"], "Work")],
+    }
+
+
+def _client_team(ctx: GenContext, owner: Ref, manager: Ref) -> list[dict[str, Any]]:
+    team: list[dict[str, Any]] = [
+        {"MemberKey": owner.key, "MemberType": "User", "RoleType": "ClientOwner"},
+        {"MemberKey": manager.key, "MemberType": "User", "RoleType": "ClientManager"},
+    ]
+    if ctx.rng.random() < 0.3:
+        extra = ctx.ref("Users")
+        team.append({"MemberKey": extra.key, "MemberType": "User", "RoleType": None})
+    return team
+
+
+def _udi(prefix: str, infix: str, index: int) -> str:
+    """A UserDefinedIdentifier whose trailing number is index + 1, so it is reversible."""
+    return f"{(_ascii(prefix)[:4] or 'X').upper()}-{infix}-{index + 1:04d}"
+
+
+def _gen_user(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    first, last = _pick(rng, _FIRST), _pick(rng, _LAST)
+    role = _STAFF_ROLES[min(ctx.index, len(_STAFF_ROLES) - 1)] if ctx.index < 3 else None
+    role = role or _pick(rng, _STAFF_ROLES)
+    return {
+        "Id": ctx.key(),
+        "Name": f"{first} {last}",
+        "EmailAddress": f"{_ascii(first)}.{_ascii(last)}{ctx.index}@{ctx.account.domain}",
+        "BillableRate": float(rng.randrange(90, 450)),
+        "CapacityMinutesPerWeek": _pick(rng, (2400, 2280, 1800, 1200)),
+        "Permissions": sorted(rng.sample(_PERMISSIONS, rng.randrange(1, 4))),
+        "Roles": [{"Name": role, "Key": ctx.sub_key("Roles")}],
+        "Teams": [{"Key": ctx.sub_key("Teams"), "Name": "Client Services", "ParentTeamKey": None}],
+    }
+
+
+def _user_summary(r: Record) -> Record:
+    return {"Id": r["Id"], "Name": r["Name"], "EmailAddress": r["EmailAddress"]}
+
+
+def _gen_contact(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    first, last = _pick(rng, _FIRST), _pick(rng, _LAST)
+    owner, manager = ctx.ref("Users"), ctx.ref("Users")
+    preferred = first if rng.random() < 0.7 else first[:3]
+    email = f"{_ascii(first)}.{_ascii(last)}{ctx.index}@example.com"
+    org_index = ctx.account.organization_of(ctx.index)
+    org_key = (
+        ctx.account.store("Organizations").key_of(org_index) if org_index is not None else None
+    )
+    role = _pick(rng, _ROLES) if org_key else None
+    key = ctx.key()
+    salutation = _pick(rng, _SALUTATIONS)
+    birth = _midnight(_EPOCH_2022 - rng.randrange(18 * 365, 80 * 365) * 86_400)
+    return {
+        "ContactKey": key,
+        "FirstName": first,
+        "MiddleName": _pick(rng, _MIDDLE),
+        "LastName": last,
+        "PreferredName": preferred,
+        "Salutation": salutation,
+        "Suffix": _pick(rng, _SUFFIXES),
+        "ClientOwner": owner.record["EmailAddress"],
+        "ClientManager": manager.record["EmailAddress"],
+        "ContactType": _pick(rng, _CONTACT_TYPES),
+        "UserDefinedIdentifier": _udi(last, "C", ctx.index),
+        "RestrictionLevel": "Public",
+        "AvatarUrl": f"https://az.karbonemail.com/images/{_guid(rng)}",
+        "LastModifiedDateTime": ctx.modified(),
+        "EntityDescription": {"Text": f"{first} prefers contact by email."},
+        "AccountingDetail": _accounting_detail(
+            ContactPermaKey=key,
+            BirthDate=birth,
+            Salutation=salutation,
+            FinancialYearEndDay=30,
+            FinancialYearEndMonth=6,
+            TaxCountryCode="US",
+        ),
+        "BusinessCards": [
+            _card(
+                ctx,
+                "Contact",
+                email,
+                organization_key=org_key,
+                role=role,
+                slug=f"{_ascii(first)}{_ascii(last)}",
+            )
+        ],
+        "ClientTeam": _client_team(ctx, owner, manager),
+        "ClientAccess": [],
+    }
+
+
+def _primary_card(r: Record, name: str = "BusinessCards") -> dict[str, Any] | None:
+    cards = r.get(name)
+    if isinstance(cards, dict):
+        return cards
+    if isinstance(cards, list) and cards:
+        primary = [c for c in cards if isinstance(c, dict) and c.get("IsPrimaryCard")]
+        return primary[0] if primary else (cards[0] if isinstance(cards[0], dict) else None)
+    return None
+
+
+def _first(values: Any, prop: str | None = None) -> Any:
+    if not isinstance(values, list) or not values:
+        return None
+    return values[0].get(prop) if prop and isinstance(values[0], dict) else values[0]
+
+
+def _address_line(card: Mapping[str, Any] | None) -> str | None:
+    a = _first(card.get("Addresses") if card else None)
+    if not isinstance(a, dict):
+        return None
+    return f"{a['AddressLines']}, {a['City']} {a['StateProvinceCounty']} {a['ZipCode']}"
+
+
+def _contact_summary(r: Record) -> Record:
+    card = _primary_card(r)
+    full = " ".join(p for p in (r.get("FirstName"), r.get("LastName")) if p)
+    return {
+        "ContactKey": r["ContactKey"],
+        "FullName": full,
+        "PreferredName": r.get("PreferredName"),
+        "Salutation": r.get("Salutation"),
+        "ClientOwner": r.get("ClientOwner"),
+        "ClientManager": r.get("ClientManager"),
+        "Address": _address_line(card),
+        "EmailAddress": _first(card.get("EmailAddresses")) if card else None,
+        "PhoneNumber": _first(card.get("PhoneNumbers"), "Number") if card else None,
+        "RoleOrTitle": card.get("RoleOrTitle") if card else None,
+        "ContactType": r.get("ContactType"),
+        "UserDefinedIdentifier": r.get("UserDefinedIdentifier"),
+        "LastModifiedDateTime": r.get("LastModifiedDateTime"),
+    }
+
+
+def _firm_name(rng: random.Random) -> str:
+    if rng.random() < 0.35:
+        return f"{_pick(rng, _LAST)} {_pick(rng, _FIRM_TRADES)} {_pick(rng, _FIRM_SUFFIXES)}"
+    return f"{_pick(rng, _FIRM_WORDS)} {_pick(rng, _FIRM_TRADES)} {_pick(rng, _FIRM_SUFFIXES)}"
+
+
+def _gen_organization(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    name = _firm_name(rng)
+    slug = _ascii(name.rsplit(" ", 1)[0])[:24]
+    owner, manager = ctx.ref("Users"), ctx.ref("Users")
+    key = ctx.key()
+    website = f"www.{slug}.example"
+    contacts = []
+    for i in ctx.account.contacts_of(ctx.index):
+        c = _contact_summary(ctx.account.store("Contacts").base_record(i))
+        contacts.append(
+            {k: c[k] for k in ("ContactKey", "FullName", "PreferredName", "Salutation")}
+            | {"ClientOwner": None, "ClientManager": None, "Address": None}
+            | {k: c[k] for k in ("EmailAddress", "PhoneNumber", "RoleOrTitle")}
+            | {k: c[k] for k in ("UserDefinedIdentifier", "LastModifiedDateTime")}
+        )
+    city = _pick(rng, _CITIES)
+    return {
+        "OrganizationKey": key,
+        "FullName": name,
+        "ClientOwner": owner.record["EmailAddress"],
+        "ClientManager": manager.record["EmailAddress"],
+        "ContactType": _pick(rng, _CONTACT_TYPES),
+        "UserDefinedIdentifier": _udi(name, "O", ctx.index),
+        "RestrictionLevel": "Public",
+        "LastModifiedDateTime": ctx.modified(),
+        "EntityDescription": {"Text": f"{name} has been a client since {2010 + ctx.index % 15}."},
+        "AccountingDetail": _accounting_detail(
+            OrganizationPermaKey=key,
+            FinancialYearEndDay=30,
+            FinancialYearEndMonth=6,
+            IncorporationDate=_midnight(_EPOCH_2022 - rng.randrange(1, 30 * 365) * 86_400),
+            LegalName=name,
+            LineOfBusiness=name.split(" ")[-3] if len(name.split(" ")) > 2 else None,
+            EntityType=_pick(rng, ("Company", "Partnership", "Trust", "Sole Trader")),
+            TaxCountryCode=city[3],
+            AnnualRevenue=float(rng.randrange(50_000, 20_000_000)),
+        ),
+        "BusinessCards": [
+            _card(ctx, "Organization", f"accounts@{slug}.example", website=website, slug=slug)
+        ],
+        "Contacts": contacts,
+        "ClientTeam": _client_team(ctx, owner, manager),
+    }
+
+
+def _organization_summary(r: Record) -> Record:
+    card = _primary_card(r)
+    return {
+        "OrganizationKey": r["OrganizationKey"],
+        "FullName": r.get("FullName"),
+        "PhoneNumber": _first(card.get("PhoneNumbers"), "Number") if card else None,
+        "EmailAddress": _first(card.get("EmailAddresses")) if card else None,
+        "Website": _first(card.get("WebSites")) if card else None,
+        "ContactType": r.get("ContactType"),
+        "LastModifiedDateTime": r.get("LastModifiedDateTime"),
+        "UserDefinedIdentifier": r.get("UserDefinedIdentifier"),
+    }
+
+
+def _gen_client_group(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    family = rng.random() < 0.6
+    lead = ctx.ref("Contacts")
+    lead_name = f"{lead.record['FirstName']} {lead.record['LastName']}"
+    name = f"The {lead.record['LastName']} Family" if family else f"{_pick(rng, _FIRM_WORDS)} Group"
+    owner, manager = ctx.ref("Users"), ctx.ref("Users")
+    members = [{"ContactKey": lead.key, "OrganizationKey": None}]
+    if not family:
+        members.append({"ContactKey": None, "OrganizationKey": ctx.ref("Organizations").key})
+    card = _card(ctx, "ClientGroup", f"{_ascii(name)[:20]}@example.com", slug=_ascii(name))
+    return {
+        "ClientGroupKey": ctx.key(),
+        "FullName": name,
+        "ClientOwner": owner.record["EmailAddress"],
+        "ClientManager": manager.record["EmailAddress"],
+        "ContactType": "Client",
+        "UserDefinedIdentifier": _udi(name.replace("The ", ""), "G", ctx.index),
+        "RestrictionLevel": "Public",
+        "PrimaryContact": lead_name,
+        "LastModifiedDateTime": ctx.modified(),
+        "Members": members,
+        "EntityDescription": {"Text": f"Group managed with {lead_name} as primary contact."},
+        "AccountingDetails": None,
+        "BusinessCard": card,
+        "ClientTeam": _client_team(ctx, owner, manager),
+    }
+
+
+def _client_group_summary(r: Record) -> Record:
+    card = _primary_card(r, "BusinessCard")
+    return {
+        "ClientGroupKey": r["ClientGroupKey"],
+        "FullName": r.get("FullName"),
+        "PhoneNumber": _first(card.get("PhoneNumbers"), "Number") if card else None,
+        "Website": _first(card.get("WebSites")) if card else None,
+        "LastModifiedDateTime": r.get("LastModifiedDateTime"),
+    }
+
+
+_WORK_ITEM_FIELDS = (
+    "WorkItemKey", "AssigneeEmailAddress", "AssigneeKey", "AssigneeName", "Title", "ClientKey",
+    "ClientName", "ClientType", "ClientUserDefinedIdentifier", "RelatedClientGroupKey",
+    "ClientGroupKey", "RelatedClientGroupName", "StartDate", "DueDate", "DeadlineDate",
+    "CompletedDate", "ToDoPeriod", "WorkType", "WorkStatus", "PrimaryStatus", "SecondaryStatus",
+    "WorkTemplateKey", "WorkTemplateTile", "WorkScheduleKey", "EstimatedBudget",
+)  # fmt: skip
+
+
+def _gen_work_item(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    title_kind, work_type = _pick(rng, _WORK)
+    start_s = _EPOCH_2022 + rng.randrange(_SPAN)
+    year = datetime.fromtimestamp(start_s, tz=timezone.utc).year
+    title = f"FY{year + 1} {title_kind}"
+    if work_type in ("Bookkeeping", "Payroll"):
+        month = datetime.fromtimestamp(start_s, tz=timezone.utc)
+        title = f"{month:%B %Y} {title_kind}"
+    assignee = ctx.ref("Users")
+    is_org = rng.random() < 0.4
+    client_coll = "Organizations" if is_org else "Contacts"
+    client = ctx.ref(client_coll)
+    client_name = (
+        client.record["FullName"]
+        if is_org
+        else f"{client.record['FirstName']} {client.record['LastName']}"
+    )
+    group = ctx.ref("ClientGroups") if rng.random() < 0.2 else None
+    primary = _pick(rng, _PRIMARY_STATUSES)
+    secondary = _pick(rng, _SECONDARY[primary])
+    work_status = spaced_status(primary) or ""
+    if secondary:
+        work_status = f"{work_status} - {secondary}"
+    due_s = start_s + rng.randrange(7, 60) * 86_400
+    template = ctx.sub_key("WorkTemplates", rng.randrange(4))
+    fee_type = _pick(rng, ("FixedFee", "TimeAndMaterials", "NonBillable"))
+    return {
+        "WorkItemKey": ctx.key(),
+        "AssigneeEmailAddress": assignee.record["EmailAddress"],
+        "AssigneeKey": assignee.key,
+        "AssigneeName": assignee.record["Name"],
+        "Title": title,
+        "ClientKey": client.key,
+        "ClientName": client_name,
+        "ClientType": "Organization" if is_org else "Contact",
+        "ClientUserDefinedIdentifier": client.record["UserDefinedIdentifier"],
+        "RelatedClientGroupKey": group.key if group else None,
+        "ClientGroupKey": group.key if group else None,
+        "RelatedClientGroupName": group.record["FullName"] if group else None,
+        "StartDate": _midnight(start_s),
+        "DueDate": _midnight(due_s),
+        "DeadlineDate": _midnight(due_s + 14 * 86_400) if rng.random() < 0.5 else None,
+        "CompletedDate": _midnight(due_s) if primary == "Completed" else None,
+        "ToDoPeriod": _midnight(start_s),
+        "WorkType": work_type,
+        "WorkStatus": work_status,
+        "PrimaryStatus": primary,
+        "SecondaryStatus": secondary,
+        "WorkTemplateKey": template,
+        "WorkTemplateTile": f"{title_kind} Template",
+        "WorkScheduleKey": ctx.sub_key("WorkSchedules") if rng.random() < 0.3 else None,
+        "EstimatedBudget": None,
+        "FeeSettings": {
+            "FeeType": fee_type,
+            "FeeValue": float(rng.randrange(300, 6000)) if fee_type == "FixedFee" else None,
+        },
+        "UserRoleAssignments": [],
+        "Description": f"{title} for {client_name}.",
+        "ClientTaskRecipient": None,
+    }
+
+
+def _work_item_summary(r: Record) -> Record:
+    out = {k: r.get(k) for k in _WORK_ITEM_FIELDS}
+    out["PrimaryStatus"] = spaced_status(r.get("PrimaryStatus"))
+    return out
+
+
+def _defn(
+    name: str,
+    key_field: str,
+    dto: str,
+    generate: Generator,
+    summary: Projection,
+    not_found: str,
+    orderby: tuple[str, ...],
+    **extra: Any,
+) -> CollectionDef:
+    """A definition with Karbon's usual context/type naming (``XSummaryDTO``/``XDTO``)."""
+    defaults: dict[str, Any] = {
+        "list_context": f"$metadata#{name}/KarbonService.{dto}SummaryDTO",
+        "list_item_type": f"#KarbonService.{dto}SummaryDTO",
+        "single_context": f"$metadata#{name}/KarbonService.{dto}DTO/$entity",
+        "single_type": f"#KarbonService.{dto}DTO",
+    }
+    defaults.update(extra)
+    return CollectionDef(
+        name=name,
+        key_field=key_field,
+        generate=generate,
+        summary=summary,
+        not_found=lambda key: not_found.replace("{key}", key),
+        orderby=frozenset((*orderby, key_field)),
+        **defaults,
+    )
+
+
+COLLECTIONS: dict[str, CollectionDef] = {
+    d.name: d
+    for d in (
+        _defn(
+            "Contacts",
+            "ContactKey",
+            "Contact",
+            _gen_contact,
+            _contact_summary,
+            "No Contact found for provided key",
+            ("FullName", "LastModifiedDateTime"),
+            expand=frozenset({"BusinessCards", "ClientTeam", "ClientAccess"}),
+            case_insensitive=frozenset({"FullName", "EmailAddress"}),
+            udi_function="GetContactByUserDefinedIdentifier",
+            udi_entity="Contact",
+        ),
+        _defn(
+            "Organizations",
+            "OrganizationKey",
+            "Organization",
+            _gen_organization,
+            _organization_summary,
+            "No organization exists with a key of {key}.",
+            ("FullName", "LastModifiedDateTime"),
+            expand=frozenset({"BusinessCards", "ClientTeam", "Contacts"}),
+            case_insensitive=frozenset({"FullName", "EmailAddress"}),
+            udi_function="GetOrganizationByUserDefinedIdentifier",
+            udi_entity="Organization",
+        ),
+        _defn(
+            "ClientGroups",
+            "ClientGroupKey",
+            "ClientGroup",
+            _gen_client_group,
+            _client_group_summary,
+            "No Client Group found for provided key",
+            ("FullName",),
+            single_context="$metadata#ClientGroups/$entity",
+            expand=frozenset({"BusinessCard", "ClientTeam"}),
+            size_of=lambda size: max(1, size // 10),
+            udi_function="GetClientGroupByUserDefinedIdentifier",
+            udi_entity="Client Group",
+        ),
+        _defn(
+            "WorkItems",
+            "WorkItemKey",
+            "WorkItem",
+            _gen_work_item,
+            _work_item_summary,
+            "No Work Item found for provided key",
+            ("StartDate", "DeadlineDate"),
+        ),
+        _defn(
+            "Users",
+            "Id",
+            "User",
+            _gen_user,
+            _user_summary,
+            "No User found for provided key",
+            ("Name", "EmailAddress"),
+            list_context="$metadata#Users",
+            list_item_type=None,
+            single_context="$metadata#Users/KarbonService.UserProfileDTO/$entity",
+            single_type="#KarbonService.UserProfileDTO",
+            case_insensitive=frozenset({"Name", "EmailAddress"}),
+            size_of=lambda size: max(3, min(size // 20, 200)),
+        ),
+    )
+}
+
+
+# --------------------------------------------------------------------------- stores
+
+
+class CollectionStore:
+    """One account's view of one collection: lazy base records plus overlays.
+
+    Default order is generation order (index order), then records created later. Logical
+    positions skip deleted indexes with a bisect over the sorted deletion list, so fetching a
+    page is O(page size + log deletions) however large the collection is.
+    """
+
+    _CACHE_LIMIT = 20_000
+
+    def __init__(self, account: AccountData, definition: CollectionDef, base_size: int) -> None:
+        self.account = account
+        self.definition = definition
+        self.base_size = base_size
+        self._keyer = account.keyer(definition.name)
+        self._overlay: dict[int, Record] = {}
+        self._deleted: list[int] = []
+        self._deleted_set: set[int] = set()
+        self._created = 0
+        self._cache: dict[int, Record] = {}
+        self._fields: frozenset[str] | None = None
+
+    # -- identity
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def key_of(self, index: int) -> str:
+        return self._keyer.key(index)
+
+    def index_of(self, key: str) -> int | None:
+        """The live index ``key`` names, or None (unknown, deleted or never created)."""
+        index = self._keyer.index(key)
+        if index is None or index >= self.base_size + self._created:
+            return None
+        if index in self._deleted_set:
+            return None
+        return index
+
+    # -- records
+    def base_record(self, index: int) -> Record:
+        """The generated record at ``index`` (ignores overlays). Callers must not mutate it."""
+        cached = self._cache.get(index)
+        if cached is None:
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            cached = self.definition.generate(GenContext(self.account, self.name, index))
+            self._cache[index] = cached
+        return cached
+
+    def record_at(self, index: int) -> Record:
+        """The current canonical record at a live index (overlay first). Do not mutate."""
+        overlay = self._overlay.get(index)
+        return overlay if overlay is not None else self.base_record(index)
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """Properties of list items: what ``$filter`` may name."""
+        if self._fields is None:
+            self._fields = frozenset(self.definition.summary(self.base_record(0)))
+        return self._fields
+
+    @property
+    def count(self) -> int:
+        """How many records the collection currently holds."""
+        return self.base_size + self._created - len(self._deleted)
+
+    def _physical(self, position: int) -> int:
+        """Map a logical position (0-based, deletions skipped) to an index."""
+        index = position
+        while True:
+            shifted = position + bisect.bisect_right(self._deleted, index)
+            if shifted == index:
+                return index
+            index = shifted
+
+    def iter_indexes(self, start: int = 0) -> Iterator[int]:
+        """Live indexes in default order, starting at logical position ``start``."""
+        end = self.base_size + self._created
+        index = self._physical(start) if start > 0 else 0
+        while index < end:
+            if index not in self._deleted_set:
+                yield index
+            index += 1
+
+    def keys(self) -> Iterator[str]:
+        """Keys in the order an unfiltered, unordered list returns them."""
+        return (self.key_of(i) for i in self.iter_indexes())
+
+    def records(self) -> Iterator[Record]:
+        """Deep copies of the canonical records, in default order."""
+        return (copy.deepcopy(self.record_at(i)) for i in self.iter_indexes())
+
+    def page(self, skip: int, top: int) -> list[Record]:
+        """Canonical records at logical positions ``[skip, skip + top)``. Do not mutate."""
+        out: list[Record] = []
+        if top <= 0 or skip >= self.count:
+            return out
+        for index in self.iter_indexes(skip):
+            out.append(self.record_at(index))
+            if len(out) >= top:
+                break
+        return out
+
+    def get(self, key: str) -> Record | None:
+        """A deep copy of the canonical (single-GET, fully expanded) record, or None."""
+        index = self.index_of(key)
+        return None if index is None else copy.deepcopy(self.record_at(index))
+
+    def summary(self, key: str) -> Record | None:
+        """The record as a list item, or None."""
+        index = self.index_of(key)
+        return None if index is None else self.definition.summary(self.record_at(index))
+
+    def find_udi(self, udi: str) -> Record | None:
+        """The live record whose UserDefinedIdentifier equals ``udi`` (case-insensitive)."""
+        wanted = udi.casefold()
+        for index, rec in self._overlay.items():
+            if (
+                index not in self._deleted_set
+                and str(rec.get("UserDefinedIdentifier")).casefold() == wanted
+            ):
+                return rec
+        tail = udi.rsplit("-", 1)[-1]
+        if not tail.isdigit():
+            return None
+        index = int(tail) - 1
+        if (
+            0 <= index < self.base_size
+            and index not in self._deleted_set
+            and index not in self._overlay
+        ):
+            rec = self.base_record(index)
+            if str(rec.get("UserDefinedIdentifier")).casefold() == wanted:
+                return rec
+        return None
+
+    # -- writes (overlays)
+    def put(self, key: str, record: Mapping[str, Any]) -> None:
+        """Replace a live record; the key field is forced to ``key``."""
+        index = self.index_of(key)
+        if index is None:
+            raise KeyError(key)
+        stored = copy.deepcopy(dict(record))
+        stored[self.definition.key_field] = key
+        self._overlay[index] = stored
+
+    def delete(self, key: str) -> None:
+        """Delete a live record; later lookups give 404 and lists skip it."""
+        index = self.index_of(key)
+        if index is None:
+            raise KeyError(key)
+        self._overlay.pop(index, None)
+        bisect.insort(self._deleted, index)
+        self._deleted_set.add(index)
+
+    def create(self, record: Mapping[str, Any]) -> str:
+        """Append a new record (after all generated ones) and return its new key."""
+        index = self.base_size + self._created
+        self._created += 1
+        key = self.key_of(index)
+        stored = copy.deepcopy(dict(record))
+        stored[self.definition.key_field] = key
+        self._overlay[index] = stored
+        return key
+
+
+class AccountData:
+    """All collections of one fake account (tenant), created lazily on first use."""
+
+    def __init__(
+        self, seed: int, account: int, size: int, sizes: Mapping[str, int] | None = None
+    ) -> None:
+        self.seed = seed
+        self.account = account
+        self.size = size
+        self._sizes = dict(sizes or {})
+        self.salt = mix64(mix64(seed) ^ mix64(account + 0x5EED))
+        self._keyers: dict[str, Keyer] = {}
+        rng = random.Random(self.salt)
+        self.firm = f"{_pick(rng, _FIRMS)}"
+        self.domain = f"{_ascii(self.firm)}.example"
+        self.tenant_key = self.keyer("Tenant").key(0)
+        self._stores: dict[str, CollectionStore] = {}
+
+    def organization_of(self, contact: int) -> int | None:
+        """The organization a generated contact works at (about 40% work at one).
+
+        Links are structural (contacts 2j and 2j+1 may belong to organization j) rather than
+        random so both directions can be computed without generating the other side: contact
+        -> OrganizationKey on its card and organization -> ``Contacts`` expand agree.
+        """
+        if mix64(self.salt ^ 0xC0FFEE ^ contact) % 5 >= 2:
+            return None
+        org = contact // 2
+        return org if org < self.store("Organizations").base_size else None
+
+    def contacts_of(self, organization: int) -> list[int]:
+        """Generated contacts linked to ``organization`` (inverse of ``organization_of``)."""
+        size = self.store("Contacts").base_size
+        return [
+            i
+            for i in (2 * organization, 2 * organization + 1)
+            if i < size and self.organization_of(i) == organization
+        ]
+
+    def keyer(self, namespace: str) -> Keyer:
+        """The key namespace ``namespace`` of this account (cached: building one hashes)."""
+        keyer = self._keyers.get(namespace)
+        if keyer is None:
+            keyer = self._keyers[namespace] = Keyer(self.seed, self.account, namespace)
+        return keyer
+
+    def store(self, name: str) -> CollectionStore:
+        """The store for collection ``name`` (one of :data:`COLLECTIONS`)."""
+        store = self._stores.get(name)
+        if store is None:
+            definition = COLLECTIONS[name]
+            size = self._sizes.get(name, definition.size_of(self.size))
+            store = CollectionStore(self, definition, max(0, size))
+            self._stores[name] = store
+        return store
+
+    def tenant_settings(self) -> Record:
+        """GET /v3/TenantSettings body (without @odata.context)."""
+        k = self.keyer("TenantSettings")
+        statuses: list[dict[str, Any]] = []
+        for i, primary in enumerate(_PRIMARY_STATUSES):
+            children = [
+                {"Name": s, "Type": "Secondary", "WorkStatusKey": k.key(i * 10 + j)}
+                for j, s in enumerate(_SECONDARY[primary])
+                if s
+            ]
+            statuses.append({"Name": primary, "Type": "Primary", "Children": children})
+        work_types = sorted({w for _, w in _WORK})
+        in_progress = statuses[2]["Children"]
+        return {
+            "TenantKey": self.tenant_key,
+            "ClientAccessActivated": False,
+            "WorkStatuses": statuses,
+            "WorkTypes": [
+                {
+                    "Name": w,
+                    "WorkTypeKey": k.key(100 + i),
+                    "AvailableStatuses": {
+                        "Primary": [spaced_status(s) for s in _PRIMARY_STATUSES[1:]],
+                        "Secondary": [c["WorkStatusKey"] for c in in_progress],
+                    },
+                }
+                for i, w in enumerate(work_types)
+            ],
+            "ContactTypes": [
+                {"Name": n, "ContactTypeKey": k.key(200 + i)}
+                for i, n in enumerate(("Prospect", "Client", "Inactive", "Other"))
+            ],
+            "ServiceTypes": [
+                {
+                    "Name": "Tax Compliance",
+                    "ServiceTypeKey": k.key(300),
+                    "WorkTypeKeys": [k.key(100 + work_types.index("Tax"))],
+                }
+            ],
+        }
