@@ -22,10 +22,12 @@ and access key, while Redis is reachable:
   tickets at a time (the rest wait behind them locally, in the same lane order). Tickets are
   refreshed while their process waits and expire ``ticket_ttl`` seconds after a process stops
   refreshing them (it crashed), so a dead process holds up the queue for at most that long.
-* Waking is prompt and not by polling: a release, an unused grant given back and a grant that
-  leaves slots free publish on a pub/sub channel; a waiting process otherwise sleeps exactly
-  until the next slot's expiry or the cool-down's end, as the script reported (re-checking at
-  the latest every ``ticket_ttl / 3`` seconds to keep its tickets alive).
+* Waking is prompt and not by polling: a waiting process sleeps until the cool-down's end or
+  until the slot expiry that frees its first ticket's turn (its rank ``r`` in the queue needs
+  ``r + 1`` slots to free up), as the script computed, re-checking at the latest every
+  ``ticket_ttl / 3`` seconds to keep its tickets alive. A release that moves one of those
+  expiries earlier, an unused grant given back, a cancelled ticket and a grant that leaves slots
+  free publish on a pub/sub channel, which wakes the waiting processes at once.
 
 Redis unreachable (``on_unavailable``):
 
@@ -157,8 +159,16 @@ if count < limit then
 end
 local wait
 if count >= limit then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  wait = tonumber(first[2]) - now
+  -- our first ticket at rank r needs r + 1 slots to free up: sleep until the expiry that
+  -- frees the last of them (a release that moves it earlier publishes a wake-up)
+  local r = nil
+  for ticket, _ in pairs(mine) do
+    local rank = redis.call('ZRANK', KEYS[2], ticket)
+    if rank and (r == nil or rank < r) then r = rank end
+  end
+  local e = math.min(count - limit + (r or 0), count - 1)
+  local nth = redis.call('ZRANGE', KEYS[1], e, e, 'WITHSCORES')
+  wait = tonumber(nth[2]) - now
 else
   wait = ttl
   local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
@@ -167,18 +177,27 @@ end
 if (#granted > 0 or changed) and count < limit and redis.call('ZCARD', KEYS[2]) > 0 then
   redis.call('PUBLISH', ARGV[5], 'g')
 end
+wait = math.min(wait, ttl / 3)  -- keep our tickets alive
 local reply = {0, gen, math.max(0, math.ceil(wait)), count, 0}
 for _, ticket in ipairs(granted) do reply[#reply + 1] = ticket end
 return reply
 """
 
-# KEYS: slots; ARGV: member, per_ms, channel. The slot stays taken until `per` after now; it is
-# (re-)added if Redis lost it, which can only make the count larger.
+# KEYS: slots, queue; ARGV: member, per_ms, channel. The slot stays taken until `per` after
+# now; it is (re-)added if Redis lost it, which can only make the count larger. Waiters sleep
+# until the expiry that frees their turn; wake them only if this release moved one of those
+# expiries earlier (its new rank is below the last one any waiter is sleeping on).
 _RELEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PUBLISH', ARGV[3], 'r')
+local waiting = redis.call('ZCARD', KEYS[2])
+if waiting > 0 then
+  local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
+  if rank < redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4]) + waiting then
+    redis.call('PUBLISH', ARGV[3], 'r')
+  end
+end
 return 0
 """
 
@@ -249,7 +268,10 @@ class RedisBudget:
 
     ``budget = RedisBudget(RateLimit(120, 60), access_key=..., url="redis://host:6379/0")``
     then ``KarbonClient(..., budget=budget)`` in every process; ``await budget.aclose()`` (or
-    ``async with budget:``) at the end. Pass ``client=`` to use a Redis client you own.
+    ``async with budget:``) at the end. Pass ``client=`` to use a Redis client you own (give
+    it a ``BlockingConnectionPool``: many concurrent releases would otherwise exceed a plain
+    pool's limit); otherwise the budget opens at most ``max_connections`` connections to
+    ``url``, one of them for the pub/sub wake-ups.
     """
 
     def __init__(
@@ -267,6 +289,7 @@ class RedisBudget:
         ticket_ttl: float = 10.0,
         backoff: float = 0.05,
         max_backoff: float = 2.0,
+        max_connections: int = 16,
     ) -> None:
         try:
             redis_asyncio = importlib.import_module("redis.asyncio")
@@ -292,8 +315,15 @@ class RedisBudget:
         self._redis: Redis = (
             client
             if client is not None
-            else redis_asyncio.Redis.from_url(
-                url, socket_connect_timeout=2.0, socket_timeout=5.0, health_check_interval=5
+            else redis_asyncio.Redis.from_pool(
+                redis_asyncio.BlockingConnectionPool.from_url(
+                    url,
+                    max_connections=max_connections,
+                    timeout=None,  # many concurrent releases wait for a connection
+                    socket_connect_timeout=2.0,
+                    socket_timeout=5.0,
+                    health_check_interval=5,
+                )
             )
         )
         self.account = account_id(base_url, access_key)
@@ -455,12 +485,14 @@ class RedisBudget:
         if self._held.pop(member, None) is None:
             return
         self._released.append((loop.time() + self._limit.per, member))
+        if self._local_mode or self._queued():
+            self._poke()  # our own waiters may be sleeping on this slot's old expiry
         if self._local_mode:
-            self._poke()
             return
         try:
             await self._release_script(
-                keys=[self._keys[0]], args=[member, self._per_ms, self._channel]
+                keys=self._keys[:2],
+                args=[member, self._per_ms, self._channel, self._limit.requests],
             )
             self.round_trips += 1
         except self._errors:
@@ -605,6 +637,8 @@ class RedisBudget:
                 self._grant(by_ticket[ticket], True, now)
             if self._cancel:
                 continue  # give back what was granted to a waiter that has gone
+            if reply[5:] and len(self._queued()) > len(self._registered):
+                continue  # register the waiters that were beyond the cap before sleeping
             return (wait_ms + 1) / 1000 if self._queued() else 0.0
 
     def _grant_locally(self, loop: asyncio.AbstractEventLoop) -> float:
