@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo bench clean spec-check
+.PHONY: install test lint typecheck pytest demo bench bench-redis clean spec-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: install
 SPEC ?= /work/shared/karbon-api/KarbonAPI.json
 spec-check: install
 	$(PY) tools/spec_check.py $(SPEC)
+
+bench-redis: install
+	$(PY) benchmarks/redis_budget_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

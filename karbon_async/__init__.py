@@ -32,6 +32,7 @@ from ._limits import Lane, RateLimit
 from ._model_base import UNSET, KarbonEnum, KarbonModel
 from ._odata import F, Field, Filter
 from ._pagination import Page, Paginator
+from ._redis_budget import OnUnavailable, RedisBudget, account_id
 from ._resources import ResourceSet
 from ._retry import RetryPolicy
 from ._transport import (
@@ -73,6 +74,8 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RedisBudget",
+    "OnUnavailable",
     "Request",
     "RequestTimeoutError",
     "ResourceSet",
@@ -86,6 +89,7 @@ __all__ = [
     "TransportError",
     "UnsafeURLError",
     "__version__",
+    "account_id",
     "custom_field_value",
     "custom_field_values_request",
     "structure",
