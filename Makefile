@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo bench clean
+.PHONY: install test lint typecheck pytest demo bench clean spec-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/limiter_bench.py
+
+# Decode every example body of the spec and check that every operationId is declared.
+SPEC ?= /work/shared/karbon-api/KarbonAPI.json
+spec-check: install
+	$(PY) tools/spec_check.py $(SPEC)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

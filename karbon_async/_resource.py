@@ -81,16 +81,37 @@ def operation(*operation_ids: str) -> Callable[[F], F]:
     return mark
 
 
-def declared_operations(resource_class: type) -> dict[str, tuple[str, ...]]:
-    """``{method name: operationIds}`` for one resource class: descriptors and ``@operation``."""
-    found: dict[str, tuple[str, ...]] = {}
+@attrs.frozen
+class DeclaredOperation:
+    """One public method of a resource and the spec operation it sends."""
+
+    method_name: str
+    operation_id: str
+    http_method: str | None
+    """For descriptors: the HTTP method and path template they send (hand-written methods:
+    None)."""
+    path: str | None
+
+
+def declared_operations(resource_class: type) -> list[DeclaredOperation]:
+    """The operations one resource class declares: its descriptors and ``@operation`` methods
+    (private descriptors that a public method wraps are left out)."""
+    found: dict[str, list[DeclaredOperation]] = {}
     for klass in reversed(resource_class.__mro__):
         for name, value in vars(klass).items():
+            if name.startswith("_"):
+                continue
             if isinstance(value, _Endpoint):
-                found[name] = value.operation_ids()
+                found[name] = [
+                    DeclaredOperation(name, op_id, value.method, value.path)
+                    for op_id in value.operation_ids()
+                ]
             elif hasattr(value, "__karbon_operation_ids__"):
-                found[name] = tuple(value.__karbon_operation_ids__)
-    return {name: ids for name, ids in found.items() if ids}
+                found[name] = [
+                    DeclaredOperation(name, op_id, None, None)
+                    for op_id in value.__karbon_operation_ids__
+                ]
+    return [entry for entries in found.values() for entry in entries]
 
 
 def _check_expand(

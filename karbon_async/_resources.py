@@ -14,6 +14,7 @@ from ._limits import Lane
 from ._resource import (
     ActionEndpoint,
     CreateEndpoint,
+    DeclaredOperation,
     DeleteAllEndpoint,
     DeleteEndpoint,
     GetEndpoint,
@@ -23,6 +24,7 @@ from ._resource import (
     PatchEndpoint,
     ReplaceEndpoint,
     Resource,
+    declared_operations,
 )
 from ._sender import RequestSender
 from ._tenant_settings import TenantSettingsResource
@@ -371,6 +373,15 @@ RESOURCES: dict[str, type[Resource]] = {
     "integration_task_definitions": IntegrationTaskDefinitions,
 }
 """Client attribute -> resource class: the whole surface (see docs/OPERATIONS.md)."""
+
+
+def operation_table() -> list[tuple[str, DeclaredOperation]]:
+    """``(client attribute, declared operation)`` for every operation the client offers."""
+    return [
+        (attribute, entry)
+        for attribute, resource_class in RESOURCES.items()
+        for entry in declared_operations(resource_class)
+    ]
 
 
 class ResourceSet:
