@@ -17,10 +17,12 @@ injected failures.
 from __future__ import annotations
 
 from ._data import CollectionStore
+from ._events import ChangeEvent
 from ._odata import ODataError
 from ._server import FakeAccount, FakeKarbon, Fault, FaultKind, FaultRule
 
 __all__ = [
+    "ChangeEvent",
     "CollectionStore",
     "FakeAccount",
     "FakeKarbon",
