@@ -213,7 +213,7 @@ class ListMethod(Generic[M]):
         top: int | None = None,
         skip: int | None = None,
         count: bool | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int | None = None,
         max_items: int | None = None,
         prefetch: bool = True,
         resume_from: str | None = None,
@@ -223,10 +223,14 @@ class ListMethod(Generic[M]):
 
         ``filter``: a ``Filter`` built with ``F`` (values escaped), or a raw OData string sent
         as written. ``top``: at most this many items in all. ``page_size``: items per request
-        (``$top``; at most the endpoint's limit). ``resume_from``: a saved ``page.next_link``.
+        (``$top``; at most the endpoint's limit, which is also the default when it is below 100).
+        ``resume_from``: a saved ``page.next_link``.
         """
         endpoint = self._endpoint
         limit = endpoint.max_page_size
+        page_size_given = page_size is not None
+        if page_size is None:
+            page_size = min(DEFAULT_PAGE_SIZE, limit)
         for name, value in (("page_size", page_size), ("top", top), ("max_items", max_items)):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
@@ -239,7 +243,7 @@ class ListMethod(Generic[M]):
             )
         if skip is not None and (isinstance(skip, bool) or not isinstance(skip, int) or skip < 0):
             raise ValueError(f"skip must be a non-negative integer, got {skip!r}")
-        if not endpoint.paged and (skip or page_size != DEFAULT_PAGE_SIZE):
+        if not endpoint.paged and (skip or page_size_given):
             raise ValueError(f"{endpoint.operation_id} is not paged: no page_size or skip")
         _check_expand(endpoint, endpoint.expand_options, expand)
         cap = min(x for x in (top, max_items) if x is not None) if (top or max_items) else None

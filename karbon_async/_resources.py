@@ -159,7 +159,10 @@ class WorkSchedules(Resource):
 
 
 class WorkTemplates(Resource):
-    list = ListEndpoint("/v3/WorkTemplates", m.WorkTemplate, operation_id="getAllWorkTemplates")
+    # The spec says 100; the API answers 400 "The limit of '10' for Top query" (FACTS.md).
+    list = ListEndpoint(
+        "/v3/WorkTemplates", m.WorkTemplate, operation_id="getAllWorkTemplates", max_page_size=10
+    )
     get = GetEndpoint("/v3/WorkTemplates/{key}", m.WorkTemplate, operation_id="getWorkTemplateByID")
 
 
