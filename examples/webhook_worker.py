@@ -133,6 +133,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
     host, _, port = args.listen.rpartition(":")
     checkpoint = Checkpoint(Path(args.state_file) if args.state_file else None)
     results: asyncio.Queue[str] = asyncio.Queue()
+    background: set[asyncio.Future[int]] = set()  # catch-up runs started by the keeper
     bearer_token = args.bearer_token or os.environ.get("KARBON_BEARER_TOKEN")
     access_key = args.access_key or os.environ.get("KARBON_ACCESS_KEY")
     if not bearer_token or not access_key:
@@ -161,8 +162,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
                     target_url,
                     signing_key,
                     allow_insecure_loopback=insecure,
-                    on_recreated=lambda _: asyncio.ensure_future(
-                        catch_up(client, worker, checkpoint)
+                    on_recreated=lambda _: background.add(
+                        asyncio.ensure_future(catch_up(client, worker, checkpoint))
                     ),
                 )
                 try:

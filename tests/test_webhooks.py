@@ -511,3 +511,29 @@ async def test_aiohttp_handler_end_to_end() -> None:
         response = await http.post("/hooks", data=chunks(), headers={"Signature": "0" * 64})
         assert response.status == 413
     assert len(sink.events) == 1
+
+
+async def test_wildcard_routes_and_a_failing_dead_letter_callback() -> None:
+    router = wh.Router()
+    seen: list[str] = []
+
+    @router.on("*", "Deleted")
+    async def any_deleted(event: wh.WebhookEvent) -> None:
+        seen.append(f"deleted-{event.resource_type}")
+
+    @router.on(wh.ANY)
+    async def everything(event: wh.WebhookEvent) -> None:
+        raise RuntimeError("boom")
+
+    def bad_callback(letter: wh.DeadLetter) -> None:
+        raise ValueError("callback bug")
+
+    worker = wh.WebhookWorker(router, max_attempts=1, on_dead_letter=bad_callback)
+    async with worker:
+        worker.submit(event_of(rtype="Invoice", action="Deleted"))
+        worker.submit(event_of(rtype="Note", action="Updated"))
+        await worker.join()
+        assert worker.submit(event_of(key="again")) == wh.SubmitOutcome.ACCEPTED
+        await worker.join()
+    assert seen == ["deleted-Invoice"]
+    assert len(worker.dead_letters) == 3

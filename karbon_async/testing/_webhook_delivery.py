@@ -257,6 +257,7 @@ class WebhookDelivery:
                     subscription = self.fake.webhook_subscriptions(account).get(webhook_type)
                     if subscription is None:  # deleted or cancelled meanwhile
                         box.queue.clear()
+                        box.failures = 0
                         break
                     attempt += 1
                     if await self._post(key, subscription, payload, attempt):

@@ -131,11 +131,7 @@ class WebhookReceiver:
             return self._result(400, "invalid payload", remote)
         if self.max_age is not None and event.is_stale(self.max_age, self._now()):
             logger.info(
-                "stale webhook ignored: %s %s older than %.0fs from %s",
-                event.resource_type.value,
-                event.action_type.value,
-                self.max_age,
-                remote or "?",
+                "stale webhook ignored (older than %.0fs) from %s", self.max_age, remote or "?"
             )
             if self.on_stale is not None:
                 self.on_stale(event)

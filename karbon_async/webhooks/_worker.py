@@ -214,6 +214,10 @@ class WebhookWorker:
                 self._running[key] = event
                 try:
                     ok = await self._process(event)
+                except Exception as error:  # a bug outside the handlers: keep the worker alive
+                    logger.exception("webhook worker failed on an event")
+                    self._dead_letter(event, None, error, 0, "worker error")
+                    ok = False
                 finally:
                     del self._running[key]
                 self._recent.pop(key, None)
