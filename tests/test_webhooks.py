@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from karbon_async import webhooks as wh
 from karbon_async.webhooks import WebhookResourceType as RT
@@ -122,6 +124,26 @@ def test_tampered_body_and_wrong_key_are_rejected() -> None:
         wh.verify_signature(body, headers, "another-key-0123456789")
     with pytest.raises(ValueError, match="signing key"):
         wh.verify_signature(body, headers, "")
+
+
+_KEYS = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", min_size=16
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(min_size=1, max_size=512), key=_KEYS, data=st.data())
+def test_any_changed_byte_or_key_is_rejected(body: bytes, key: str, data: st.DataObject) -> None:
+    headers = {"Signature": wh.compute_signature(body, key)}
+    wh.verify_signature(body, headers, key)
+    index = data.draw(st.integers(0, len(body) - 1))
+    flipped = bytearray(body)
+    flipped[index] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(wh.InvalidSignatureError):
+        wh.verify_signature(bytes(flipped), headers, key)
+    other = data.draw(_KEYS.filter(lambda candidate: candidate != key))
+    with pytest.raises(wh.InvalidSignatureError):
+        wh.verify_signature(body, headers, other)
 
 
 # --------------------------------------------------------------------------- events
