@@ -34,6 +34,7 @@ from ._data import COLLECTIONS, AccountData, CollectionDef, CollectionStore, Rec
 from ._events import ChangeEvent, ChangeListener
 from ._odata import ODataError, compile_filter, parse_orderby, sort_records
 from ._ratelimit import SlidingWindow, max_in_window
+from ._webhook_delivery import DEFAULT_RETRY_DELAYS, WebhookDelivery
 
 __all__ = ["FakeAccount", "FakeKarbon", "Fault", "FaultKind", "FaultRule"]
 
@@ -302,6 +303,8 @@ class FakeKarbon:
         port: int = 0,
         allow_insecure_webhooks: bool = False,
         download_token_ttl: float = 60.0,
+        webhook_retry_delays: Iterable[float] = DEFAULT_RETRY_DELAYS,
+        webhook_coalesce_window: float = 60.0,
     ) -> None:
         if accounts < 1:
             raise ValueError(f"accounts must be at least 1, got {accounts}")
@@ -344,6 +347,10 @@ class FakeKarbon:
         self.unauthenticated = 0
         """Requests rejected with 401 (they are not attributed to any account)."""
         self.total_requests = 0
+        self.webhook_delivery = WebhookDelivery(
+            self, retry_delays=tuple(webhook_retry_delays), coalesce_window=webhook_coalesce_window
+        )
+        """POSTs signed webhooks to subscribed TargetUrls (see ``_webhook_delivery``)."""
 
     # -- lifecycle
     async def start(self) -> None:
@@ -376,6 +383,7 @@ class FakeKarbon:
         self._download_runner = download_runner
         dhost, dport = download_runner.addresses[0][:2]
         self.download_base_url = f"http://{dhost}:{dport}"
+        await self.webhook_delivery.start()
 
     async def close(self) -> None:
         """Stop serving; pending latency/delay sleeps end at once. Safe to call twice."""
@@ -383,6 +391,7 @@ class FakeKarbon:
         if runner is None:
             return
         self._closing.set()
+        await self.webhook_delivery.close()
         downloads, self._download_runner = self._download_runner, None
         if downloads is not None:
             await downloads.cleanup()
