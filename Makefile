@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: install
-	$(VENV)/bin/ruff check karbon_async tests benchmarks tools
-	$(VENV)/bin/ruff format --check karbon_async tests benchmarks tools
+	$(VENV)/bin/ruff check karbon_async tests benchmarks tools examples
+	$(VENV)/bin/ruff format --check karbon_async tests benchmarks tools examples
 
 typecheck: install
 	$(VENV)/bin/mypy
