@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo bench clean
+.PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: install
-	$(VENV)/bin/ruff check karbon_async tests benchmarks tools
-	$(VENV)/bin/ruff format --check karbon_async tests benchmarks tools
+	$(VENV)/bin/ruff check karbon_async tests benchmarks tools examples
+	$(VENV)/bin/ruff format --check karbon_async tests benchmarks tools examples
 
 typecheck: install
 	$(VENV)/bin/mypy
@@ -31,6 +31,20 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/limiter_bench.py
+
+# Decode every example body of the spec and check that every operationId is declared.
+SPEC ?= /work/shared/karbon-api/KarbonAPI.json
+spec-check: install
+	$(PY) tools/spec_check.py $(SPEC)
+
+bench-redis: install
+	$(PY) benchmarks/redis_budget_bench.py
+
+# Many minutes: 200 accounts at the real limit, then overhead and memory (see benchmarks/EXPORT.md).
+bench-export: install
+	$(PY) benchmarks/export_accounts_bench.py --accounts 200 --windows 10
+	$(PY) benchmarks/export_overhead_bench.py
+	$(PY) benchmarks/export_memory_bench.py --records 1000000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

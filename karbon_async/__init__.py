@@ -10,6 +10,7 @@ async with ka.KarbonClient.from_env() as client:
 from ._budget import AccountBudget, Budget, BudgetSnapshot, Permit
 from ._client import DEFAULT_BASE_URL, KarbonClient
 from ._converter import structure, unstructure
+from ._custom_fields import CustomFieldAccessor, custom_field_value, custom_field_values_request
 from ._exceptions import (
     APIStatusError,
     AuthenticationError,
@@ -31,8 +32,17 @@ from ._limits import Lane, RateLimit
 from ._model_base import UNSET, KarbonEnum, KarbonModel
 from ._odata import F, Field, Filter
 from ._pagination import Page, Paginator
+from ._redis_budget import OnUnavailable, RedisBudget, account_id
+from ._resources import ResourceSet
 from ._retry import RetryPolicy
-from ._transport import AiohttpTransport, Request, Response, Transport
+from ._transport import (
+    AiohttpTransport,
+    Request,
+    Response,
+    StreamedResponse,
+    StreamingTransport,
+    Transport,
+)
 from ._version import __version__
 
 __all__ = [
@@ -48,6 +58,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
+    "CustomFieldAccessor",
     "F",
     "Field",
     "Filter",
@@ -63,16 +74,24 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RedisBudget",
+    "OnUnavailable",
     "Request",
     "RequestTimeoutError",
+    "ResourceSet",
     "Response",
     "ResponseDecodeError",
     "RetryPolicy",
     "ServerError",
+    "StreamedResponse",
+    "StreamingTransport",
     "Transport",
     "TransportError",
     "UnsafeURLError",
     "__version__",
+    "account_id",
+    "custom_field_value",
+    "custom_field_values_request",
     "structure",
     "unstructure",
 ]

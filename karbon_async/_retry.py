@@ -105,6 +105,7 @@ async def call_with_retries(
         on_giveup=note_not_repeated,
         jitter=None,
         raise_on_giveup=True,
+        logger=None,  # a 404 is an answer, not an incident: the caller decides what to log
     )(attempt)
     result: T = await retrying()
     return result

@@ -6,28 +6,37 @@ account's budget before it is sent and releases it when its outcome is known.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from ._budget import Budget
-from ._exceptions import APIStatusError, RateLimitError, ResponseDecodeError, status_error_class
+from ._exceptions import (
+    APIStatusError,
+    RateLimitError,
+    ResponseDecodeError,
+    UnsafeURLError,
+    status_error_class,
+)
 from ._limits import Lane
 from ._retry import RetryPolicy, call_with_retries
-from ._transport import Request, Response, Transport
+from ._transport import Request, Response, StreamedResponse, StreamingTransport, Transport
 from ._urls import ensure_same_origin, join_url, normalise_link, origin_of
 from ._version import __version__
 
 logger = logging.getLogger("karbon_async")
 
 DEFAULT_RETRY_AFTER = 10.0  # Karbon's documented value, used when a 429 carries none
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+ERROR_BODY_LIMIT = 64 * 1024  # how much of a streamed error body is kept for the exception
 
 
 @attrs.frozen(repr=False)
@@ -103,6 +112,8 @@ class RequestSender:
         self._transport = transport
         self._timeout = timeout
         self._user_agent = f"karbon-async/{__version__}"
+        self.cache: dict[str, Any] = {}
+        """Per-client memo (TenantSettings); shared by ``with_options`` views."""
 
     @property
     def budget(self) -> Budget:
@@ -134,8 +145,46 @@ class RequestSender:
         lane: Lane = Lane.INTERACTIVE,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        accept_redirect: bool = False,
     ) -> Response:
-        """Send until a success status arrives; raise the typed error of the final failure."""
+        """Send until a success status arrives; raise the typed error of the final failure.
+        ``accept_redirect``: a 3xx answer is returned (not followed) rather than raised."""
+        request = self._build(method, url, json_body, body, content_type, extra_headers)
+
+        async def attempt() -> Response:
+            return await self._attempt(request, lane, accept_redirect)
+
+        return await call_with_retries(attempt, method=method, policy=retry or self.retry)
+
+    async def send_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        lane: Lane = Lane.INTERACTIVE,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Like ``send``, returning the decoded JSON body. A body that is not JSON (truncated,
+        malformed) fails the attempt, so it is retried under the same rules as a dropped
+        connection: for idempotent methods only."""
+        request = self._build(method, url, json_body, None, None, extra_headers)
+
+        async def attempt() -> Any:
+            return decode_json(await self._attempt(request, lane), method)
+
+        return await call_with_retries(attempt, method=method, policy=retry or self.retry)
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        json_body: Any,
+        body: bytes | None,
+        content_type: str | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> Request:
         ensure_same_origin(url, self.origin)
         headers = {
             **self._credentials.headers(),
@@ -148,14 +197,55 @@ class RequestSender:
             content_type = "application/json"
         if content_type is not None:
             headers["Content-Type"] = content_type
-        request = Request(method=method, url=url, headers=headers, body=body, timeout=self._timeout)
+        return Request(method=method, url=url, headers=headers, body=body, timeout=self._timeout)
 
-        async def attempt() -> Response:
-            return await self._attempt(request, lane)
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, url: str, *, lane: Lane = Lane.INTERACTIVE, offsite: bool = False
+    ) -> AsyncIterator[StreamedResponse]:
+        """GET ``url`` and hold the response open while its body is read in chunks.
 
-        return await call_with_retries(attempt, method=method, policy=retry or self.retry)
+        A Karbon URL goes through the origin check and the budget, with credentials. An
+        ``offsite`` URL (the storage host a download redirects to) is fetched with a plain
+        request: no Authorization or AccessKey header, nothing taken from the Karbon budget.
+        Not retried: a stream cannot be replayed once the caller has read part of it.
+        """
+        transport = self._transport
+        if not callable(getattr(transport, "stream", None)):
+            raise TypeError(f"{type(transport).__name__} cannot stream; downloads need stream()")
+        streaming: StreamingTransport = transport  # type: ignore[assignment]
+        headers = {"User-Agent": self._user_agent}
+        permit = None
+        if offsite:
+            scheme, _, _ = origin_of(url)
+            if self.origin[0] == "https" and scheme != "https":
+                raise UnsafeURLError(f"refusing to follow a download to a non-https URL: {url!r}")
+        else:
+            ensure_same_origin(url, self.origin)
+            headers.update(self._credentials.headers())
+            permit = await self.budget.acquire(lane)
+        request = Request(method="GET", url=url, headers=headers, timeout=self._timeout)
+        try:
+            async with streaming.stream(request) as response:
+                if permit is not None:  # the outcome is known once the headers are in
+                    await permit.release()
+                    permit = None
+                if not 200 <= response.status < 300:
+                    body = bytearray()
+                    async for chunk in response.chunks:
+                        body += chunk
+                        if len(body) >= ERROR_BODY_LIMIT:
+                            break
+                    plain = Response(response.status, response.headers, bytes(body), url)
+                    raise await self._status_error(request, plain)
+                yield response
+        finally:
+            if permit is not None:
+                await permit.release()
 
-    async def _attempt(self, request: Request, lane: Lane) -> Response:
+    async def _attempt(
+        self, request: Request, lane: Lane, accept_redirect: bool = False
+    ) -> Response:
         permits = [await self.budget.acquire(lane)]
 
         async def before_resend() -> None:
@@ -175,6 +265,8 @@ class RequestSender:
             (time.monotonic() - started) * 1000,
         )
         if 200 <= response.status < 300:
+            return response
+        if accept_redirect and response.status in REDIRECT_STATUSES:
             return response
         raise await self._status_error(request, response)
 

@@ -8,8 +8,9 @@ rate-limit or interpret statuses: those are the layers above it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Protocol
 
 import aiohttp
@@ -39,6 +40,19 @@ class Response:
     url: str
 
 
+@attrs.frozen
+class StreamedResponse:
+    """A response whose body is read chunk by chunk (file downloads)."""
+
+    status: int
+    headers: Mapping[str, str]
+    url: str
+    chunks: AsyncIterator[bytes] = attrs.field(repr=False)
+
+
+STREAM_CHUNK_SIZE = 64 * 1024
+
+
 class Transport(Protocol):
     async def send(
         self, request: Request, *, before_resend: BeforeResend | None = None
@@ -49,6 +63,16 @@ class Transport(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class StreamingTransport(Transport, Protocol):
+    """A transport that can also stream a response body (needed for file downloads only, so a
+    plain ``Transport`` stays enough for everything else)."""
+
+    def stream(self, request: Request) -> contextlib.AbstractAsyncContextManager[StreamedResponse]:
+        """Send ``request`` (no redirects followed) and hold the response open while the
+        caller reads ``chunks``."""
+        ...
 
 
 # Which callback the current request installed; read by the session middleware, which runs in
@@ -94,8 +118,36 @@ class AiohttpTransport:
     ) -> Response:
         session = self._ensure_session()
         token = _before_resend.set(([0], before_resend))
-        timeout = aiohttp.ClientTimeout(total=request.timeout)
         try:
+            with _as_transport_errors(request, waiting_for="a response"):
+                async with session.request(
+                    request.method,
+                    URL(request.url, encoded=True),
+                    headers=dict(request.headers),
+                    data=request.body,
+                    timeout=aiohttp.ClientTimeout(total=request.timeout),
+                    allow_redirects=False,
+                    # Kept after a user's own session middlewares, so every send is seen.
+                    middlewares=(*getattr(session, "_middlewares", ()), _count_sends),
+                ) as response:
+                    body = await response.read()
+                    return Response(
+                        status=response.status,
+                        headers={key: value for key, value in response.headers.items()},
+                        body=body,
+                        url=request.url,
+                    )
+        finally:
+            _before_resend.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: Request) -> AsyncIterator[StreamedResponse]:
+        session = self._ensure_session()
+        # No total limit for a body of any size; ``timeout`` bounds each wait for data instead.
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=request.timeout, sock_read=request.timeout
+        )
+        with _as_transport_errors(request, waiting_for="data", os_errors=False):
             async with session.request(
                 request.method,
                 URL(request.url, encoded=True),
@@ -103,38 +155,46 @@ class AiohttpTransport:
                 data=request.body,
                 timeout=timeout,
                 allow_redirects=False,
-                # Kept after a user's own session middlewares, so every send is seen.
-                middlewares=(*getattr(session, "_middlewares", ()), _count_sends),
             ) as response:
-                body = await response.read()
-                return Response(
+                yield StreamedResponse(
                     status=response.status,
                     headers={key: value for key, value in response.headers.items()},
-                    body=body,
                     url=request.url,
+                    chunks=response.content.iter_chunked(STREAM_CHUNK_SIZE),
                 )
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise ConnectError(
-                f"could not connect: {type(exc).__name__}", method=request.method, url=request.url
-            ) from exc
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise RequestTimeoutError(
-                f"no response within {request.timeout} s",
-                method=request.method,
-                url=request.url,
-                maybe_processed=True,
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(
-                f"connection failed: {type(exc).__name__}: {exc}",
-                method=request.method,
-                url=request.url,
-                maybe_processed=True,
-            ) from exc
-        finally:
-            _before_resend.reset(token)
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None
+
+
+@contextlib.contextmanager
+def _as_transport_errors(
+    request: Request, *, waiting_for: str, os_errors: bool = True
+) -> Iterator[None]:
+    """aiohttp's failures as TransportErrors that say whether the request may have landed.
+    ``os_errors=False`` where the caller's own code runs inside (a stream's consumer writing a
+    file), whose OSErrors are its own."""
+    try:
+        yield
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        raise ConnectError(
+            f"could not connect: {type(exc).__name__}", method=request.method, url=request.url
+        ) from exc
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise RequestTimeoutError(
+            f"no {waiting_for} within {request.timeout} s",
+            method=request.method,
+            url=request.url,
+            maybe_processed=True,
+        ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        if not os_errors and not isinstance(exc, aiohttp.ClientError):
+            raise
+        raise TransportError(
+            f"connection failed: {type(exc).__name__}: {exc}",
+            method=request.method,
+            url=request.url,
+            maybe_processed=True,
+        ) from exc

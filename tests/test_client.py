@@ -251,3 +251,14 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     client = ka.KarbonClient.from_env()
     assert client.base_url == "http://127.0.0.1:1"
     assert "secret" not in repr(client)
+
+
+async def test_a_truncated_body_on_a_get_is_fetched_again() -> None:
+    async with FakeKarbon(rate_limit=None, size=150) as fake:
+        fake.add_fault(Fault.malformed_json(), account=0, count=1, path="/v3/Contacts")
+        async with client_for(
+            fake, fake.accounts[0], ka.RateLimit(100, 1.0), retry=ka.RetryPolicy(base_delay=0.01)
+        ) as client:
+            keys = [c.contact_key async for c in client.contacts.list()]
+        assert len(keys) == len(set(keys)) == 150
+        assert len(fake.accounts[0].arrivals) == 3, "two pages and one repeated"

@@ -361,6 +361,31 @@ EXTRA_LIMITS: dict[tuple[str, str], dict[str, Any]] = {
     ("ExpenseRequest", "BillableValue"): {"minimum": "0"},
 }
 
+# Friendly public names for the models users meet most, applied after generation: the spec's
+# names (GetSingleUser, ResponseCreateContact) describe an operation, not a record. Scheme: the
+# full record is the plain noun (``Contact``); a list item is ``<Noun>Summary``; a create response
+# that differs from the record is ``<Noun>Created``.
+CLASS_RENAMES: dict[str, str] = {
+    "ResponseCreateContact": "Contact",
+    "OrganizationWithContacts": "Organization",
+    "WithBusinessCardsCreateOrganizationResponse": "OrganizationWithBusinessCards",
+    "CreateOrganizationResponse": "OrganizationCreated",
+    "GetUserById": "User",
+    "GetSingleUser": "UserSummary",
+    "GetComment": "Comment",
+    "GetSingleTimeSheet": "Timesheet",
+    "GetIndividualTimeEntry": "TimeEntry",
+    "GetSingleWorkTemplate": "WorkTemplate",
+    "GetWorkSchedule": "WorkSchedule",
+    "GetTenantSettings": "TenantSettings",
+    "GetWebhookSubscriptions": "WebhookSubscription",
+    "BillingInvoiceWithPayment": "Invoice",
+    "BillingInvoice": "InvoiceSummary",
+    "BillingPayment": "Payment",
+    "NoteResponse": "Note",
+    "ExpenseResponse": "Expense",
+}
+
 # Page sizes stated only in prose; used when the description has no recognisable number.
 PAGE_SIZE_FALLBACK: dict[str, int] = {}
 
@@ -996,6 +1021,32 @@ class Generator:
                 continue
             self.component_model(name, RESPONSE)
 
+    def apply_renames(self, renames: dict[str, str]) -> None:
+        """Rename classes (CLASS_RENAMES) everywhere they are referenced."""
+        taken = set(self.models) | {e.name for e in self.enums.values()}
+        for old, new in renames.items():
+            if old not in self.models:
+                raise GeneratorError(f"CLASS_RENAMES: no class {old}")
+            if new in taken:
+                raise GeneratorError(f"CLASS_RENAMES: {new} already exists")
+            taken.add(new)
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, renames)) + r")\b")
+
+        def sub(text: str) -> str:
+            return pattern.sub(lambda match: renames[match.group(1)], text)
+
+        self.models = {renames.get(name, name): model for name, model in self.models.items()}
+        for model in self.models.values():
+            model.name = renames.get(model.name, model.name)
+            for f in model.fields:
+                f.type_expr = sub(f.type_expr)
+        self.order = [renames.get(name, name) for name in self.order]
+        for op in self.operations:
+            if op.request_model:
+                op.request_model = renames.get(op.request_model, op.request_model)
+            if op.response_model:
+                op.response_model = renames.get(op.response_model, op.response_model)
+
     def flattened_only(self) -> set[str]:
         """Components that only serve as allOf building blocks of other schemas."""
         used_as_branch: set[str] = set()
@@ -1249,6 +1300,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads(args.spec.read_text(encoding="utf-8"))
     gen = Generator(spec)
     gen.run()
+    gen.apply_renames(CLASS_RENAMES)
     paths = write_all(gen)
     ruff_format(paths)
     for warning in iter_warnings(gen):

@@ -5,7 +5,9 @@ Usage: ``python tools/spec_check.py PATH/TO/KarbonAPI.json``
 For each operation, every request example and every 2xx response example is decoded with the
 SDK's model (``karbon_async._converter.structure``; for collections, each item with the item
 model) and re-encoded with ``unstructure``; every key of the example, at every depth, must
-survive (unknown ones via ``extra``). Every operationId must appear in ``OPERATIONS``.
+survive (unknown ones via ``extra``). Every operationId must appear in ``OPERATIONS`` and be
+declared by exactly one client method (an endpoint descriptor or an ``@operation`` method),
+and a descriptor's HTTP method and path must match the spec's.
 Exits non-zero on any failure that is not a known, explained oddity of the spec.
 """
 
@@ -13,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from karbon_async._converter import structure, unstructure
 from karbon_async._generated import OPERATIONS, OperationSpec
+from karbon_async._resources import operation_table
 
 # (operationId, where, example name) -> why the example cannot be checked as documented.
 KNOWN_EXCEPTIONS: dict[tuple[str, str, str], str] = {
@@ -79,6 +83,38 @@ def check_body(body: Any, model: type[Any], op: OperationSpec, as_list: bool) ->
     return [f"lost key {key}" for key in missing_keys(body, encoded)]
 
 
+def normalise_path(path: str) -> str:
+    """A spec path template with its key placeholder written as the descriptors write it."""
+    return re.sub(r"'?\{[^}]+\}'?", "{key}", path)
+
+
+def check_declared(spec_ids: set[str]) -> tuple[list[str], int]:
+    """Failures, and how many spec operations some client method declares."""
+    failures: list[str] = []
+    by_id: dict[str, list[str]] = {}
+    for attribute, entry in operation_table():
+        where = f"client.{attribute}.{entry.method_name}"
+        by_id.setdefault(entry.operation_id, []).append(where)
+        op = OPERATIONS.get(entry.operation_id)
+        if op is None:
+            failures.append(f"{where}: declares unknown operationId {entry.operation_id}")
+            continue
+        if entry.path is not None and (entry.http_method, entry.path) != (
+            op.method,
+            normalise_path(op.path),
+        ):
+            failures.append(
+                f"{where} ({entry.operation_id}) sends {entry.http_method} {entry.path}; "
+                f"the spec says {op.method} {op.path}"
+            )
+    for op_id, places in sorted(by_id.items()):
+        if len(places) > 1:
+            failures.append(f"{op_id}: declared more than once ({', '.join(places)})")
+    for op_id in sorted(spec_ids - set(by_id)):
+        failures.append(f"{op_id}: no client method declares it")
+    return failures, len(spec_ids & set(by_id))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("spec", type=Path)
@@ -125,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     for op_id in sorted(set(OPERATIONS) - seen_ids):
         failures.append(f"{op_id}: in OPERATIONS but not in the spec")
 
+    declared_failures, declared = check_declared(seen_ids)
+    failures += declared_failures
+
     print(f"checked {checked} example bodies of {len(seen_ids)} operations")
+    print(f"declared by the client: {declared}/{len(seen_ids)} operations")
     for line in known:
         print(f"known: {line}")
     for line in failures:

@@ -480,40 +480,6 @@ class BillingClient(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class BillingInvoice(KarbonModel):
-    """A Karbon Invoice record."""
-
-    invoice_key: str | None = None
-    """The unique key assigned to an invoice by Karbon."""
-    invoice_number: str | None = None
-    """The invoice number of the invoice."""
-    total_amount_due: Decimal | None = None
-    """Remaining amount due on the invoice, including taxes minus any payments."""
-    invoice_total: Decimal | None = None
-    """Invoice total, including taxes."""
-    invoice_sub_total: Decimal | None = None
-    """The sum of the line items of the invoice, excluding taxes."""
-    invoice_tax_total: Decimal | None = None
-    """Total of the taxes on the invoice."""
-    invoice_date: datetime.datetime | None = None
-    """The date the invoice was issued as an ISO 8601 timestamp."""
-    payment_due_date: datetime.datetime | None = None
-    """The date the invoice is due as an ISO 8601 timestamp."""
-    updated_at: datetime.datetime | None = None
-    """A timestamp showing when the invoice was last updated as an ISO 8601 timestamp."""
-    currency_code: str | None = None
-    """A three letter ISO 4217 currency code denoting the currency used in the invoice, e.g."""
-    payment_instructions: str | None = None
-    """Payment instructions added to the invoice."""
-    invoice_status: InvoiceStatus | None = None
-    """Current status of the invoice."""
-    client: BillingClient | None = None
-    """The Karbon Client Billing Contact."""
-    tax_line_items: list[BillingTaxLineItem] | None = None
-    """An array of tax types and values from invoice line items."""
-
-
-@attrs.frozen(kw_only=True)
 class BillingInvoiceDataExpense(KarbonModel):
     """A line item on a Karbon invoice."""
 
@@ -649,52 +615,6 @@ class BillingInvoicePayment(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class BillingInvoiceWithPayment(KarbonModel):
-    """A Karbon invoice with associated payment records."""
-
-    invoice_key: str | None = None
-    """The unique key assigned to an invoice by Karbon."""
-    invoice_number: str | None = None
-    """The invoice number of the invoice."""
-    total_amount_due: Decimal | None = None
-    """Remaining amount due on the invoice, including taxes minus any payments."""
-    invoice_total: Decimal | None = None
-    """Invoice total, including taxes."""
-    invoice_sub_total: Decimal | None = None
-    """The sum of the line items of the invoice, excluding taxes."""
-    invoice_tax_total: Decimal | None = None
-    """Total of the taxes on the invoice."""
-    invoice_date: datetime.datetime | None = None
-    """The date the invoice was issued as an ISO 8601 timestamp."""
-    payment_due_date: datetime.datetime | None = None
-    """The date the invoice is due as an ISO 8601 timestamp."""
-    updated_at: datetime.datetime | None = None
-    """A timestamp showing when the invoice was last updated as an ISO 8601 timestamp."""
-    currency_code: str | None = None
-    """A three letter ISO 4217 currency code denoting the currency used in the invoice, e.g."""
-    payment_instructions: str | None = None
-    """Payment instructions added to the invoice."""
-    invoice_status: InvoiceStatus | None = None
-    """Current status of the invoice."""
-    client: BillingClient | None = None
-    """The Karbon Client Billing Contact."""
-    tax_line_items: list[BillingTaxLineItem] | None = None
-    """An array of tax types and values from invoice line items."""
-    line_items: list[BillingInvoiceLineItem] | None = None
-    """An array of invoice line items."""
-    payments: list[BillingInvoicePayment] | None = None
-    """An array of invoice payments."""
-    data: list[BillingInvoiceDataItem] | None = None
-    """The collection of data that is used to create the rendered (HTML/PDF) invoice sent to the
-    billing contact."""
-    invoice_magic_link: str | None = None
-    """A link firms can send to clients to pay the invoice through Karbon Payments."""
-    invoice_pdf_url: str | None = None
-    """A link to the rendered invoice PDF, which firms can use to preview the invoice, download
-    it, or send it to their clients."""
-
-
-@attrs.frozen(kw_only=True)
 class BillingKarbonPayment(KarbonModel):
     """Data specific to Karbon Payments."""
 
@@ -715,30 +635,6 @@ class BillingKarbonPayment(KarbonModel):
     """The tax on the Karbon fee."""
     net_amount: Decimal | None = None
     """The gross amount less surcharges, fees and taxes."""
-
-
-@attrs.frozen(kw_only=True)
-class BillingPayment(KarbonModel):
-    """A Karbon Payment record."""
-
-    payment_key: str | None = None
-    """The unique key assigned to an payment by Karbon."""
-    payment_reference: str | None = None
-    """The Karbon reference number of the payment."""
-    payment_type: PaymentType | None = None
-    """The type of payment."""
-    payment_date: datetime.date | None = None
-    """The datestamp the payment was made, for Manual Payments this will be a datestamp."""
-    gross_amount: Decimal | None = None
-    """The valeu of the payment, excluding fees and taxes."""
-    payment_method: str | None = None
-    """The method by which the payment was made."""
-    client_key: str | None = None
-    """The unique key of the client that payment was by - could be a Person or Organization."""
-    karbon_payment: BillingKarbonPayment | None = None
-    """Data specific to Karbon Payments."""
-    client: BillingClient | None = None
-    """The Karbon Client Billing Contact."""
 
 
 @attrs.frozen(kw_only=True)
@@ -1115,6 +1011,70 @@ class ClientGroupSummary(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class Comment(KarbonModel):
+    """A comment on a Work Item, Note or Contact."""
+
+    odata_context: str | None = api_field("@odata.context", default=None)
+    """The information about Karbon controllers generating this response."""
+    comment_key: str | None = None
+    """A Karbon-generated unique identifier for the comment."""
+    comment_type_key: str | None = None
+    """A Karbon-generated value that is used to identify the Karbon entity (e.g., Work Item,
+    Notes, Contacts) associated with the comment."""
+    comment_body: str | None = None
+    """The comment left behind by a Karbon user."""
+    created_date: datetime.datetime | None = None
+    """The date and time at which the comment was created in Karbon."""
+    author_key: str | None = None
+    """A random value that indicates the email address of the Karbon user who created the
+    comment."""
+
+
+@attrs.frozen(kw_only=True)
+class Contact(KarbonModel):
+    """A single Contact."""
+
+    odata_context: str | None = api_field("@odata.context", default=None)
+    """The information about Karbon controllers generating this response."""
+    odata_type: str | None = api_field("@odata.type", default=None)
+    """The information about Karbon Objects generating this response."""
+    contact_key: str | None = None
+    """A Karbon-generated value that is used to identify the Contact."""
+    first_name: str | None = None
+    """The first name of the Contact."""
+    middle_name: str | None = None
+    """The middle name of the Contact."""
+    last_name: str | None = None
+    """The last name of the Contact."""
+    preferred_name: str | None = None
+    """The preferred name of the Contact."""
+    salutation: str | None = None
+    """The title to address the Contact."""
+    suffix: str | None = None
+    """The suffix of the Contact."""
+    client_owner: str | None = None
+    """The team member in your firm who looks after client relationship or is responsible for the
+    vast majority of the work of the Contact."""
+    client_manager: str | None = None
+    """The team member in your firm who manages the work for Contact."""
+    contact_type: str | None = None
+    """The Contact Type for this Contact."""
+    user_defined_identifier: str | None = None
+    """A unique key that you can use to identify this Contact."""
+    restriction_level: RestrictionLevel | None = None
+    """The privacy level for this Client Group."""
+    avatar_url: str | None = None
+    """The URL to the Contact's avatar."""
+    last_modified_date_time: datetime.datetime | None = None
+    """The date and time at which this Contact was last modified."""
+    entity_description: CreateClientGroupEntityDescription | None = None
+    accounting_detail: DetailsOfAccounting | None = None
+    business_cards: list[BusinessCardRequest] | None = None
+    client_team: list[CreateClientGroupRequestClientTeam] | None = None
+    client_access: list[ResponseCreateContactClientAccess] | None = None
+
+
+@attrs.frozen(kw_only=True)
 class ContactSummary(KarbonModel):
     """One item of the ``getAllContacts`` list."""
 
@@ -1375,35 +1335,6 @@ class CreateOrganization(KarbonModel):
     entity_description: CreateClientGroupEntityDescription | None = None
     accounting_detail: DetailsOfAccountingRequest | None = None
     client_team: list[CreateClientGroupRequestClientTeam] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CreateOrganizationResponse(KarbonModel):
-    """A single Organization."""
-
-    odata_context: str | None = api_field("@odata.context", default=None)
-    """The information about Karbon controllers generating this response."""
-    odata_type: str | None = api_field("@odata.type", default=None)
-    """The information about Karbon Objects generating this response."""
-    organization_key: str | None = None
-    """A Karbon-generated value that is used to identify the Organization."""
-    full_name: str | None = None
-    """The full name of the Organization."""
-    client_owner: str | None = None
-    """The team member in your firm who looks after client relationship or is responsible for the
-    vast majority of the work of the clients in this Organization."""
-    client_manager: str | None = None
-    """The team member in your firm who manages the work for the clients in this Organization."""
-    contact_type: str | None = None
-    """The Contact Type for this Organization."""
-    user_defined_identifier: str | None = None
-    """A unique key that you can use to identify this Organization."""
-    restriction_level: RestrictionLevel | None = None
-    """The privacy level for this Organization."""
-    last_modified_date_time: datetime.datetime | None = None
-    """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
-    accounting_detail: DetailsOfAccounting | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -1859,6 +1790,24 @@ class EstimateSummaryWebhook(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class Expense(KarbonModel):
+    """A single Expense."""
+
+    expense_key: str | None = None
+    """The unique identifier of the Expense."""
+    timeline: ExpenseRequestTimeline | None = None
+    """The entity the Expense is recorded against."""
+    expense_date: datetime.datetime | None = None
+    """The date the Expense was incurred."""
+    value: Decimal | None = None
+    """The cost of the Expense."""
+    billable_value: Decimal | None = None
+    """The portion of the Expense that is billable to the client."""
+    description: str | None = None
+    """A description of the Expense."""
+
+
+@attrs.frozen(kw_only=True)
 class ExpenseRequest(KarbonModel):
     """A single Expense. Request form: required fields and limits are checked."""
 
@@ -1883,24 +1832,6 @@ class ExpenseRequestTimeline(KarbonModel):
     """The type of entity this Expense will be linked to."""
     entity_key: str | None = None
     """A Karbon-generated value to indicate the entity."""
-
-
-@attrs.frozen(kw_only=True)
-class ExpenseResponse(KarbonModel):
-    """A single Expense."""
-
-    expense_key: str | None = None
-    """The unique identifier of the Expense."""
-    timeline: ExpenseRequestTimeline | None = None
-    """The entity the Expense is recorded against."""
-    expense_date: datetime.datetime | None = None
-    """The date the Expense was incurred."""
-    value: Decimal | None = None
-    """The cost of the Expense."""
-    billable_value: Decimal | None = None
-    """The portion of the Expense that is billable to the client."""
-    description: str | None = None
-    """A description of the Expense."""
 
 
 @attrs.frozen(kw_only=True)
@@ -1970,92 +1901,6 @@ class FileListItem(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class GetComment(KarbonModel):
-    """A comment on a Work Item, Note or Contact."""
-
-    odata_context: str | None = api_field("@odata.context", default=None)
-    """The information about Karbon controllers generating this response."""
-    comment_key: str | None = None
-    """A Karbon-generated unique identifier for the comment."""
-    comment_type_key: str | None = None
-    """A Karbon-generated value that is used to identify the Karbon entity (e.g., Work Item,
-    Notes, Contacts) associated with the comment."""
-    comment_body: str | None = None
-    """The comment left behind by a Karbon user."""
-    created_date: datetime.datetime | None = None
-    """The date and time at which the comment was created in Karbon."""
-    author_key: str | None = None
-    """A random value that indicates the email address of the Karbon user who created the
-    comment."""
-
-
-@attrs.frozen(kw_only=True)
-class GetIndividualTimeEntry(KarbonModel):
-    """A single individual (non-aggregated) time entry."""
-
-    individual_time_entry_key: str | None = None
-    """A Karbon-generated GUID key used to uniquely identify the individual time entry
-    (32-character hex string, no hyphens)."""
-    timesheet_key: str | None = None
-    """A Karbon-generated key used to identify the Timesheet this entry belongs to."""
-    entity_key: str | None = None
-    """A Karbon-generated key used to identify the entity this time entry is related to."""
-    work_item_key: str | None = None
-    """A Karbon-generated key used to identify the Work Item this time entry is related to."""
-    client_key: str | None = None
-    """A Karbon-generated key used to identify the Client this time entry is related to."""
-    client_type: ClientType | None = None
-    """The type of Client."""
-    user_key: str | None = None
-    """A Karbon-generated key used to identify the user who logged this time entry."""
-    role_name: str | None = None
-    """The role of the user for whom the time entry was created."""
-    task_type_name: str | None = None
-    """The type of task performed by the user."""
-    task_type_is_billable: bool | None = None
-    """Indicates whether the task type is configured as billable."""
-    date: datetime.datetime | None = None
-    """The date on which the time was logged."""
-    minutes: int | None = None
-    """The total time (in minutes) spent on the task."""
-    description: str | None = None
-    """Free-form text providing more information about the time entry."""
-    hourly_rate: Decimal | None = None
-    """The hourly rate of the user who worked on the task."""
-    total_cost: Decimal | None = None
-    """The total cost of this time entry (Minutes / 60 × HourlyRate)."""
-    billed_status: BilledStatus | None = None
-    """An indicator that represents whether the time entry has been or is in the process of being
-    billed."""
-    created_date: datetime.datetime | None = None
-    """The date and time when this time entry was created."""
-    modified_date: datetime.datetime | None = None
-    """The date and time when this time entry was last modified."""
-    fee_type: str | None = None
-    """The fee type associated with this time entry."""
-
-
-@attrs.frozen(kw_only=True)
-class GetSingleTimeSheet(KarbonModel):
-    """A single TimeSheet with TimeEntries."""
-
-    timesheet_key: str | None = None
-    """A Karbon-generated unique identifier for the Timesheet."""
-    start_date: datetime.datetime | None = None
-    """The start date for the TimeSheet."""
-    end_date: datetime.datetime | None = None
-    """The end date for the TimeSheet."""
-    user_key: str | None = None
-    """A Karbon-generated key used to identify the user, this Timesheet belongs to."""
-    status: TimesheetStatus | None = None
-    """The approval status of the Timesheet."""
-    work_item_keys: list[str] | None = None
-    """An array of WorkItem keys."""
-    time_entries: list[GetSingleTimeSheetTimeEntry] | None = None
-    """An array of Time entries."""
-
-
-@attrs.frozen(kw_only=True)
 class GetSingleTimeSheetTimeEntry(KarbonModel):
     """An object in ``GetSingleTimeSheet.TimeEntry``."""
 
@@ -2085,50 +1930,6 @@ class GetSingleTimeSheetTimeEntry(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class GetSingleUser(KarbonModel):
-    """The unique id, name and email address for a single User."""
-
-    id: str | None = None
-    """A Karbon-generated key used to identify the User."""
-    name: str | None = None
-    """The name of the User."""
-    email_address: str | None = None
-    """The email address of the User."""
-
-
-@attrs.frozen(kw_only=True)
-class GetSingleWorkTemplate(KarbonModel):
-    """A single Work Template."""
-
-    work_template_key: str | None = None
-    """A Karbon-generated unique identifier for the Work Template."""
-    title: str | None = None
-    """The title of the Work Template."""
-    description: str | None = None
-    """A free text field to add more information about the Work Template."""
-    work_type_key: str | None = None
-    """A Karbon-generated unique identifier to denote the Work Type."""
-    has_scheduled_client_task_groups: bool | None = None
-    """This property is set to true, if the Work Template has scheduled Client Tasks."""
-    estimated_budget: str | None = None
-    """The estimated budget for the Work Items generated using this Work Template."""
-    estimated_time: str | None = None
-    """The estimated time required to complete the Work Items generated using this Work Template."""
-    draft_has_changes: bool | None = None
-    """This property is set to true, if the Work Template has unpublished changes."""
-    published_date: datetime.datetime | None = None
-    """The date at which this Work Template was published."""
-    number_of_work_items_created: Decimal | None = None
-    """The number of Work Items created using this Work Template."""
-    date_last_work_item_created: datetime.datetime | None = None
-    """The most recent date at which a Work Item was created using this Work Template."""
-    date_modified: datetime.datetime | None = None
-    """The most recent date at which this Work Template was modified."""
-    actor_roles: list[GetSingleWorkTemplateActorRole] | None = None
-    """The user roles who are required to action the Work Items created using this Work Template."""
-
-
-@attrs.frozen(kw_only=True)
 class GetSingleWorkTemplateActorRole(KarbonModel):
     """An object in ``GetSingleWorkTemplate.ActorRole``."""
 
@@ -2136,45 +1937,6 @@ class GetSingleWorkTemplateActorRole(KarbonModel):
     """A Karbon-generated unique identifier for the user role."""
     actor_name: str | None = None
     """The name of the user role."""
-
-
-@attrs.frozen(kw_only=True)
-class GetTenantSettings(KarbonModel):
-    """A collection of customer specific Contact and Work settings."""
-
-    contact_types: list[SettingContactType] | None = None
-    tenant_key: str | None = None
-    """The unique key specific to the customer's Karbon account."""
-    client_access_activated: bool | None = None
-    """Indicates whether the tenant has activated Karbon for Clients (K4C)."""
-    work_statuses: list[SettingWorkStatus] | None = None
-    work_types: list[SettingWorkType] | None = None
-    service_types: list[SettingServiceType] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class GetUserById(KarbonModel):
-    """The details for a single User."""
-
-    odata_context: str | None = api_field("@odata.context", default=None)
-    """The information about Karbon controllers generating this response."""
-    odata_type: str | None = api_field("@odata.type", default=None)
-    """The information about Karbon data type in this response."""
-    id: str | None = None
-    """The unique Id of the User, this should match the key used in the URL."""
-    name: str | None = None
-    """The name of the User."""
-    email_address: str | None = None
-    """The email address of the User."""
-    billable_rate: Decimal | None = None
-    """The default hourly rate in at which the user's work is billed at."""
-    capacity_minutes_per_week: int | None = None
-    """The number of billable minutes allocated to the user per week."""
-    permissions: list[str] | None = None
-    """A list of the permissions allocated to the User."""
-    roles: list[GetUserByIdRole] | None = None
-    teams: list[GetUserByIdTeam] | None = None
-    """A list of the teams the User is member of."""
 
 
 @attrs.frozen(kw_only=True)
@@ -2197,74 +1959,6 @@ class GetUserByIdTeam(KarbonModel):
     """The name of the team."""
     parent_team_key: str | None = None
     """The unique key of the parent team, if applicable."""
-
-
-@attrs.frozen(kw_only=True)
-class GetWebhookSubscriptions(KarbonModel):
-    """The details of a specific Webhook Subscription."""
-
-    odata_context: str | None = api_field("@odata.context", default=None)
-    """The information about Karbon controllers generating this response."""
-    target_url: str | None = None
-    """The URL to your server that is waiting to receive information about the `WebhookType` from
-    Karbon."""
-    webhook_type: WebhookType | None = None
-    """The type of Karbon entity, which the Webhook Subscription is associated with."""
-
-
-@attrs.frozen(kw_only=True)
-class GetWorkSchedule(KarbonModel):
-    """A single Work Schedule."""
-
-    odata_context: str | None = api_field("@odata.context", default=None)
-    """The information about Karbon controllers generating this response."""
-    work_schedule_key: str | None = None
-    """A Karbon-generated unique identifier for the Work Schedule."""
-    client_key: str | None = None
-    """A Karbon-generated value used to identify the Client for whom the Work Item is prepared."""
-    client_type: ClientType | None = None
-    """The type of the Client."""
-    created_from_work_item_key: str | None = None
-    """The key of the Work Item, which the Work Schedule will be assigned to."""
-    recurrence_frequency: RecurrenceFrequency | None = None
-    """The denominator of time period at which this Work Schedule should repeat."""
-    custom_frequency_units: TimeUnit | None = None
-    """The unit of time at which this Work Schedule should repeat."""
-    custom_frequency_multiple: int | None = None
-    """The multiple of time unit at which this Work Schedule should repeat."""
-    frequency_description: str | None = None
-    """A description of the Frequency."""
-    schedule_start_date: datetime.datetime | None = None
-    """The date at which this Work Schedule should start running."""
-    schedule_end_date: datetime.datetime | None = None
-    """The date at which this Work Schedule should stop running To set the Work Schedule to run
-    forever, set the value of this property to `0001-01-01`."""
-    schedule_due_date_method: ScheduleDueDateMethod | None = None
-    """The method that should be used to count the Due Date for the Work Item."""
-    schedule_due_date_days: int | None = None
-    """The value of the count for the Due Date This property is not applicable if
-    `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
-    schedule_due_date_month_multiple: int | None = None
-    """The value to denote the number of the months, if the due date is after 2 months."""
-    assignee_user_key: str | None = None
-    """A Karbon-generated unique identifier to indicate the user, whom the Work Item has been
-    assigned to."""
-    work_item_description: str | None = None
-    """A free form text field for more information about the Work Item."""
-    prevent_start_end_on_weekend: bool | None = None
-    """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
-    initialize_before_start_date_units: TimeUnit | None = None
-    """You can automatically create a Work Item before its Start date."""
-    initialize_before_start_date_multiple: int | None = None
-    """You can automatically create a Work Item before its Start date."""
-    work_item_title_definition: str | None = None
-    """Use this property to define the format of the Work Item title."""
-    work_item_title_display_text: str | None = None
-    """The title of the related Work Item."""
-    initialize_tasks_before_start_date_units: TimeUnit | None = None
-    """You can automatically create budget and tasks for a Work Item before its Start date."""
-    initialize_tasks_before_start_date_multiple: int | None = None
-    """You can automatically create budget and tasks for a Work Item before its Start date."""
 
 
 @attrs.frozen(kw_only=True)
@@ -2393,6 +2087,86 @@ class IntegrationTaskWriteable(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class Invoice(KarbonModel):
+    """A Karbon invoice with associated payment records."""
+
+    invoice_key: str | None = None
+    """The unique key assigned to an invoice by Karbon."""
+    invoice_number: str | None = None
+    """The invoice number of the invoice."""
+    total_amount_due: Decimal | None = None
+    """Remaining amount due on the invoice, including taxes minus any payments."""
+    invoice_total: Decimal | None = None
+    """Invoice total, including taxes."""
+    invoice_sub_total: Decimal | None = None
+    """The sum of the line items of the invoice, excluding taxes."""
+    invoice_tax_total: Decimal | None = None
+    """Total of the taxes on the invoice."""
+    invoice_date: datetime.datetime | None = None
+    """The date the invoice was issued as an ISO 8601 timestamp."""
+    payment_due_date: datetime.datetime | None = None
+    """The date the invoice is due as an ISO 8601 timestamp."""
+    updated_at: datetime.datetime | None = None
+    """A timestamp showing when the invoice was last updated as an ISO 8601 timestamp."""
+    currency_code: str | None = None
+    """A three letter ISO 4217 currency code denoting the currency used in the invoice, e.g."""
+    payment_instructions: str | None = None
+    """Payment instructions added to the invoice."""
+    invoice_status: InvoiceStatus | None = None
+    """Current status of the invoice."""
+    client: BillingClient | None = None
+    """The Karbon Client Billing Contact."""
+    tax_line_items: list[BillingTaxLineItem] | None = None
+    """An array of tax types and values from invoice line items."""
+    line_items: list[BillingInvoiceLineItem] | None = None
+    """An array of invoice line items."""
+    payments: list[BillingInvoicePayment] | None = None
+    """An array of invoice payments."""
+    data: list[BillingInvoiceDataItem] | None = None
+    """The collection of data that is used to create the rendered (HTML/PDF) invoice sent to the
+    billing contact."""
+    invoice_magic_link: str | None = None
+    """A link firms can send to clients to pay the invoice through Karbon Payments."""
+    invoice_pdf_url: str | None = None
+    """A link to the rendered invoice PDF, which firms can use to preview the invoice, download
+    it, or send it to their clients."""
+
+
+@attrs.frozen(kw_only=True)
+class InvoiceSummary(KarbonModel):
+    """A Karbon Invoice record."""
+
+    invoice_key: str | None = None
+    """The unique key assigned to an invoice by Karbon."""
+    invoice_number: str | None = None
+    """The invoice number of the invoice."""
+    total_amount_due: Decimal | None = None
+    """Remaining amount due on the invoice, including taxes minus any payments."""
+    invoice_total: Decimal | None = None
+    """Invoice total, including taxes."""
+    invoice_sub_total: Decimal | None = None
+    """The sum of the line items of the invoice, excluding taxes."""
+    invoice_tax_total: Decimal | None = None
+    """Total of the taxes on the invoice."""
+    invoice_date: datetime.datetime | None = None
+    """The date the invoice was issued as an ISO 8601 timestamp."""
+    payment_due_date: datetime.datetime | None = None
+    """The date the invoice is due as an ISO 8601 timestamp."""
+    updated_at: datetime.datetime | None = None
+    """A timestamp showing when the invoice was last updated as an ISO 8601 timestamp."""
+    currency_code: str | None = None
+    """A three letter ISO 4217 currency code denoting the currency used in the invoice, e.g."""
+    payment_instructions: str | None = None
+    """Payment instructions added to the invoice."""
+    invoice_status: InvoiceStatus | None = None
+    """Current status of the invoice."""
+    client: BillingClient | None = None
+    """The Karbon Client Billing Contact."""
+    tax_line_items: list[BillingTaxLineItem] | None = None
+    """An array of tax types and values from invoice line items."""
+
+
+@attrs.frozen(kw_only=True)
 class InvoiceWebhook(KarbonModel):
     """The schema for Invoice webhook payloads."""
 
@@ -2435,6 +2209,32 @@ class ManualPaymentNotFoundErrorMessage(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class Note(KarbonModel):
+    """A single Contact."""
+
+    odata_context: str | None = api_field("@odata.context", default=None)
+    """The information about Karbon controllers generating this response."""
+    id: str | None = None
+    """A Karbon-generated value that is used to identify the Note."""
+    subject: str | None = None
+    """The subject line of the Note."""
+    body: str | None = None
+    """The body of the Note."""
+    author_email_address: str | None = None
+    """The email address of the Note's author."""
+    assignee_email_address: str | None = None
+    """The email address of the Note's reader."""
+    due_date: datetime.datetime | None = None
+    """The date by which the actions on the note must be complete."""
+    todo_date: datetime.datetime | None = None
+    """The date for which the actions will be executed."""
+    timelines: list[ExpenseRequestTimeline] | None = None
+    """The Timelines to which this note will be associated."""
+    comments: list[NoteResponseComment] | None = None
+    """The comments for this note."""
+
+
+@attrs.frozen(kw_only=True)
 class NoteCommentWebhook(KarbonModel):
     """The schema for Note webhook payloads."""
 
@@ -2473,32 +2273,6 @@ class NoteRequest(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class NoteResponse(KarbonModel):
-    """A single Contact."""
-
-    odata_context: str | None = api_field("@odata.context", default=None)
-    """The information about Karbon controllers generating this response."""
-    id: str | None = None
-    """A Karbon-generated value that is used to identify the Note."""
-    subject: str | None = None
-    """The subject line of the Note."""
-    body: str | None = None
-    """The body of the Note."""
-    author_email_address: str | None = None
-    """The email address of the Note's author."""
-    assignee_email_address: str | None = None
-    """The email address of the Note's reader."""
-    due_date: datetime.datetime | None = None
-    """The date by which the actions on the note must be complete."""
-    todo_date: datetime.datetime | None = None
-    """The date for which the actions will be executed."""
-    timelines: list[ExpenseRequestTimeline] | None = None
-    """The Timelines to which this note will be associated."""
-    comments: list[NoteResponseComment] | None = None
-    """The comments for this note."""
-
-
-@attrs.frozen(kw_only=True)
 class NoteResponseComment(KarbonModel):
     """An object in ``NoteResponse.Comment``."""
 
@@ -2527,31 +2301,7 @@ class NoteWebhook(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class OrganizationSummary(KarbonModel):
-    """One item of the ``getAllOrganizations`` list."""
-
-    odata_type: str | None = api_field("@odata.type", default=None)
-    """The information about Karbon Objects generating this response."""
-    organization_key: str | None = None
-    """A Karbon-generated unique identifier for the Organization."""
-    full_name: str | None = None
-    """The full name of the Organization."""
-    phone_number: str | None = None
-    """The phone number associated with the Organization."""
-    email_address: str | None = None
-    """The Email Address of the Organization."""
-    website: str | None = None
-    """The website of the Organization."""
-    contact_type: str | None = None
-    """The Contact Type for this Organization."""
-    last_modified_date_time: datetime.datetime | None = None
-    """The date and time at which the Organization was most recently modified."""
-    user_defined_identifier: str | None = None
-    """Your own identifier for the Organization, if one has been set."""
-
-
-@attrs.frozen(kw_only=True)
-class OrganizationWithContacts(KarbonModel):
+class Organization(KarbonModel):
     """The response returned when a business card is created and $expand=BusinessCards is
     specified in the URL."""
 
@@ -2581,6 +2331,90 @@ class OrganizationWithContacts(KarbonModel):
     business_cards: list[BusinessCardRequest] | None = None
     contacts: list[ContactsCardOrganization] | None = None
     client_team: list[CreateClientGroupRequestClientTeam] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OrganizationCreated(KarbonModel):
+    """A single Organization."""
+
+    odata_context: str | None = api_field("@odata.context", default=None)
+    """The information about Karbon controllers generating this response."""
+    odata_type: str | None = api_field("@odata.type", default=None)
+    """The information about Karbon Objects generating this response."""
+    organization_key: str | None = None
+    """A Karbon-generated value that is used to identify the Organization."""
+    full_name: str | None = None
+    """The full name of the Organization."""
+    client_owner: str | None = None
+    """The team member in your firm who looks after client relationship or is responsible for the
+    vast majority of the work of the clients in this Organization."""
+    client_manager: str | None = None
+    """The team member in your firm who manages the work for the clients in this Organization."""
+    contact_type: str | None = None
+    """The Contact Type for this Organization."""
+    user_defined_identifier: str | None = None
+    """A unique key that you can use to identify this Organization."""
+    restriction_level: RestrictionLevel | None = None
+    """The privacy level for this Organization."""
+    last_modified_date_time: datetime.datetime | None = None
+    """The date and time at which this Contact was last modified."""
+    entity_description: CreateClientGroupEntityDescription | None = None
+    accounting_detail: DetailsOfAccounting | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OrganizationSummary(KarbonModel):
+    """One item of the ``getAllOrganizations`` list."""
+
+    odata_type: str | None = api_field("@odata.type", default=None)
+    """The information about Karbon Objects generating this response."""
+    organization_key: str | None = None
+    """A Karbon-generated unique identifier for the Organization."""
+    full_name: str | None = None
+    """The full name of the Organization."""
+    phone_number: str | None = None
+    """The phone number associated with the Organization."""
+    email_address: str | None = None
+    """The Email Address of the Organization."""
+    website: str | None = None
+    """The website of the Organization."""
+    contact_type: str | None = None
+    """The Contact Type for this Organization."""
+    last_modified_date_time: datetime.datetime | None = None
+    """The date and time at which the Organization was most recently modified."""
+    user_defined_identifier: str | None = None
+    """Your own identifier for the Organization, if one has been set."""
+
+
+@attrs.frozen(kw_only=True)
+class OrganizationWithBusinessCards(KarbonModel):
+    """The response returned when a business card is created and $expand=BusinessCards is
+    specified in the URL."""
+
+    odata_context: str | None = api_field("@odata.context", default=None)
+    """The information about Karbon controllers generating this response."""
+    odata_type: str | None = api_field("@odata.type", default=None)
+    """The information about Karbon Objects generating this response."""
+    organization_key: str | None = None
+    """A Karbon-generated value that is used to identify the Organization."""
+    full_name: str | None = None
+    """The full name of the Organization."""
+    client_owner: str | None = None
+    """The team member in your firm who looks after client relationship or is responsible for the
+    vast majority of the work of the clients in this Organization."""
+    client_manager: str | None = None
+    """The team member in your firm who manages the work for the clients in this Organization."""
+    contact_type: str | None = None
+    """The Contact Type for this Organization."""
+    user_defined_identifier: str | None = None
+    """A unique key that you can use to identify this Organization."""
+    restriction_level: RestrictionLevel | None = None
+    """The privacy level for this Organization."""
+    last_modified_date_time: datetime.datetime | None = None
+    """The date and time at which this Contact was last modified."""
+    entity_description: CreateClientGroupEntityDescription | None = None
+    accounting_detail: DetailsOfAccounting | None = None
+    business_cards: list[BusinessCardRequest] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -2692,6 +2526,30 @@ class PatchedOrganization(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class Payment(KarbonModel):
+    """A Karbon Payment record."""
+
+    payment_key: str | None = None
+    """The unique key assigned to an payment by Karbon."""
+    payment_reference: str | None = None
+    """The Karbon reference number of the payment."""
+    payment_type: PaymentType | None = None
+    """The type of payment."""
+    payment_date: datetime.date | None = None
+    """The datestamp the payment was made, for Manual Payments this will be a datestamp."""
+    gross_amount: Decimal | None = None
+    """The valeu of the payment, excluding fees and taxes."""
+    payment_method: str | None = None
+    """The method by which the payment was made."""
+    client_key: str | None = None
+    """The unique key of the client that payment was by - could be a Person or Organization."""
+    karbon_payment: BillingKarbonPayment | None = None
+    """Data specific to Karbon Payments."""
+    client: BillingClient | None = None
+    """The Karbon Client Billing Contact."""
+
+
+@attrs.frozen(kw_only=True)
 class RateLimitErrorMessage(KarbonModel):
     """The error message returned when the API rate limit is hit."""
 
@@ -2797,50 +2655,6 @@ class ResponseCreateClientGroup(KarbonModel):
     members: list[CreateClientGroupMember] | None = None
     """The members of the Client Group."""
     entity_description: CreateClientGroupEntityDescription | None = None
-
-
-@attrs.frozen(kw_only=True)
-class ResponseCreateContact(KarbonModel):
-    """A single Contact."""
-
-    odata_context: str | None = api_field("@odata.context", default=None)
-    """The information about Karbon controllers generating this response."""
-    odata_type: str | None = api_field("@odata.type", default=None)
-    """The information about Karbon Objects generating this response."""
-    contact_key: str | None = None
-    """A Karbon-generated value that is used to identify the Contact."""
-    first_name: str | None = None
-    """The first name of the Contact."""
-    middle_name: str | None = None
-    """The middle name of the Contact."""
-    last_name: str | None = None
-    """The last name of the Contact."""
-    preferred_name: str | None = None
-    """The preferred name of the Contact."""
-    salutation: str | None = None
-    """The title to address the Contact."""
-    suffix: str | None = None
-    """The suffix of the Contact."""
-    client_owner: str | None = None
-    """The team member in your firm who looks after client relationship or is responsible for the
-    vast majority of the work of the Contact."""
-    client_manager: str | None = None
-    """The team member in your firm who manages the work for Contact."""
-    contact_type: str | None = None
-    """The Contact Type for this Contact."""
-    user_defined_identifier: str | None = None
-    """A unique key that you can use to identify this Contact."""
-    restriction_level: RestrictionLevel | None = None
-    """The privacy level for this Client Group."""
-    avatar_url: str | None = None
-    """The URL to the Contact's avatar."""
-    last_modified_date_time: datetime.datetime | None = None
-    """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
-    accounting_detail: DetailsOfAccounting | None = None
-    business_cards: list[BusinessCardRequest] | None = None
-    client_team: list[CreateClientGroupRequestClientTeam] | None = None
-    client_access: list[ResponseCreateContactClientAccess] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -2983,6 +2797,86 @@ class TeamProfile(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class TenantSettings(KarbonModel):
+    """A collection of customer specific Contact and Work settings."""
+
+    contact_types: list[SettingContactType] | None = None
+    tenant_key: str | None = None
+    """The unique key specific to the customer's Karbon account."""
+    client_access_activated: bool | None = None
+    """Indicates whether the tenant has activated Karbon for Clients (K4C)."""
+    work_statuses: list[SettingWorkStatus] | None = None
+    work_types: list[SettingWorkType] | None = None
+    service_types: list[SettingServiceType] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TimeEntry(KarbonModel):
+    """A single individual (non-aggregated) time entry."""
+
+    individual_time_entry_key: str | None = None
+    """A Karbon-generated GUID key used to uniquely identify the individual time entry
+    (32-character hex string, no hyphens)."""
+    timesheet_key: str | None = None
+    """A Karbon-generated key used to identify the Timesheet this entry belongs to."""
+    entity_key: str | None = None
+    """A Karbon-generated key used to identify the entity this time entry is related to."""
+    work_item_key: str | None = None
+    """A Karbon-generated key used to identify the Work Item this time entry is related to."""
+    client_key: str | None = None
+    """A Karbon-generated key used to identify the Client this time entry is related to."""
+    client_type: ClientType | None = None
+    """The type of Client."""
+    user_key: str | None = None
+    """A Karbon-generated key used to identify the user who logged this time entry."""
+    role_name: str | None = None
+    """The role of the user for whom the time entry was created."""
+    task_type_name: str | None = None
+    """The type of task performed by the user."""
+    task_type_is_billable: bool | None = None
+    """Indicates whether the task type is configured as billable."""
+    date: datetime.datetime | None = None
+    """The date on which the time was logged."""
+    minutes: int | None = None
+    """The total time (in minutes) spent on the task."""
+    description: str | None = None
+    """Free-form text providing more information about the time entry."""
+    hourly_rate: Decimal | None = None
+    """The hourly rate of the user who worked on the task."""
+    total_cost: Decimal | None = None
+    """The total cost of this time entry (Minutes / 60 × HourlyRate)."""
+    billed_status: BilledStatus | None = None
+    """An indicator that represents whether the time entry has been or is in the process of being
+    billed."""
+    created_date: datetime.datetime | None = None
+    """The date and time when this time entry was created."""
+    modified_date: datetime.datetime | None = None
+    """The date and time when this time entry was last modified."""
+    fee_type: str | None = None
+    """The fee type associated with this time entry."""
+
+
+@attrs.frozen(kw_only=True)
+class Timesheet(KarbonModel):
+    """A single TimeSheet with TimeEntries."""
+
+    timesheet_key: str | None = None
+    """A Karbon-generated unique identifier for the Timesheet."""
+    start_date: datetime.datetime | None = None
+    """The start date for the TimeSheet."""
+    end_date: datetime.datetime | None = None
+    """The end date for the TimeSheet."""
+    user_key: str | None = None
+    """A Karbon-generated key used to identify the user, this Timesheet belongs to."""
+    status: TimesheetStatus | None = None
+    """The approval status of the Timesheet."""
+    work_item_keys: list[str] | None = None
+    """An array of WorkItem keys."""
+    time_entries: list[GetSingleTimeSheetTimeEntry] | None = None
+    """An array of Time entries."""
+
+
+@attrs.frozen(kw_only=True)
 class UpdateBusinessCardRequest(KarbonModel):
     """A business card associated with a contact or organization. Request form: required fields
     and limits are checked."""
@@ -3101,6 +2995,43 @@ class UpdateWorkSchedule(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class User(KarbonModel):
+    """The details for a single User."""
+
+    odata_context: str | None = api_field("@odata.context", default=None)
+    """The information about Karbon controllers generating this response."""
+    odata_type: str | None = api_field("@odata.type", default=None)
+    """The information about Karbon data type in this response."""
+    id: str | None = None
+    """The unique Id of the User, this should match the key used in the URL."""
+    name: str | None = None
+    """The name of the User."""
+    email_address: str | None = None
+    """The email address of the User."""
+    billable_rate: Decimal | None = None
+    """The default hourly rate in at which the user's work is billed at."""
+    capacity_minutes_per_week: int | None = None
+    """The number of billable minutes allocated to the user per week."""
+    permissions: list[str] | None = None
+    """A list of the permissions allocated to the User."""
+    roles: list[GetUserByIdRole] | None = None
+    teams: list[GetUserByIdTeam] | None = None
+    """A list of the teams the User is member of."""
+
+
+@attrs.frozen(kw_only=True)
+class UserSummary(KarbonModel):
+    """The unique id, name and email address for a single User."""
+
+    id: str | None = None
+    """A Karbon-generated key used to identify the User."""
+    name: str | None = None
+    """The name of the User."""
+    email_address: str | None = None
+    """The email address of the User."""
+
+
+@attrs.frozen(kw_only=True)
 class UserWebhook(KarbonModel):
     """The schema for User webhook payloads."""
 
@@ -3115,34 +3046,16 @@ class UserWebhook(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class WithBusinessCardsCreateOrganizationResponse(KarbonModel):
-    """The response returned when a business card is created and $expand=BusinessCards is
-    specified in the URL."""
+class WebhookSubscription(KarbonModel):
+    """The details of a specific Webhook Subscription."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
-    odata_type: str | None = api_field("@odata.type", default=None)
-    """The information about Karbon Objects generating this response."""
-    organization_key: str | None = None
-    """A Karbon-generated value that is used to identify the Organization."""
-    full_name: str | None = None
-    """The full name of the Organization."""
-    client_owner: str | None = None
-    """The team member in your firm who looks after client relationship or is responsible for the
-    vast majority of the work of the clients in this Organization."""
-    client_manager: str | None = None
-    """The team member in your firm who manages the work for the clients in this Organization."""
-    contact_type: str | None = None
-    """The Contact Type for this Organization."""
-    user_defined_identifier: str | None = None
-    """A unique key that you can use to identify this Organization."""
-    restriction_level: RestrictionLevel | None = None
-    """The privacy level for this Organization."""
-    last_modified_date_time: datetime.datetime | None = None
-    """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
-    accounting_detail: DetailsOfAccounting | None = None
-    business_cards: list[BusinessCardRequest] | None = None
+    target_url: str | None = None
+    """The URL to your server that is waiting to receive information about the `WebhookType` from
+    Karbon."""
+    webhook_type: WebhookType | None = None
+    """The type of Karbon entity, which the Webhook Subscription is associated with."""
 
 
 @attrs.frozen(kw_only=True)
@@ -3507,6 +3420,61 @@ class WorkItemWithFeeSettingsAndUserRoleAssignments(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class WorkSchedule(KarbonModel):
+    """A single Work Schedule."""
+
+    odata_context: str | None = api_field("@odata.context", default=None)
+    """The information about Karbon controllers generating this response."""
+    work_schedule_key: str | None = None
+    """A Karbon-generated unique identifier for the Work Schedule."""
+    client_key: str | None = None
+    """A Karbon-generated value used to identify the Client for whom the Work Item is prepared."""
+    client_type: ClientType | None = None
+    """The type of the Client."""
+    created_from_work_item_key: str | None = None
+    """The key of the Work Item, which the Work Schedule will be assigned to."""
+    recurrence_frequency: RecurrenceFrequency | None = None
+    """The denominator of time period at which this Work Schedule should repeat."""
+    custom_frequency_units: TimeUnit | None = None
+    """The unit of time at which this Work Schedule should repeat."""
+    custom_frequency_multiple: int | None = None
+    """The multiple of time unit at which this Work Schedule should repeat."""
+    frequency_description: str | None = None
+    """A description of the Frequency."""
+    schedule_start_date: datetime.datetime | None = None
+    """The date at which this Work Schedule should start running."""
+    schedule_end_date: datetime.datetime | None = None
+    """The date at which this Work Schedule should stop running To set the Work Schedule to run
+    forever, set the value of this property to `0001-01-01`."""
+    schedule_due_date_method: ScheduleDueDateMethod | None = None
+    """The method that should be used to count the Due Date for the Work Item."""
+    schedule_due_date_days: int | None = None
+    """The value of the count for the Due Date This property is not applicable if
+    `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
+    schedule_due_date_month_multiple: int | None = None
+    """The value to denote the number of the months, if the due date is after 2 months."""
+    assignee_user_key: str | None = None
+    """A Karbon-generated unique identifier to indicate the user, whom the Work Item has been
+    assigned to."""
+    work_item_description: str | None = None
+    """A free form text field for more information about the Work Item."""
+    prevent_start_end_on_weekend: bool | None = None
+    """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
+    initialize_before_start_date_units: TimeUnit | None = None
+    """You can automatically create a Work Item before its Start date."""
+    initialize_before_start_date_multiple: int | None = None
+    """You can automatically create a Work Item before its Start date."""
+    work_item_title_definition: str | None = None
+    """Use this property to define the format of the Work Item title."""
+    work_item_title_display_text: str | None = None
+    """The title of the related Work Item."""
+    initialize_tasks_before_start_date_units: TimeUnit | None = None
+    """You can automatically create budget and tasks for a Work Item before its Start date."""
+    initialize_tasks_before_start_date_multiple: int | None = None
+    """You can automatically create budget and tasks for a Work Item before its Start date."""
+
+
+@attrs.frozen(kw_only=True)
 class WorkSchedulePUTRequest(KarbonModel):
     """A single Work Schedule. Request form: required fields and limits are checked."""
 
@@ -3590,6 +3558,38 @@ class WorkScheduleRequest(KarbonModel):
     """You can automatically create budget and tasks for a Work Item before its Start date."""
     work_item_title_definition: str
     """Use this property to define the format of the Work Item title."""
+
+
+@attrs.frozen(kw_only=True)
+class WorkTemplate(KarbonModel):
+    """A single Work Template."""
+
+    work_template_key: str | None = None
+    """A Karbon-generated unique identifier for the Work Template."""
+    title: str | None = None
+    """The title of the Work Template."""
+    description: str | None = None
+    """A free text field to add more information about the Work Template."""
+    work_type_key: str | None = None
+    """A Karbon-generated unique identifier to denote the Work Type."""
+    has_scheduled_client_task_groups: bool | None = None
+    """This property is set to true, if the Work Template has scheduled Client Tasks."""
+    estimated_budget: str | None = None
+    """The estimated budget for the Work Items generated using this Work Template."""
+    estimated_time: str | None = None
+    """The estimated time required to complete the Work Items generated using this Work Template."""
+    draft_has_changes: bool | None = None
+    """This property is set to true, if the Work Template has unpublished changes."""
+    published_date: datetime.datetime | None = None
+    """The date at which this Work Template was published."""
+    number_of_work_items_created: Decimal | None = None
+    """The number of Work Items created using this Work Template."""
+    date_last_work_item_created: datetime.datetime | None = None
+    """The most recent date at which a Work Item was created using this Work Template."""
+    date_modified: datetime.datetime | None = None
+    """The most recent date at which this Work Template was modified."""
+    actor_roles: list[GetSingleWorkTemplateActorRole] | None = None
+    """The user roles who are required to action the Work Items created using this Work Template."""
 
 
 @attrs.frozen(kw_only=True)

@@ -17,15 +17,20 @@ injected failures.
 from __future__ import annotations
 
 from ._data import CollectionStore
+from ._events import ChangeEvent
 from ._odata import ODataError
 from ._server import FakeAccount, FakeKarbon, Fault, FaultKind, FaultRule
+from ._webhook_delivery import DeliveryAttempt, WebhookDelivery
 
 __all__ = [
+    "ChangeEvent",
     "CollectionStore",
+    "DeliveryAttempt",
     "FakeAccount",
     "FakeKarbon",
     "Fault",
     "FaultKind",
     "FaultRule",
     "ODataError",
+    "WebhookDelivery",
 ]

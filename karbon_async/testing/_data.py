@@ -16,6 +16,7 @@ projection of it (``summary``); single GETs drop navigation properties that were
 
 from __future__ import annotations
 
+import base64
 import bisect
 import copy
 import functools
@@ -247,6 +248,13 @@ class CollectionDef:
     size_of: Callable[[int], int] = field(default=lambda size: size)
     udi_function: str | None = None  # e.g. "GetContactByUserDefinedIdentifier"
     udi_entity: str = ""  # for the UDI 404 message
+    guid_keys: bool = False  # keys look like GUIDs (IndividualTimeEntries)
+    count_default: bool = True  # "@odata.count" without "$count=true"
+    list_expand: bool = False  # "$expand" also works on the list (Timesheets)
+    filter_fields: frozenset[str] | None = None  # what $filter may name (None: any list field)
+    paged: bool = True  # False: the list is one unpaged envelope, no $top/$skip
+    envelope: str = "value"  # IntegrationTaskDefinitions says "values"
+    listable: bool = True  # False: only single GETs (Notes, Comments, WorkSchedules)
 
     @property
     def filter_type(self) -> str:
@@ -340,8 +348,8 @@ def _gen_user(ctx: GenContext) -> Record:
         "BillableRate": float(rng.randrange(90, 450)),
         "CapacityMinutesPerWeek": _pick(rng, (2400, 2280, 1800, 1200)),
         "Permissions": sorted(rng.sample(_PERMISSIONS, rng.randrange(1, 4))),
-        "Roles": [{"Name": role, "Key": ctx.sub_key("Roles")}],
-        "Teams": [{"Key": ctx.sub_key("Teams"), "Name": "Client Services", "ParentTeamKey": None}],
+        "Roles": [{"Name": role, "Key": ctx.account.store("Roles").key_of(_role_index(role))}],
+        "Teams": [_team_ref(ctx.account, ctx.index % len(_TEAMS))],
     }
 
 
@@ -585,7 +593,9 @@ def _gen_work_item(ctx: GenContext) -> Record:
     if secondary:
         work_status = f"{work_status} - {secondary}"
     due_s = start_s + rng.randrange(7, 60) * 86_400
-    template = ctx.sub_key("WorkTemplates", rng.randrange(4))
+    template_index = _WORK.index((title_kind, work_type)) % max(1, _templates_size(ctx))
+    template = ctx.account.store("WorkTemplates").key_of(template_index)
+    schedules = ctx.account.store("WorkSchedules")
     fee_type = _pick(rng, ("FixedFee", "TimeAndMaterials", "NonBillable"))
     return {
         "WorkItemKey": ctx.key(),
@@ -611,7 +621,11 @@ def _gen_work_item(ctx: GenContext) -> Record:
         "SecondaryStatus": secondary,
         "WorkTemplateKey": template,
         "WorkTemplateTile": f"{title_kind} Template",
-        "WorkScheduleKey": ctx.sub_key("WorkSchedules") if rng.random() < 0.3 else None,
+        "WorkScheduleKey": (
+            schedules.key_of(ctx.index // 10)
+            if ctx.index % 10 == 0 and ctx.index // 10 < schedules.base_size
+            else None
+        ),
         "EstimatedBudget": None,
         "FeeSettings": {
             "FeeType": fee_type,
@@ -627,6 +641,494 @@ def _work_item_summary(r: Record) -> Record:
     out = {k: r.get(k) for k in _WORK_ITEM_FIELDS}
     out["PrimaryStatus"] = spaced_status(r.get("PrimaryStatus"))
     return out
+
+
+# --------------------------------------------------------------------------- reference data
+
+_TEAMS = (
+    ("Client Services", "Day-to-day compliance work for individual and business clients."),
+    ("Tax", "Individual, company and trust tax returns."),
+    ("Bookkeeping", "Monthly bookkeeping and reconciliations."),
+    ("Payroll", "Pay runs, STP/RTI filings and superannuation."),
+    ("Advisory", "Budgets, forecasts and year-end planning meetings."),
+)
+_TEMPLATES = (
+    ("FY Individual Income Tax Return", "Tax", 180),
+    ("FY Company Tax Return", "Tax", 480),
+    ("Annual Financial Statements", "Accounting", 600),
+    ("Quarterly BAS Lodgement", "Tax", 120),
+    ("Monthly Bookkeeping", "Bookkeeping", 240),
+    ("Fortnightly Payroll", "Payroll", 90),
+    ("Year-End Advisory Meeting", "Advisory", 60),
+    ("Sales Tax Filing", "Tax", 75),
+    ("Trust Tax Return", "Tax", 360),
+    ("New Client Onboarding", "Advisory", 150),
+)
+_TASK_TYPES = (
+    ("Preparation", True), ("Review", True), ("Client meeting", True), ("Bookkeeping", True),
+    ("Payroll processing", True), ("Admin", False), ("Lodgement", True),
+)  # fmt: skip
+_TIMESHEET_STATUSES = ("Approved", "Approved", "Submitted", "Draft", "Declined")
+_INVOICE_STATUSES = (
+    "Paid", "Paid", "Paid", "AwaitingPayment", "AwaitingPayment", "Exported", "Approved", "Voided",
+)  # fmt: skip
+_PAYMENT_METHODS = ("Bank Transfer", "Direct Debit", "Credit Card Online", "Check", "Cash")
+_CURRENCY = {"AU": ("AUD", "GST", 10), "NZ": ("NZD", "GST", 15), "GB": ("GBP", "VAT", 20)}
+_CUSTOM_FIELDS: tuple[tuple[str, str, list[str]], ...] = (
+    ("Industry", "ListSingleSelect", ["Construction", "Healthcare", "Hospitality", "Retail"]),
+    ("Client Since", "Date", []),
+    ("Annual Fee Estimate", "Number", []),
+    ("Engagement Letter Signed", "Boolean", []),
+    ("Client Partner", "Colleague", []),
+    ("Referral Source", "Text", []),
+)
+_INTEGRATION_DEFS = (
+    ("Request e-signature", "Send for signature", "https://sign.example.com"),
+    ("Collect bank feeds", "Open bank feed", "https://feeds.example.com"),
+)
+_NOTE_SUBJECTS = (
+    "Missing bank statements for June", "Call notes: year-end planning", "Payroll query",
+    "Engagement letter sent", "ATO/IRS correspondence received", "Fee discussion",
+)  # fmt: skip
+
+
+def _money(value: float) -> float:
+    """Round to cents the way a decimal amount serialises (1607.13, never 1607.1300001)."""
+    return round(value + 1e-9, 2)
+
+
+def _role_index(role: str) -> int:
+    return _STAFF_ROLES.index(role) if role in _STAFF_ROLES else 0
+
+
+def _team_ref(account: AccountData, team: int) -> dict[str, Any]:
+    return {
+        "Key": account.store("Teams").key_of(team),
+        "Name": _TEAMS[team % len(_TEAMS)][0],
+        "ParentTeamKey": None,
+    }
+
+
+def _templates_size(ctx: GenContext) -> int:
+    return ctx.account.store("WorkTemplates").base_size
+
+
+def _gen_role(ctx: GenContext) -> Record:
+    return {"Key": ctx.key(), "Name": _STAFF_ROLES[ctx.index % len(_STAFF_ROLES)]}
+
+
+def _gen_team(ctx: GenContext) -> Record:
+    name, description = _TEAMS[ctx.index % len(_TEAMS)]
+    users = ctx.account.store("Users")
+    members = [
+        {"Key": users.key_of(i), "Type": "User", "Name": users.base_record(i)["Name"]}
+        for i in range(ctx.index, users.base_size, max(1, ctx.account.store("Teams").base_size))
+    ]
+    parent = ctx.account.store("Teams").key_of(0) if ctx.index else None
+    return {
+        "TeamKey": ctx.key(),
+        "Name": name,
+        "Description": description,
+        "ParentTeamKey": parent,
+        "Members": members,
+    }
+
+
+def _team_summary(r: Record) -> Record:
+    return {k: r.get(k) for k in ("TeamKey", "Name", "Description", "ParentTeamKey")}
+
+
+def _gen_work_template(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    title, work_type, minutes = _TEMPLATES[ctx.index % len(_TEMPLATES)]
+    if ctx.index >= len(_TEMPLATES):
+        title = f"{title} ({ctx.index // len(_TEMPLATES) + 1})"
+    settings = ctx.account.tenant_settings()
+    type_key = next(w["WorkTypeKey"] for w in settings["WorkTypes"] if w["Name"] == work_type)
+    published = _EPOCH_2022 + rng.randrange(_SPAN // 2)
+    return {
+        "WorkTemplateKey": ctx.key(),
+        "Title": title,
+        "Description": f"Standard checklist for {title.lower()}.",
+        "WorkTypeKey": type_key,
+        "HasScheduledClientTaskGroups": rng.random() < 0.4,
+        "EstimatedBudget": None,
+        "EstimatedTime": f"{minutes // 60:02d}:{minutes % 60:02d}:00",
+        "DraftHasChanges": rng.random() < 0.2,
+        "PublishedDate": _midnight(published),
+        "NumberOfWorkItemsCreated": rng.randrange(0, 400),
+        "DateLastWorkItemCreated": _midnight(published + rng.randrange(_SPAN // 2)),
+        "DateModified": _midnight(published + rng.randrange(_SPAN // 4)),
+        "ActorRoles": [{"RoleName": "Preparer"}, {"RoleName": "Reviewer"}],
+    }
+
+
+def _identity(r: Record) -> Record:
+    return r
+
+
+_ENTRIES_PER_TIMESHEET = 4
+
+
+def _gen_timesheet(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    users = ctx.account.store("Users")
+    user = users.key_of(ctx.index % max(1, users.base_size))
+    week = ctx.index // max(1, users.base_size)
+    start = _EPOCH_2022 + 2 * 86_400 + 7 * 86_400 * (week % 200)  # Mondays from 2022-01-03
+    entries_store = ctx.account.store("IndividualTimeEntries")
+    entries: list[dict[str, Any]] = []
+    work_keys: list[str] = []
+    for n in range(_ENTRIES_PER_TIMESHEET):
+        index = ctx.index * _ENTRIES_PER_TIMESHEET + n
+        if index >= entries_store.base_size:
+            break
+        entry = entries_store.base_record(index)
+        if entry["WorkItemKey"] not in work_keys:
+            work_keys.append(entry["WorkItemKey"])
+        entries.append(
+            {
+                "TimeEntryKey": entry["IndividualTimeEntryKey"],
+                "EntityKey": entry["EntityKey"],
+                "WorkItemKey": entry["WorkItemKey"],
+                "ClientKey": entry["ClientKey"],
+                "ClientType": entry["ClientType"],
+                "RoleName": entry["RoleName"],
+                "TaskTypeName": entry["TaskTypeName"],
+                "Minutes": [entry["Minutes"]],
+                "HourlyRate": entry["HourlyRate"],
+                "Descriptions": [entry["Description"]],
+                "BilledStatus": entry["BilledStatus"],
+            }
+        )
+    return {
+        "TimesheetKey": ctx.key(),
+        "StartDate": _midnight(start),
+        "EndDate": _midnight(start + 6 * 86_400),
+        "UserKey": user,
+        "Status": _pick(rng, _TIMESHEET_STATUSES),
+        "WorkItemKeys": work_keys,
+        "TimeEntries": entries,
+    }
+
+
+def _timesheet_summary(r: Record) -> Record:
+    return {k: v for k, v in r.items() if k != "TimeEntries"}
+
+
+def _gen_time_entry(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    sheet_index = ctx.index // _ENTRIES_PER_TIMESHEET
+    users = ctx.account.store("Users")
+    user_index = sheet_index % max(1, users.base_size)
+    user = users.base_record(user_index)
+    week = sheet_index // max(1, users.base_size)
+    day = _EPOCH_2022 + 2 * 86_400 + 7 * 86_400 * (week % 200) + rng.randrange(5) * 86_400
+    work = ctx.ref("WorkItems")
+    task, billable = _pick(rng, _TASK_TYPES)
+    minutes = rng.randrange(1, 33) * 15
+    rate = user["BillableRate"] if billable else 0.0
+    created = day + 17 * 3600 + rng.randrange(3600)
+    return {
+        "IndividualTimeEntryKey": ctx.key(),
+        "TimesheetKey": ctx.account.store("Timesheets").key_of(sheet_index),
+        "EntityKey": work.key,
+        "WorkItemKey": work.key,
+        "ClientKey": work.record["ClientKey"],
+        "ClientType": work.record["ClientType"],
+        "UserKey": users.key_of(user_index),
+        "RoleName": user["Roles"][0]["Name"],
+        "TaskTypeName": task,
+        "TaskTypeIsBillable": billable,
+        "Date": _midnight(day),
+        "Minutes": minutes,
+        "Description": f"{task} - {work.record['Title']}",
+        "HourlyRate": rate,
+        "TotalCost": _money(rate * minutes / 60),
+        "BilledStatus": _pick(rng, ("Unbilled", "Billed", "Billed", "Draft", "InterimBilled")),
+        "CreatedDate": _ticks_datetime(created, rng.randrange(10_000_000)),
+        "ModifiedDate": _ticks_datetime(created + 3600, rng.randrange(10_000_000)),
+        "FeeType": work.record["FeeSettings"]["FeeType"],
+    }
+
+
+_INVOICE_LIST_FIELDS = (
+    "InvoiceKey", "InvoiceNumber", "TotalAmountDue", "InvoiceTotal", "InvoiceSubTotal",
+    "InvoiceTaxTotal", "InvoiceDate", "PaymentDueDate", "UpdatedAt", "CreatedAt", "CurrencyCode",
+    "PaymentInstructions", "InvoiceStatus", "TaxLocation", "Client", "TaxLineItems",
+)  # fmt: skip
+
+
+def _gen_invoice(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    is_org = rng.random() < 0.5
+    client = ctx.ref("Organizations" if is_org else "Contacts")
+    card = _primary_card(client.record) or {}
+    address = _first(card.get("Addresses")) or {}
+    country = address.get("CountryCode", "AU")
+    currency, tax_name, tax_rate = _CURRENCY.get(country, ("USD", "Sales Tax", 0))
+    name = client.record.get("FullName") or (
+        f"{client.record.get('FirstName')} {client.record.get('LastName')}"
+    )
+    lines: list[dict[str, Any]] = []
+    data: list[dict[str, Any]] = []
+    for _ in range(1 + rng.randrange(3)):
+        work = ctx.ref("WorkItems")
+        quantity = float(rng.randrange(1, 12))
+        unit = float(rng.randrange(90, 320))
+        amount = _money(quantity * unit)
+        lines.append(
+            {
+                "LineItemKey": _guid(rng),
+                "BillableItemEntityKey": work.key,
+                "BillableItemType": "Entity",
+                "Description": work.record["Title"],
+                "Quantity": quantity,
+                "UnitPrice": f"{unit:.2f}",
+                "Amount": amount,
+                "TaxRate": float(tax_rate) if tax_rate else None,
+                "TaxRateName": tax_name if tax_rate else None,
+            }
+        )
+        data.append(
+            {
+                "EntityKey": work.key,
+                "EntityType": "Work Item",
+                "Billed": amount,
+                "Expenses": None,
+                "Service": None,
+                "Work": {"Title": work.record["Title"], "WorkType": work.record["WorkType"]},
+            }
+        )
+    subtotal = _money(sum(line["Amount"] for line in lines))
+    tax = _money(subtotal * tax_rate / 100)
+    total = _money(subtotal + tax)
+    status = _pick(rng, _INVOICE_STATUSES)
+    issued = _EPOCH_2022 + rng.randrange(_SPAN)
+    paid = _invoice_paid(status, total)
+    payments = [
+        {
+            "PaymentKey": ctx.account.store("Payments").key_of(ctx.index),
+            "PaymentReference": f"KPY-{1001 + ctx.index}",
+            "PaymentType": "ManualPaymentReversed" if status == "Voided" else "ManualPayment",
+            "PaymentDate": _midnight(issued + 7 * 86_400)[:10],
+            "Amount": paid,
+        }
+    ]
+    if status == "Voided":
+        paid = 0.0
+    key = ctx.key()
+    token = _b64(f"invoice:{key}")
+    return {
+        "InvoiceKey": key,
+        "InvoiceNumber": f"KIN-{1001 + ctx.index}",
+        "TotalAmountDue": _money(total - paid) if status != "Voided" else 0.0,
+        "InvoiceTotal": total,
+        "InvoiceSubTotal": subtotal,
+        "InvoiceTaxTotal": tax,
+        "InvoiceDate": _midnight(issued),
+        "PaymentDueDate": _midnight(issued + 14 * 86_400),
+        "UpdatedAt": _midnight(issued + 86_400)[:-1].replace("T00:00:00", "T09:30:00") + "Z",
+        "CreatedAt": _midnight(issued - 86_400),
+        "CurrencyCode": currency,
+        "PaymentInstructions": "Payment due 14 days from invoice date",
+        "InvoiceStatus": status,
+        "TaxLocation": "Presentation",
+        "Client": {
+            "ClientKey": client.key,
+            "ClientType": "Organization" if is_org else "Contact",
+            "Name": name,
+            "AddressLine": address.get("AddressLines"),
+            "City": address.get("City"),
+            "StateProvinceCounty": address.get("StateProvinceCounty"),
+            "ZipCode": address.get("ZipCode"),
+            "Country": country,
+            "EmailAddress": _first(card.get("EmailAddresses")),
+        },
+        "TaxLineItems": [{"TaxName": tax_name, "TaxValue": tax}] if tax_rate else [],
+        "InvoiceMagicLink": f"https://clientportal.karbonhq.com/invoice-link?token={token}",
+        "InvoicePdfUrl": f"/v3/Files?token={token}",
+        "LineItems": lines,
+        "Payments": payments,
+        "Data": data,
+    }
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _invoice_summary(r: Record) -> Record:
+    return {k: r.get(k) for k in _INVOICE_LIST_FIELDS}
+
+
+def _invoice_paid(status: str, total: float) -> float:
+    """What payment i (the only payment of invoice i) settled: all of it, or a deposit."""
+    if status in ("Paid", "Exported", "Voided"):
+        return total
+    return _money(total * 0.25)
+
+
+def _gen_payment(ctx: GenContext) -> Record:
+    """Payment i belongs to invoice i and copies what the invoice says about it."""
+    rng = ctx.rng
+    invoice = ctx.ref("Invoices", ctx.index)
+    embedded = invoice.record["Payments"][0]
+    method = _pick(rng, _PAYMENT_METHODS)
+    online = method == "Credit Card Online"
+    amount = embedded["Amount"]
+    return {
+        "PaymentKey": ctx.key(),
+        "InvoiceKey": invoice.key,
+        "PaymentReference": embedded["PaymentReference"],
+        "PaymentType": "Payment" if online else embedded["PaymentType"],
+        "PaymentDate": embedded["PaymentDate"],
+        "GrossAmount": amount,
+        "PaymentMethod": method,
+        "ClientKey": invoice.record["Client"]["ClientKey"],
+        "KarbonPayment": {
+            "CardType": "Visa" if online else "",
+            "CardCountry": "AU" if online else None,
+            "CardFunding": "credit" if online else "",
+            "PayoutStatus": "Paid" if online else "",
+            "SurchargeAmount": 0,
+            "KarbonFeeAmount": _money(amount * 0.017) if online else 0,
+            "KarbonFeeTaxAmount": 0,
+            "NetAmount": _money(amount * 0.983) if online else 0,
+        },
+        "Client": None,
+    }
+
+
+def _gen_custom_field(ctx: GenContext) -> Record:
+    name, kind, options = _CUSTOM_FIELDS[ctx.index % len(_CUSTOM_FIELDS)]
+    return {
+        "Key": ctx.key(),
+        "Name": name if ctx.index < len(_CUSTOM_FIELDS) else f"{name} {ctx.index}",
+        "Type": kind,
+        "IsVisibleToContacts": kind != "Number",
+        "IsVisibleToOrganizations": True,
+        "ListOptions": list(options),
+    }
+
+
+def _gen_integration_definition(ctx: GenContext) -> Record:
+    name, label, url = _INTEGRATION_DEFS[ctx.index % len(_INTEGRATION_DEFS)]
+    return {
+        "TaskDefinitionKey": ctx.key(),
+        "TaskName": name,
+        "TaskPrimaryLinkUrl": url,
+        "TaskPrimaryLinkLabel": label,
+        "TaskSecondaryLinkUrl": None,
+        "TaskSecondaryLinkLabel": None,
+        "Locales": ["en-US", "en-AU", "en-GB"],
+        "AllowedTaskUrlHosts": [url.removeprefix("https://")],
+    }
+
+
+def _gen_integration_task(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    definitions = ctx.account.store("IntegrationTaskDefinitions")
+    definition = ctx.ref("IntegrationTaskDefinitions", ctx.index % max(1, definitions.base_size))
+    work = ctx.ref("WorkItems")
+    primary = _pick(rng, _PRIMARY_STATUSES)
+    return {
+        "CreatedAt": ctx.modified(),
+        "TaskDefinitionKey": definition.key,
+        "TaskKey": ctx.key(),
+        "Locale": "en-US",
+        "WorkItemKey": work.key,
+        "WorkItemClientKey": work.record["ClientKey"],
+        "WorkType": work.record["WorkType"],
+        "TaskName": definition.record["TaskName"],
+        "TaskPrimaryLinkUrl": f"{definition.record['TaskPrimaryLinkUrl']}/t/{ctx.index}",
+        "TaskPrimaryLinkLabel": definition.record["TaskPrimaryLinkLabel"],
+        "TaskSecondaryLinkUrl": None,
+        "TaskSecondaryLinkLabel": None,
+        "TaskStatus": "Sent" if primary != "Completed" else "Signed",
+        "PrimaryStatus": primary,
+        "TaskDueDate": work.record["DueDate"],
+        "TaskData": [{"Key": "Envelope", "Value": f"ENV-{10_000 + ctx.index}"}],
+    }
+
+
+def _gen_work_schedule(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    work = ctx.ref("WorkItems", ctx.index * 10)
+    frequency = _pick(rng, ("Month", "Quarter", "Year", "Fortnight"))
+    users = ctx.account.store("Users")
+    return {
+        "WorkScheduleKey": ctx.key(),
+        "ClientKey": work.record["ClientKey"],
+        "ClientType": work.record["ClientType"],
+        "CreatedFromWorkItemKey": work.key,
+        "RecurrenceFrequency": frequency,
+        "CustomFrequencyUnits": None,
+        "CustomFrequencyMultiple": 1,
+        "FrequencyDescription": f"Every {frequency.lower()}",
+        "ScheduleStartDate": work.record["StartDate"],
+        "ScheduleEndDate": None,
+        "ScheduleDueDateMethod": "DaysFromStartDate",
+        "ScheduleDueDateDays": 14,
+        "ScheduleDueDateMonthMultiple": 0,
+        "AssigneeUserKey": work.record["AssigneeKey"] if users.base_size else None,
+        "WorkItemDescription": work.record.get("Description"),
+        "PreventStartEndOnWeekend": True,
+        "InitializeBeforeStartDateUnits": "Days",
+        "InitializeBeforeStartDateMultiple": 7,
+        "WorkItemTitleDefinition": work.record["Title"],
+        "WorkItemTitleDisplayText": work.record["Title"],
+        "InitializeTasksBeforeStartDateUnits": "Days",
+        "InitializeTasksBeforeStartDateMultiple": 7,
+    }
+
+
+_COMMENTS_PER_NOTE = 2
+
+
+def _gen_note(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    author, assignee = ctx.ref("Users"), ctx.ref("Users")
+    work = ctx.ref("WorkItems")
+    created = _EPOCH_2022 + rng.randrange(_SPAN)
+    comments = ctx.account.store("Comments")
+    subject = _pick(rng, _NOTE_SUBJECTS)
+    return {
+        "Id": ctx.key(),
+        "Subject": subject,
+        "Body": f"{subject} - re {work.record['Title']} for {work.record['ClientName']}.",
+        "CreatedDate": _midnight(created).replace("T00:00:00", "T02:16:06"),
+        "AuthorEmailAddress": author.record["EmailAddress"],
+        "AssigneeEmailAddress": assignee.record["EmailAddress"],
+        "DueDate": _midnight(created + 5 * 86_400),
+        "TodoDate": _midnight(created + 3 * 86_400),
+        "Timelines": [{"EntityType": "WorkItem", "EntityKey": work.key}],
+        "Comments": [
+            {"CommentKey": comments.key_of(ctx.index * _COMMENTS_PER_NOTE + n)}
+            for n in range(_COMMENTS_PER_NOTE)
+            if ctx.index * _COMMENTS_PER_NOTE + n < comments.base_size
+        ],
+    }
+
+
+def _gen_comment(ctx: GenContext) -> Record:
+    rng = ctx.rng
+    note = ctx.account.store("Notes").key_of(ctx.index // _COMMENTS_PER_NOTE)
+    author = ctx.ref("Users")
+    return {
+        "CommentKey": ctx.key(),
+        "CommentTypeKey": note,
+        "CommentBody": _pick(
+            rng, ("Done, uploaded to the portal.", "Chased the client again today.", "Thanks!")
+        ),
+        "CreatedDate": ctx.modified(),
+        "AuthorKey": author.key,
+    }
+
+
+def _gen_nothing(ctx: GenContext) -> Record:
+    """Collections that start empty (created only through the API) never generate."""
+    raise LookupError(f"{ctx.collection} has no generated records")
 
 
 def _defn(
@@ -656,6 +1158,27 @@ def _defn(
         orderby=frozenset((*orderby, key_field)),
         **defaults,
     )
+
+
+def _plain(
+    name: str,
+    key_field: str,
+    generate: Generator,
+    not_found: str,
+    orderby: tuple[str, ...],
+    *,
+    summary: Projection = _identity,
+    **extra: Any,
+) -> CollectionDef:
+    """A definition for the newer endpoints, whose responses carry no "@odata.type"."""
+    defaults: dict[str, Any] = {
+        "list_context": f"$metadata#{name}",
+        "list_item_type": None,
+        "single_context": f"$metadata#{name}/$entity",
+        "single_type": None,
+    }
+    defaults.update(extra)
+    return _defn(name, key_field, "", generate, summary, not_found, orderby, **defaults)
 
 
 COLLECTIONS: dict[str, CollectionDef] = {
@@ -725,7 +1248,152 @@ COLLECTIONS: dict[str, CollectionDef] = {
             case_insensitive=frozenset({"Name", "EmailAddress"}),
             size_of=lambda size: max(3, min(size // 20, 200)),
         ),
+        _plain(
+            "Roles",
+            "Key",
+            _gen_role,
+            "No Role found for provided key",
+            ("Name",),
+            max_top=200,
+            size_of=lambda size: len(_STAFF_ROLES),
+        ),
+        _plain(
+            "Teams",
+            "TeamKey",
+            _gen_team,
+            "No Team found for provided key",
+            ("Name",),
+            summary=_team_summary,
+            max_top=200,
+            size_of=lambda size: len(_TEAMS),
+        ),
+        _plain(
+            "WorkTemplates",
+            "WorkTemplateKey",
+            _gen_work_template,
+            "No Work Template found for provided key",
+            (
+                "Title",
+                "NumberOfWorkItemsCreated",
+                "DateModified",
+                "PublishedDate",
+                "DateLastWorkItemCreated",
+            ),
+            max_top=10,
+            size_of=lambda size: len(_TEMPLATES),
+        ),
+        _plain(
+            "Timesheets",
+            "TimesheetKey",
+            _gen_timesheet,
+            "No timesheet found for provided key",
+            ("StartDate", "EndDate"),
+            summary=_timesheet_summary,
+            expand=frozenset({"TimeEntries"}),
+            list_expand=True,
+            size_of=lambda size: max(1, size // 2),
+        ),
+        _plain(
+            "IndividualTimeEntries",
+            "IndividualTimeEntryKey",
+            _gen_time_entry,
+            "No time entry found for provided key",
+            ("Date",),
+            list_context="$metadata#IndividualTimeEntries",
+            max_top=1000,
+            guid_keys=True,
+            count_default=False,
+        ),
+        _plain(
+            "Invoices",
+            "InvoiceKey",
+            _gen_invoice,
+            "Invoice with key {key} not found.",
+            ("InvoiceDate", "InvoiceNumber", "CreatedAt", "UpdatedAt"),
+            summary=_invoice_summary,
+            expand=frozenset({"LineItems", "Payments", "Data"}),
+            filter_fields=frozenset({"InvoiceStatus"}),
+            size_of=lambda size: max(1, size // 2),
+        ),
+        _plain(
+            "Payments",
+            "PaymentKey",
+            _gen_payment,
+            "Payment with key {key} not found.",
+            ("PaymentDate",),
+        ),
+        _plain(
+            "CustomFields",
+            "Key",
+            _gen_custom_field,
+            "Not Found",
+            ("Name",),
+            paged=False,
+            size_of=lambda size: len(_CUSTOM_FIELDS),
+        ),
+        _plain(
+            "IntegrationTaskDefinitions",
+            "TaskDefinitionKey",
+            _gen_integration_definition,
+            "Not Found",
+            ("TaskName",),
+            paged=False,
+            envelope="values",
+            count_default=False,
+            size_of=lambda size: len(_INTEGRATION_DEFS),
+        ),
+        _plain(
+            "IntegrationTasks",
+            "TaskKey",
+            _gen_integration_task,
+            "No Integration Task found for provided key",
+            ("CreatedAt", "TaskDueDate"),
+            paged=False,
+            size_of=lambda size: max(1, size // 20),
+        ),
+        _plain(
+            "WorkSchedules",
+            "WorkScheduleKey",
+            _gen_work_schedule,
+            "No Work Schedule found for provided key",
+            (),
+            listable=False,
+        ),
+        _plain(
+            "Notes",
+            "Id",
+            _gen_note,
+            "No Note found for provided key",
+            (),
+            listable=False,
+            size_of=lambda size: max(1, size // 4),
+        ),
+        _plain(
+            "Comments",
+            "CommentKey",
+            _gen_comment,
+            "Unable to find commentkey: {key}",
+            (),
+            listable=False,
+        ),
+        _plain(
+            "Expenses",
+            "ExpenseKey",
+            _gen_nothing,
+            "No Expense found for provided key",
+            (),
+            listable=False,
+            size_of=lambda size: 0,
+        ),
     )
+}
+
+_DERIVED_SIZES: dict[str, tuple[str, int, int]] = {
+    # collection: (source, numerator, denominator) -- sized from another so links stay valid
+    "IndividualTimeEntries": ("Timesheets", _ENTRIES_PER_TIMESHEET, 1),
+    "Payments": ("Invoices", 1, 1),
+    "Comments": ("Notes", _COMMENTS_PER_NOTE, 1),
+    "WorkSchedules": ("WorkItems", 1, 10),
 }
 
 
@@ -754,6 +1422,7 @@ class CollectionStore:
         self._cache: dict[int, Record] = {}
         self._fields: frozenset[str] | None = None
         self._summaries: dict[int, Record] = {}
+        self._versions: dict[int, int] = {}
 
     # -- identity
     @property
@@ -761,11 +1430,23 @@ class CollectionStore:
         return self.definition.name
 
     def key_of(self, index: int) -> str:
+        if self.definition.guid_keys:
+            return self._keyer.guid(index)
         return self._keyer.key(index)
+
+    def is_key_shaped(self, key: str) -> bool:
+        """Whether ``key`` has the shape of this collection's keys (GUID or PermaKey)."""
+        if self.definition.guid_keys:
+            try:
+                uuid.UUID(key)
+            except ValueError:
+                return False
+        return True
 
     def index_of(self, key: str) -> int | None:
         """The live index ``key`` names, or None (unknown, deleted or never created)."""
-        index = self._keyer.index(key)
+        keyer = self._keyer
+        index = keyer.guid_index(key) if self.definition.guid_keys else keyer.index(key)
         if index is None or index >= self.base_size + self._created:
             return None
         if index in self._deleted_set:
@@ -880,6 +1561,11 @@ class CollectionStore:
                 return rec
         return None
 
+    def version(self, key: str) -> int | None:
+        """How many times the record was written (1 when untouched), None when it is gone."""
+        index = self.index_of(key)
+        return None if index is None else self._versions.get(index, 1)
+
     # -- writes (overlays)
     def put(self, key: str, record: Mapping[str, Any]) -> None:
         """Replace a live record; the key field is forced to ``key``."""
@@ -890,6 +1576,7 @@ class CollectionStore:
         stored[self.definition.key_field] = key
         self._overlay[index] = stored
         self._summaries.pop(index, None)
+        self._versions[index] = self._versions.get(index, 1) + 1
 
     def delete(self, key: str) -> None:
         """Delete a live record; later lookups give 404 and lists skip it."""
@@ -909,6 +1596,7 @@ class CollectionStore:
         stored = copy.deepcopy(dict(record))
         stored[self.definition.key_field] = key
         self._overlay[index] = stored
+        self._versions[index] = 1
         return key
 
 
@@ -963,7 +1651,14 @@ class AccountData:
         store = self._stores.get(name)
         if store is None:
             definition = COLLECTIONS[name]
-            size = self._sizes.get(name, definition.size_of(self.size))
+            derived = _DERIVED_SIZES.get(name)
+            if name in self._sizes:
+                size = self._sizes[name]
+            elif derived is not None:
+                source, num, den = derived
+                size = self.store(source).base_size * num // den
+            else:
+                size = definition.size_of(self.size)
             store = CollectionStore(self, definition, max(0, size))
             self._stores[name] = store
         return store

@@ -9,6 +9,7 @@ exactly invertible; a check character rejects most made-up keys without generati
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 __all__ = ["ALPHABET", "Keyer", "mix64"]
 
@@ -71,6 +72,21 @@ class Keyer:
             self._memo.clear()
         self._memo[index] = key
         return key
+
+    def guid(self, index: int) -> str:
+        """The key of ``index`` shaped as a GUID (for collections Karbon keys by GUID)."""
+        value = self._permute(index)
+        return str(uuid.UUID(int=((self._check_salt & _M64) << 64) | value))
+
+    def guid_index(self, key: str) -> int | None:
+        """Inverse of :meth:`guid`; None for anything else (including malformed GUIDs)."""
+        try:
+            value = uuid.UUID(key).int
+        except ValueError:
+            return None
+        if value >> 64 != self._check_salt & _M64:
+            return None
+        return self._unpermute(value & _M64)
 
     def index(self, key: str) -> int | None:
         """The index a key encodes, or None when it is not a key of this namespace."""

@@ -6,6 +6,7 @@ It is a real tokenizer plus a recursive-descent parser that compiles the express
 predicate: never ``eval``, so a hostile or malformed filter can only ever produce a 400.
 
 Supported: ``eq ne gt ge lt le``, ``and or not``, parentheses, ``Field in ('a','b')``,
+``Collection/any(x: x in ('a','b'))`` (and any other predicate on ``x``),
 ``contains/startswith/endswith(Field,'v')``, ``tolower/toupper(Field)``, string literals with
 ``''`` escaping, integers and decimals, ``true``/``false``/``null`` and unquoted ISO dates and
 datetimes (``2024-01-01``, ``2024-01-01T00:00:00Z``, fractional seconds to any precision).
@@ -87,7 +88,7 @@ _TOKEN_RE = re.compile(
   | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:\d{2})?)
   | (?P<number>-?\d+(?:\.\d+)?)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*)
-  | (?P<punct>[(),])
+  | (?P<punct>[(),:])
     """,
     re.VERBOSE,
 )
@@ -119,6 +120,7 @@ def _tokenize(text: str) -> list[_Token]:
 
 _COMPARISONS = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
 _KEYWORDS = _COMPARISONS | {"and", "or", "not", "in", "true", "false", "null"}
+_LAMBDA_PREFIX = "\x00lambda:"
 _BOOL_FUNCS = {"contains": 2, "startswith": 2, "endswith": 2}
 _STR_FUNCS = {"tolower": 1, "toupper": 1}
 
@@ -155,6 +157,7 @@ class _Parser:
         self.fields = fields
         self.type_name = type_name
         self.case_insensitive = case_insensitive
+        self.lambda_vars: set[str] = set()
 
     # -- helpers
     def peek(self) -> _Token:
@@ -312,6 +315,19 @@ class _Parser:
 
     def parse_property(self, tok: _Token) -> _Operand:
         path = tok.text.split("/")
+        if path[0] in self.lambda_vars:
+            slot = _LAMBDA_PREFIX + path[0]
+            rest = path[1:]
+
+            def get_var(r: Record) -> Any:
+                value: Any = r.get(slot)
+                for part in rest:
+                    value = value.get(part) if isinstance(value, Mapping) else None
+                return value
+
+            return _Operand(get_var, field=None)
+        if path[-1] == "any" and len(path) > 1 and self.peek().text == "(":
+            return self.parse_any(tok, path[:-1])
         if path[0] not in self.fields:
             raise ODataError(
                 f"Could not find a property named '{path[0]}' on type "
@@ -327,6 +343,31 @@ class _Parser:
             return value
 
         return _Operand(get, field=path[0])
+
+    def parse_any(self, tok: _Token, path: list[str]) -> _Operand:
+        """``Items/any(x: <predicate on x>)``: true when some element satisfies it."""
+        collection = self.parse_property(_Token("ident", "/".join(path), tok.pos)).get
+        self.expect("(")
+        var = self.take()
+        if var.kind != "ident" or "/" in var.text or var.text in _KEYWORDS:
+            raise self.error(var)
+        self.expect(":")
+        self.lambda_vars.add(var.text)
+        try:
+            body = self.parse_or()
+        finally:
+            self.lambda_vars.discard(var.text)
+        self.expect(")")
+        slot = _LAMBDA_PREFIX + var.text
+        predicate = body.get
+
+        def run(r: Record) -> bool:
+            items = collection(r)
+            if not isinstance(items, list):
+                return False
+            return any(predicate({**r, slot: item}) is True for item in items)
+
+        return _Operand(run, True)
 
     def _ci(self, *operands: _Operand) -> bool:
         return any(o.field in self.case_insensitive for o in operands)

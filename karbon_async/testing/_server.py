@@ -14,12 +14,14 @@ import base64
 import contextlib
 import enum
 import json
+import logging
 import random
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -27,12 +29,16 @@ from aiohttp import web
 
 from karbon_async._limits import RateLimit
 
+from ._api import ROUTES, Call, Reply, StoredFile, file_response
 from ._data import COLLECTIONS, AccountData, CollectionDef, CollectionStore, Record
+from ._events import ChangeEvent, ChangeListener
 from ._odata import ODataError, compile_filter, parse_orderby, sort_records
 from ._ratelimit import SlidingWindow, max_in_window
+from ._webhook_delivery import DEFAULT_RETRY_DELAYS, WebhookDelivery
 
 __all__ = ["FakeAccount", "FakeKarbon", "Fault", "FaultKind", "FaultRule"]
 
+_log = logging.getLogger(__name__)
 _DEFAULT_LIMIT = RateLimit()
 _LOG_LIMIT = 100_000
 _ODATA_JSON = (
@@ -56,6 +62,7 @@ class FaultKind(enum.Enum):
     DISCONNECT = "disconnect"
     DELAY = "delay"
     MALFORMED_JSON = "malformed_json"
+    TRUNCATE = "truncate"
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -117,6 +124,16 @@ class Fault:
         return cls(FaultKind.DELAY, seconds=seconds)
 
     @classmethod
+    def conflict(cls) -> Fault:
+        """Karbon's 409 for a write that lost an optimistic-concurrency race (code 4020)."""
+        return cls.status(409)
+
+    @classmethod
+    def truncate(cls) -> Fault:
+        """Send the real status and headers (full Content-Length), half the body, then close."""
+        return cls(FaultKind.TRUNCATE)
+
+    @classmethod
     def malformed_json(cls) -> Fault:
         """Answer 200 with the real body cut in half, as a broken proxy might."""
         return cls(FaultKind.MALFORMED_JSON)
@@ -132,6 +149,8 @@ class FaultRule:
     path: str | None
     remaining: int | None
     hits: int = 0
+    rate: float = 1.0
+    """Fraction of matching requests hit (drawn from the fake's seeded RNG)."""
 
     def matches(self, account: int, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -174,6 +193,10 @@ class FakeAccount:
         """429s sent to this account: window rejections and injected rate-limit faults."""
         self.request_log: deque[tuple[float, str, str]] = deque(maxlen=_LOG_LIMIT)
         """(monotonic time, method, path with query) of recent requests."""
+        self.webhooks: dict[str, dict[str, str | None]] = {}
+        self.custom_field_values: dict[str, list[dict[str, Any]]] = {}
+        self.files: dict[str, StoredFile] = {}
+        self._writing: set[str] = set()
 
     @property
     def headers(self) -> dict[str, str]:
@@ -201,13 +224,11 @@ class FakeAccount:
 # --------------------------------------------------------------------------- server
 
 
-class _Reply(Exception):
-    """Raised inside dispatch to answer immediately with a JSON error."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status)
-        self.status = status
-        self.body = body
+_Reply = Reply
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CONFLICT_BODY = _error(
+    "4020", "The resource was modified by another request. Refetch the latest version and retry."
+)
 
 
 def _json(
@@ -280,6 +301,10 @@ class FakeKarbon:
         sizes: Mapping[str, int] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        allow_insecure_webhooks: bool = False,
+        download_token_ttl: float = 60.0,
+        webhook_retry_delays: Iterable[float] = DEFAULT_RETRY_DELAYS,
+        webhook_coalesce_window: float = 60.0,
     ) -> None:
         if accounts < 1:
             raise ValueError(f"accounts must be at least 1, got {accounts}")
@@ -307,9 +332,25 @@ class FakeKarbon:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.base_url = ""
+        self.allow_insecure_webhooks = allow_insecure_webhooks
+        """Accept http:// loopback webhook TargetUrls (for tests that run a local receiver)."""
+        self.download_token_ttl = download_token_ttl
+        self.download_base_url = ""
+        """Origin of the second server that serves file bytes behind the 302 of Download."""
+        self._download_runner: web.AppRunner | None = None
+        self._download_tokens: dict[str, tuple[float, FakeAccount, str]] = {}
+        self._token_rng = random.Random(f"karbon-fake-tokens:{seed}")
+        self._fault_rng = random.Random(f"karbon-fake-faults:{seed}")
+        self._listeners: list[ChangeListener] = []
+        self.events: deque[ChangeEvent] = deque(maxlen=_LOG_LIMIT)
+        """Recent change events (what webhook delivery would be told), oldest first."""
         self.unauthenticated = 0
         """Requests rejected with 401 (they are not attributed to any account)."""
         self.total_requests = 0
+        self.webhook_delivery = WebhookDelivery(
+            self, retry_delays=tuple(webhook_retry_delays), coalesce_window=webhook_coalesce_window
+        )
+        """POSTs signed webhooks to subscribed TargetUrls (see ``_webhook_delivery``)."""
 
     # -- lifecycle
     async def start(self) -> None:
@@ -329,6 +370,20 @@ class FakeKarbon:
         self._runner = runner
         host, port = runner.addresses[0][:2]
         self.base_url = f"http://{host}:{port}"
+        downloads = web.Application()
+        downloads.router.add_get("/files/{token}", self._serve_download)
+        download_runner = web.AppRunner(downloads, access_log=None, shutdown_timeout=1.0)
+        await download_runner.setup()
+        try:
+            await web.TCPSite(download_runner, self.host, 0).start()
+        except BaseException:
+            await download_runner.cleanup()
+            await self.close()
+            raise
+        self._download_runner = download_runner
+        dhost, dport = download_runner.addresses[0][:2]
+        self.download_base_url = f"http://{dhost}:{dport}"
+        await self.webhook_delivery.start()
 
     async def close(self) -> None:
         """Stop serving; pending latency/delay sleeps end at once. Safe to call twice."""
@@ -336,6 +391,10 @@ class FakeKarbon:
         if runner is None:
             return
         self._closing.set()
+        await self.webhook_delivery.close()
+        downloads, self._download_runner = self._download_runner, None
+        if downloads is not None:
+            await downloads.cleanup()
         await runner.cleanup()
 
     async def __aenter__(self) -> FakeKarbon:
@@ -354,14 +413,22 @@ class FakeKarbon:
         count: int | None = 1,
         method: str | None = None,
         path: str | None = None,
+        rate: float = 1.0,
     ) -> FaultRule:
         """Make the next ``count`` matching requests fail with ``fault`` (None: all of them).
+
+        With ``rate`` below 1 only that seeded-random fraction of matching requests is hit
+        (``count`` then counts hits), e.g. ``add_fault(Fault.status(503), count=None,
+        rate=0.1)`` fails about 10% of all requests, reproducibly for a given seed.
 
         Matching is on account index (None: any), HTTP method (None: any) and a path prefix
         such as "/v3/Contacts" (None: any). Rules are tried in the order they were added and
         at most one applies per request; window-rejected requests never consume a fault.
         """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be within [0, 1], got {rate}")
         rule = FaultRule(fault, account, method.upper() if method else None, path, count)
+        rule.rate = rate
         self._faults.append(rule)
         return rule
 
@@ -373,6 +440,97 @@ class FakeKarbon:
         """The expected data: ``fake.collection(0, "Contacts").get(key)``, ``.count``, ..."""
         acct = account if isinstance(account, FakeAccount) else self.accounts[account]
         return acct.collection(name)
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(event)`` after every successful write (see :class:`ChangeEvent`)."""
+        self._listeners.append(listener)
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def webhook_subscriptions(self, account: int | FakeAccount) -> dict[str, dict[str, str | None]]:
+        """An account's subscriptions: type -> {"TargetUrl", "WebhookType", "SigningKey"}."""
+        acct = account if isinstance(account, FakeAccount) else self.accounts[account]
+        return {k: dict(v) for k, v in acct.webhooks.items()}
+
+    def cancel_webhook_subscription(self, account: int | FakeAccount, webhook_type: str) -> bool:
+        """Drop a subscription as Karbon does after 10 failed deliveries; False if none."""
+        acct = account if isinstance(account, FakeAccount) else self.accounts[account]
+        return acct.webhooks.pop(webhook_type, None) is not None
+
+    def add_note_comment(
+        self, account: int | FakeAccount, note_key: str, body: str, author_key: str | None = None
+    ) -> str:
+        """Add a comment to a note (Karbon's API has no endpoint for it); returns its key."""
+        acct = account if isinstance(account, FakeAccount) else self.accounts[account]
+        notes = acct.data.store("Notes")
+        index = notes.index_of(note_key)
+        if index is None:
+            raise KeyError(note_key)
+        users = acct.data.store("Users")
+        comments = acct.data.store("Comments")
+        now = datetime.now(timezone.utc)
+        key = comments.create(
+            {
+                "CommentTypeKey": note_key,
+                "CommentBody": body,
+                "CreatedDate": f"{now:%Y-%m-%dT%H:%M:%S}Z",
+                "AuthorKey": author_key or (users.key_of(0) if users.base_size else None),
+            }
+        )
+        note = dict(notes.record_at(index))
+        note["Comments"] = [*note.get("Comments", []), {"CommentKey": key}]
+        notes.put(note_key, note)
+        self._emit(
+            acct, "Note", "NoteComment", "Inserted", key,
+            {"ParentEntityType": "Note", "ParentEntityKey": note_key},
+        )  # fmt: skip
+        return key
+
+    def _emit(
+        self,
+        account: FakeAccount,
+        webhook_type: str,
+        resource_type: str,
+        action: str,
+        key: str,
+        extra: dict[str, Any],
+    ) -> None:
+        event = ChangeEvent(
+            account, webhook_type, resource_type, action, key, datetime.now(timezone.utc), extra
+        )
+        self.events.append(event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                _log.exception("FakeKarbon change listener %r failed", listener)
+
+    # -- downloads
+    def _mint_download_token(self, account: FakeAccount, file_key: str) -> str:
+        now = time.monotonic()
+        for token, (expires, _, _) in list(self._download_tokens.items()):
+            if expires < now:
+                del self._download_tokens[token]
+        token = _b64url(self._token_rng.randbytes(24))
+        self._download_tokens[token] = (now + self.download_token_ttl, account, file_key)
+        return token
+
+    def _resolve_download_token(self, token: str) -> tuple[FakeAccount, StoredFile] | None:
+        entry = self._download_tokens.get(token)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        account, key = entry[1], entry[2]
+        f = account.files.get(key)
+        return None if f is None else (account, f)
+
+    async def _serve_download(self, request: web.Request) -> web.StreamResponse:
+        found = self._resolve_download_token(request.match_info["token"])
+        if found is None:
+            return _json(403, _error("4001", "Attachment token could not be validated."))
+        return file_response(found[1])
 
     @property
     def collections(self) -> Iterable[str]:
@@ -405,6 +563,8 @@ class FakeKarbon:
     def _take_fault(self, account: int, method: str, path: str) -> Fault | None:
         for rule in self._faults:
             if rule.matches(account, method, path):
+                if rule.rate < 1.0 and self._fault_rng.random() >= rule.rate:
+                    continue
                 if rule.remaining is not None:
                     rule.remaining -= 1
                 rule.hits += 1
@@ -430,7 +590,23 @@ class FakeKarbon:
                 await self._apply_latency()
                 return _rate_limited(retry_after)
         fault = self._take_fault(account.index, request.method, request.path)
+        lock = request.path.rstrip("/").lower() if request.method in _WRITE_METHODS else None
+        conflicted = lock is not None and lock in account._writing
+        if lock is not None and not conflicted:
+            account._writing.add(lock)
+        try:
+            return await self._finish(request, account, fault, conflicted)
+        finally:
+            if lock is not None and not conflicted:
+                account._writing.discard(lock)
+
+    async def _finish(
+        self, request: web.Request, account: FakeAccount, fault: Fault | None, conflicted: bool
+    ) -> web.StreamResponse:
+        """Latency, faults and the answer, while a write holds its record's lock."""
         await self._apply_latency()
+        if conflicted and request.method in ("PUT", "PATCH", "DELETE"):
+            return _json(409, _CONFLICT_BODY)
         if fault is not None:
             if fault.kind is FaultKind.RATE_LIMITED:
                 account.rejected_429 += 1
@@ -445,12 +621,30 @@ class FakeKarbon:
                 return await self._disconnect(request)
             if fault.kind is FaultKind.DELAY:
                 await self._sleep(fault.seconds)
-        response = self._respond(request, account)
+        response = await self._respond(request, account)
+        if fault is not None and fault.kind is FaultKind.TRUNCATE:
+            return await self._truncate(request, response)
         if fault is not None and fault.kind is FaultKind.MALFORMED_JSON:
-            body = response.body if isinstance(response.body, bytes) else b'{"value":[{"x":1}]}'
+            raw = response.body if isinstance(response, web.Response) else None
+            body = raw if isinstance(raw, bytes) else b'{"value":[{"x":1}]}'
             cut = body[: max(1, len(body) // 2)]
             return web.Response(status=200, body=cut, headers={"Content-Type": _ODATA_JSON})
         return response
+
+    async def _truncate(
+        self, request: web.Request, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        """Send status, headers and half the body of ``response``, then close the socket."""
+        body = response.body if isinstance(response, web.Response) else None
+        data = body if isinstance(body, bytes) else b'{"value":[]}'
+        stream = web.StreamResponse(status=response.status, headers=response.headers)
+        stream.content_length = len(data)
+        await stream.prepare(request)
+        await stream.write(data[: len(data) // 2])
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        return stream
 
     async def _disconnect(self, request: web.Request) -> web.StreamResponse:
         """Drop the connection after reading the request, without a status line."""
@@ -461,17 +655,36 @@ class FakeKarbon:
         # aiohttp cannot send this on an aborted transport; it only completes the handler.
         return web.Response(status=500)
 
-    def _respond(self, request: web.Request, account: FakeAccount) -> web.Response:
+    async def _respond(self, request: web.Request, account: FakeAccount) -> web.StreamResponse:
         try:
-            return self._dispatch(request, account)
+            return await self._dispatch(request, account)
         except _Reply as reply:
             return _json(reply.status, reply.body)
 
-    def _dispatch(self, request: web.Request, account: FakeAccount) -> web.Response:
+    async def _dispatch(self, request: web.Request, account: FakeAccount) -> web.StreamResponse:
         path = request.path
         if not path.lower().startswith("/v3/"):
             raise self._no_resource(request)
         rest = path[4:].rstrip("/")
+        method_matched = False
+        for r in ROUTES:
+            m = r.pattern.match(rest)
+            if m is None:
+                continue
+            method_matched = True
+            if r.method == request.method or (r.method == "GET" and request.method == "HEAD"):
+                if request.method == "GET":
+                    self._check_options(request, frozenset())
+                raw = b""
+                if request.method in (
+                    "POST",
+                    "PUT",
+                    "PATCH",
+                ) and not request.content_type.startswith("multipart/"):
+                    raw = await request.read()
+                return await r.handler(Call(self, account, request, m.groupdict(), raw))
+        if method_matched and request.method != "GET":
+            self._require_get(request)
         head, _, tail = rest.partition("/")
         key: str | None = None
         if not tail and head.endswith("')") and "('" in head:
@@ -493,7 +706,11 @@ class FakeKarbon:
         if tail:
             key = tail
         if key is not None:
+            if not store.is_key_shaped(key):
+                raise _Reply(400, _error("4002", "Provided key must be a valid GUID."))
             return self._get_single(request, store, key)
+        if not definition.listable:
+            raise self._no_resource(request)
         return self._get_list(request, store)
 
     def _no_resource(self, request: web.Request) -> _Reply:
@@ -580,8 +797,12 @@ class FakeKarbon:
     def _get_list(self, request: web.Request, store: CollectionStore) -> web.Response:
         definition = store.definition
         query = request.query
-        self._check_options(request, _LIST_OPTIONS)
-        top = definition.max_top
+        allowed = _LIST_OPTIONS if definition.paged else frozenset({"$filter", "$orderby"})
+        if definition.list_expand:
+            allowed |= _SINGLE_OPTIONS
+        self._check_options(request, allowed)
+        expand = self._list_expand(request, definition)
+        top = definition.max_top if definition.paged else max(1, store.count)
         if "$top" in query:
             top = _non_negative("$top", query["$top"])
             if top > definition.max_top:
@@ -594,7 +815,7 @@ class FakeKarbon:
                     ),
                 )
         skip = _non_negative("$skip", query["$skip"]) if "$skip" in query else 0
-        with_count = True
+        with_count = definition.count_default
         if "$count" in query:
             raw_count = query["$count"].lower()
             if raw_count not in ("true", "false"):
@@ -610,7 +831,7 @@ class FakeKarbon:
                 if filter_text is not None:
                     predicate = compile_filter(
                         filter_text,
-                        store.fields,
+                        definition.filter_fields or store.fields,
                         definition.filter_type,
                         definition.case_insensitive,
                     )
@@ -625,15 +846,40 @@ class FakeKarbon:
                 page = store.page(skip, top)
         except ODataError as exc:
             raise _Reply(400, _error("4002", str(exc))) from exc
+        if expand:
+            page = [
+                dict(item)
+                | {n: (store.get(item[definition.key_field]) or {}).get(n) for n in expand}
+                for item in page
+            ]
         if definition.list_item_type is not None:
             page = [{"@odata.type": definition.list_item_type, **item} for item in page]
         body: dict[str, Any] = {"@odata.context": f"{self.base_url}/v3/{definition.list_context}"}
         if with_count:
             body["@odata.count"] = total
-        body["value"] = page
-        if page and skip + top < total:
+        body[definition.envelope] = page
+        if definition.paged and page and skip + top < total:
             body["@odata.nextLink"] = self._next_link(request, definition, skip + top, top)
         return _json(200, body, odata=True)
+
+    def _list_expand(self, request: web.Request, definition: CollectionDef) -> list[str]:
+        raw = request.query.get("$expand")
+        if raw is None:
+            return []
+        names = []
+        for item in raw.split(","):
+            name = _expand_name(item.strip(), definition.expand)
+            if name is None:
+                raise _Reply(
+                    400,
+                    _error(
+                        "4002",
+                        f"Could not find a property named '{item.strip()}' on type "
+                        f"'KarbonService.{definition.filter_type}'.",
+                    ),
+                )
+            names.append(name)
+        return names
 
     def _next_link(
         self, request: web.Request, definition: CollectionDef, skip: int, top: int

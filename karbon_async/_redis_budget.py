@@ -1,0 +1,675 @@
+"""A budget shared by every process and machine that uses one Karbon account, kept in Redis.
+
+Guaranteed, across all processes that use a ``RedisBudget`` with the same key prefix, base URL
+and access key, while Redis is reachable:
+
+* At most ``limit.requests`` requests *arrive at the server* in any ``limit.per``-second window.
+  Each permit is a member of one Redis sorted set per account. Granting adds the member with the
+  score "Redis time + lease" (lease = ``2 * per + request_timeout``); releasing rescores it to
+  "Redis time at release + ``per``"; a member counts while its score is in the future. A request
+  arrives between its grant and its release, so its member is alive for at least ``per`` seconds
+  after its arrival. Any window ``(t - per, t]`` therefore only holds arrivals whose members are
+  all alive at ``t``, and the Lua script never lets more than ``requests`` members be alive at
+  once. Every decision is made inside one atomic script with Redis's own clock (``TIME``), so the
+  machines' clocks are never compared. A crashed process's members expire with their lease.
+* A 429 reported by any process pauses every process until ``Retry-After`` has passed (one
+  shared cool-down end, only ever extended, in Redis time).
+* Fairness: every waiting ``acquire`` registers a ticket in Redis. Tickets are ordered by lane,
+  then by registration (a Redis counter), and a slot only goes to one of the first ``free``
+  tickets in that order, whichever process holds it. So interactive waiters anywhere go before
+  bulk waiters anywhere, and within a lane the order is first come, first served across all
+  processes: nobody starves while its process lives. A process registers at most ``requests``
+  tickets at a time (the rest wait behind them locally, in the same lane order). Tickets are
+  refreshed while their process waits and expire ``ticket_ttl`` seconds after a process stops
+  refreshing them (it crashed), so a dead process holds up the queue for at most that long.
+* Waking is prompt and not by polling: a waiting process sleeps until the cool-down's end or
+  until the slot expiry that frees its first ticket's turn (its rank ``r`` in the queue needs
+  ``r + 1`` slots to free up), as the script computed, re-checking at the latest every
+  ``ticket_ttl / 3`` seconds to keep its tickets alive. A release that moves one of those
+  expiries earlier, an unused grant given back, a cancelled ticket and a grant that leaves slots
+  free publish on a pub/sub channel, which wakes the waiting processes at once.
+
+Redis unreachable (``on_unavailable``):
+
+* ``"wait"`` (default): callers wait while the budget reconnects with exponential backoff
+  (``backoff`` seconds, doubled up to ``max_backoff``). Releases and 429s that could not be
+  written are remembered locally and written on reconnection. Exact, at the cost of progress.
+* ``"local"``: callers are served by a local sliding window of
+  ``max(1, requests // expected_processes)`` slots per process. Its count includes this
+  process's slots taken through Redis before the outage (not a fresh ``AccountBudget``, which
+  would forget them). Exact when every process is in local mode and the slots taken through
+  Redis before the outage have passed; until then, or if only some processes lost Redis, the
+  account can see more than ``requests`` arrivals in a window. Choose it for progress, not for
+  exactness. On reconnection every slot taken locally is written to Redis before anything else
+  is granted there.
+
+Redis restarted and lost its data (tests run it with persistence off): each live process
+re-writes the slots it holds or has released within ``per`` seconds before it takes a new one,
+and the first process that notices the loss pauses the account for ``per`` seconds, which
+covers the arrivals of processes that are gone. A process that only notices after that pause
+(it held no waiters and could not reach Redis for the whole pause) is not covered.
+
+Why not ``limits`` or ``pyrate-limiter``: both count a hit when it is *taken* (a timestamp at
+acquire time, or a fixed/moving window counter) and have no way to hold a slot for the time a
+request is in flight and then until ``per`` after its response. A request acquired at ``t`` and
+arriving at ``t + latency`` is counted at ``t``, so a window ending just after it can hold up to
+``2 * requests`` arrivals under a burst with varying latency. Neither has lanes, a shared
+cool-down or waiting with wake-up (``limits`` only answers hit/test; pyrate-limiter's delay is a
+local sleep). So this module keeps the in-process algorithm and moves its state into one Lua
+script, which is the smaller and provable choice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib
+import itertools
+import logging
+import math
+import uuid
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._budget import BudgetSnapshot, Permit
+from ._exceptions import ConfigurationError
+from ._limits import Lane, RateLimit
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+logger = logging.getLogger("karbon_async")
+
+OnUnavailable = Literal["wait", "local"]
+
+_LANE_WEIGHT = 2**48  # ticket order score = lane * 2**48 + sequence: exact in a double
+
+# Granting, ticket queue and fairness. Times are milliseconds of Redis's clock.
+# KEYS: slots (zset member -> expiry), queue (zset ticket -> order), tickets (zset ticket ->
+#       expiry), state (hash: gen, seq, cooldown)
+# ARGV: requests, lease_ms, ticket_ttl_ms, per_ms, channel, known_gen, gen_candidate,
+#       has_mirror (0/1), n_cancel, cancel..., then (ticket, lane) pairs
+# Reply: {status, gen, wait_ms, in_window, cooldown_ms, granted...}; status 0 = ok,
+#        1 = Redis lost its data: the caller re-writes its slots first (nothing granted).
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local limit = tonumber(ARGV[1])
+local lease = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local per = tonumber(ARGV[4])
+local known = ARGV[6]
+local has_mirror = ARGV[8] == '1'
+local gen = redis.call('HGET', KEYS[4], 'gen')
+if not gen then
+  gen = ARGV[7]
+  redis.call('HSET', KEYS[4], 'gen', gen)
+  if known ~= '' or has_mirror then
+    local cd = tonumber(redis.call('HGET', KEYS[4], 'cooldown') or '0')
+    redis.call('HSET', KEYS[4], 'cooldown', tostring(math.ceil(math.max(cd, now + per))))
+  end
+end
+if has_mirror and known ~= gen then
+  return {1, gen, 0, 0, 0}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local changed = false
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, ticket in ipairs(dead) do
+  redis.call('ZREM', KEYS[2], ticket)
+  redis.call('ZREM', KEYS[3], ticket)
+  changed = true
+end
+local ncancel = tonumber(ARGV[9])
+for i = 10, 9 + ncancel do
+  local a = redis.call('ZREM', KEYS[2], ARGV[i])
+  redis.call('ZREM', KEYS[3], ARGV[i])
+  local b = redis.call('ZREM', KEYS[1], ARGV[i])
+  if a + b > 0 then changed = true end
+end
+local mine = {}
+for i = 10 + ncancel, #ARGV, 2 do
+  local ticket = ARGV[i]
+  mine[ticket] = true
+  if not redis.call('ZSCORE', KEYS[2], ticket) then
+    local seq = redis.call('HINCRBY', KEYS[4], 'seq', 1)
+    redis.call('ZADD', KEYS[2], tonumber(ARGV[i + 1]) * 281474976710656 + seq, ticket)
+  end
+  redis.call('ZADD', KEYS[3], now + ttl, ticket)
+end
+local cd = tonumber(redis.call('HGET', KEYS[4], 'cooldown') or '0')
+local count = redis.call('ZCARD', KEYS[1])
+if cd > now then
+  return {0, gen, math.ceil(cd - now), count, math.ceil(cd - now)}
+end
+local granted = {}
+if count < limit then
+  local head = redis.call('ZRANGE', KEYS[2], 0, limit - count - 1)
+  for _, ticket in ipairs(head) do
+    if mine[ticket] then
+      redis.call('ZADD', KEYS[1], now + lease, ticket)
+      redis.call('ZREM', KEYS[2], ticket)
+      redis.call('ZREM', KEYS[3], ticket)
+      granted[#granted + 1] = ticket
+    end
+  end
+  count = count + #granted
+end
+local wait
+if count >= limit then
+  -- our first ticket at rank r needs r + 1 slots to free up: sleep until the expiry that
+  -- frees the last of them (a release that moves it earlier publishes a wake-up)
+  local r = nil
+  for ticket, _ in pairs(mine) do
+    local rank = redis.call('ZRANK', KEYS[2], ticket)
+    if rank and (r == nil or rank < r) then r = rank end
+  end
+  local e = math.min(count - limit + (r or 0), count - 1)
+  local nth = redis.call('ZRANGE', KEYS[1], e, e, 'WITHSCORES')
+  wait = tonumber(nth[2]) - now
+else
+  wait = ttl
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if first[2] then wait = math.min(wait, tonumber(first[2]) - now) end
+end
+if (#granted > 0 or changed) and count < limit and redis.call('ZCARD', KEYS[2]) > 0 then
+  redis.call('PUBLISH', ARGV[5], 'g')
+end
+wait = math.min(wait, ttl / 3)  -- keep our tickets alive
+local reply = {0, gen, math.max(0, math.ceil(wait)), count, 0}
+for _, ticket in ipairs(granted) do reply[#reply + 1] = ticket end
+return reply
+"""
+
+# KEYS: slots, queue; ARGV: member, per_ms, channel. The slot stays taken until `per` after
+# now; it is (re-)added if Redis lost it, which can only make the count larger. Waiters sleep
+# until the expiry that frees their turn; wake them only if this release moved one of those
+# expiries earlier (its new rank is below the last one any waiter is sleeping on).
+_RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local waiting = redis.call('ZCARD', KEYS[2])
+if waiting > 0 then
+  local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
+  if rank < redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4]) + waiting then
+    redis.call('PUBLISH', ARGV[3], 'r')
+  end
+end
+return 0
+"""
+
+# KEYS: state; ARGV: seconds_ms. The shared cool-down end only ever moves later.
+_COOL_DOWN = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local cd = tonumber(redis.call('HGET', KEYS[1], 'cooldown') or '0')
+local new = math.max(cd, now + tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'cooldown', tostring(math.ceil(new)))
+return math.ceil(new - now)
+"""
+
+# KEYS: slots, state; ARGV: gen_candidate, per_ms, cooldown_ms, then (member, remaining_ms)
+# pairs. Writes this process's slots back (after an outage or a restart) and returns the gen.
+_RESTORE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local cd = tonumber(redis.call('HGET', KEYS[2], 'cooldown') or '0')
+local gen = redis.call('HGET', KEYS[2], 'gen')
+if not gen then
+  gen = ARGV[1]
+  redis.call('HSET', KEYS[2], 'gen', gen)
+  cd = math.max(cd, now + tonumber(ARGV[2]))
+end
+cd = math.max(cd, now + tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], 'cooldown', tostring(math.ceil(cd)))
+for i = 4, #ARGV, 2 do
+  local score = now + tonumber(ARGV[i + 1])
+  local old = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if not old or tonumber(old) < score then redis.call('ZADD', KEYS[1], score, ARGV[i]) end
+end
+return gen
+"""
+
+
+def account_id(base_url: str, access_key: str) -> str:
+    """A stable, non-reversible name for one account: never the raw access key."""
+    digest = hashlib.sha256(f"{base_url.rstrip('/')}\n{access_key}".encode())
+    return digest.hexdigest()[:32]
+
+
+class _Waiter:
+    __slots__ = ("future", "lane", "ticket")
+
+    def __init__(self, ticket: str, lane: Lane, future: asyncio.Future[bool]) -> None:
+        self.ticket = ticket
+        self.lane = lane
+        self.future = future  # True: granted in Redis; False: granted locally (fallback)
+
+
+class _RedisPermit:
+    __slots__ = ("_budget", "_member", "_released")
+
+    def __init__(self, budget: RedisBudget, member: str) -> None:
+        self._budget = budget
+        self._member = member
+        self._released = False
+
+    async def release(self) -> None:
+        if not self._released:
+            self._released = True
+            await self._budget._release(self._member)
+
+
+class RedisBudget:
+    """The account's budget shared through Redis (see the module docstring for the guarantee).
+
+    ``budget = RedisBudget(RateLimit(120, 60), access_key=..., url="redis://host:6379/0")``
+    then ``KarbonClient(..., budget=budget)`` in every process; ``await budget.aclose()`` (or
+    ``async with budget:``) at the end. Pass ``client=`` to use a Redis client you own (give
+    it a ``BlockingConnectionPool``: many concurrent releases would otherwise exceed a plain
+    pool's limit); otherwise the budget opens at most ``max_connections`` connections to
+    ``url``, one of them for the pub/sub wake-ups.
+    """
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        access_key: str,
+        base_url: str = "https://api.karbonhq.com",
+        url: str = "redis://localhost:6379/0",
+        client: Redis | None = None,
+        key_prefix: str = "karbon_async:budget",
+        on_unavailable: OnUnavailable = "wait",
+        expected_processes: int = 1,
+        request_timeout: float = 60.0,
+        ticket_ttl: float = 10.0,
+        backoff: float = 0.05,
+        max_backoff: float = 2.0,
+        max_connections: int = 16,
+    ) -> None:
+        try:
+            redis_asyncio = importlib.import_module("redis.asyncio")
+            self._errors: tuple[type[BaseException], ...] = (
+                importlib.import_module("redis.exceptions").RedisError,
+                OSError,
+                asyncio.TimeoutError,
+            )
+        except ImportError as exc:  # pragma: no cover - exercised without redis installed
+            raise ConfigurationError(
+                "RedisBudget needs redis-py: pip install 'karbon-async[redis]'"
+            ) from exc
+        if limit.burst is not None:
+            raise ValueError("RedisBudget does not pace bursts; use a RateLimit without burst")
+        if on_unavailable not in ("wait", "local"):
+            raise ValueError("on_unavailable must be 'wait' or 'local'")
+        if expected_processes < 1:
+            raise ValueError("expected_processes must be at least 1")
+        if not access_key:
+            raise ValueError("access_key must be a non-empty string")
+        self._limit = limit
+        self._owns_client = client is None
+        self._redis: Redis = (
+            client
+            if client is not None
+            else redis_asyncio.Redis.from_pool(
+                redis_asyncio.BlockingConnectionPool.from_url(
+                    url,
+                    max_connections=max_connections,
+                    timeout=None,  # many concurrent releases wait for a connection
+                    socket_connect_timeout=2.0,
+                    socket_timeout=5.0,
+                    health_check_interval=5,
+                )
+            )
+        )
+        self.account = account_id(base_url, access_key)
+        base = f"{key_prefix}:{{{self.account}}}"
+        self._keys = [f"{base}:slots", f"{base}:queue", f"{base}:tickets", f"{base}:state"]
+        self._channel = f"{base}:wake"
+        self._on_unavailable: OnUnavailable = on_unavailable
+        self._local_limit = max(1, limit.requests // expected_processes)
+        self._per_ms = limit.per * 1000.0
+        self._lease = 2 * limit.per + request_timeout
+        self._ticket_ttl = ticket_ttl
+        self._backoff = (backoff, max_backoff)
+        self._acquire_script = self._redis.register_script(_ACQUIRE)
+        self._release_script = self._redis.register_script(_RELEASE)
+        self._cool_down_script = self._redis.register_script(_COOL_DOWN)
+        self._restore_script = self._redis.register_script(_RESTORE)
+
+        self._instance = uuid.uuid4().hex[:12]
+        self._counter = itertools.count()
+        self._gen = ""
+        self._waiters: dict[Lane, deque[_Waiter]] = {lane: deque() for lane in Lane}
+        self._registered: set[str] = set()
+        self._cancel: set[str] = set()
+        # This process's slots, in loop time: granted and not released; released -> expiry.
+        self._held: dict[str, float] = {}
+        self._released: deque[tuple[float, str]] = deque()
+        self._local_cooldown_until = 0.0
+        self._need_restore = False
+        self._local_mode = False
+        self._unavailable = False
+        self._closed = False
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Last known account-wide state, for snapshot().
+        self._last_in_window = 0
+        self._cooldown_until = 0.0
+        self._rate_limited = 0
+        self._granted = 0
+        self.round_trips = 0
+        """Script calls made so far (for benchmarks)."""
+
+    # -- the Budget protocol ----------------------------------------------------------------
+
+    @property
+    def limit(self) -> RateLimit:
+        return self._limit
+
+    @property
+    def local_mode(self) -> bool:
+        """True while Redis is unreachable and ``on_unavailable="local"`` serves callers."""
+        return self._local_mode
+
+    async def acquire(self, lane: Lane = Lane.BULK) -> Permit:
+        """Wait for a slot; cancelling the wait gives nothing up and leaks nothing."""
+        if self._closed:
+            raise RuntimeError("this RedisBudget is closed")
+        loop = self._start()
+        ticket = f"{self._instance}:{next(self._counter)}"
+        waiter = _Waiter(ticket, lane, loop.create_future())
+        self._waiters[lane].append(waiter)
+        self._poke()
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                self._held.pop(ticket, None)  # granted as we were cancelled: never sent
+                self._granted -= 1
+                if waiter.future.result():
+                    self._cancel.add(ticket)
+            elif waiter in self._waiters[lane]:
+                self._waiters[lane].remove(waiter)  # its ticket is cancelled on the next call
+            self._poke()
+            raise
+        return _RedisPermit(self, ticket)
+
+    async def cool_down(self, seconds: float) -> None:
+        """Pause every process for ``seconds`` from now (a 429's Retry-After)."""
+        loop = asyncio.get_running_loop()
+        seconds = max(0.0, seconds)
+        self._rate_limited += 1
+        self._local_cooldown_until = max(self._local_cooldown_until, loop.time() + seconds)
+        self._cooldown_until = max(self._cooldown_until, self._local_cooldown_until)
+        try:
+            await self._cool_down_script(keys=[self._keys[3]], args=[seconds * 1000.0])
+            self.round_trips += 1
+        except self._errors:
+            self._need_restore = True  # written with the slots on reconnection
+            self._poke()
+
+    def snapshot(self) -> BudgetSnapshot:
+        """This process's view: ``in_window`` and the cool-down are the account-wide figures as
+        of the last round trip to Redis (this process's own slots in local mode); the waiting,
+        in-flight, granted and 429 counts are this process's."""
+        now = asyncio.get_running_loop().time()
+        return BudgetSnapshot(
+            limit=self._limit,
+            in_window=self._mirror_count(now) if self._local_mode else self._last_in_window,
+            in_flight=len(self._held),
+            waiting={lane: len(queue) for lane, queue in self._waiters.items()},
+            cooldown_remaining=max(0.0, self._cooldown_until - now),
+            rate_limited=self._rate_limited,
+            granted=self._granted,
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Stop the background tasks; close the Redis client if this budget made it."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for queue in self._waiters.values():
+            for waiter in queue:
+                if not waiter.future.done():
+                    waiter.future.set_exception(RuntimeError("the RedisBudget was closed"))
+            queue.clear()
+        if self._owns_client:
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> RedisBudget:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+            self._wake = asyncio.Event()
+            self._tasks = [
+                loop.create_task(self._dispatch_forever(), name="karbon-redis-budget"),
+                loop.create_task(self._listen_forever(), name="karbon-redis-budget-wake"),
+            ]
+        elif self._loop is not loop:
+            raise RuntimeError("a RedisBudget belongs to the event loop that first used it")
+        return loop
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- slots ------------------------------------------------------------------------------
+
+    async def _release(self, member: str) -> None:
+        loop = asyncio.get_running_loop()
+        if self._held.pop(member, None) is None:
+            return
+        self._released.append((loop.time() + self._limit.per, member))
+        if self._local_mode or self._queued():
+            self._poke()  # our own waiters may be sleeping on this slot's old expiry
+        if self._local_mode:
+            return
+        try:
+            await self._release_script(
+                keys=self._keys[:2],
+                args=[member, self._per_ms, self._channel, self._limit.requests],
+            )
+            self.round_trips += 1
+        except self._errors:
+            self._need_restore = True
+            self._poke()
+
+    def _mirror_count(self, now: float) -> int:
+        while self._released and self._released[0][0] <= now:
+            self._released.popleft()
+        return len(self._held) + len(self._released)
+
+    def _mirror_slots(self, now: float) -> list[tuple[str, float]]:
+        self._mirror_count(now)
+        lease_ms = self._lease * 1000.0
+        slots = [(member, lease_ms) for member in self._held]
+        slots += [(member, (end - now) * 1000.0 + 1.0) for end, member in self._released]
+        return slots
+
+    def _queued(self) -> list[_Waiter]:
+        """Waiters in the order they should be served: lane, then arrival."""
+        return [w for lane in Lane for w in self._waiters[lane] if not w.future.done()]
+
+    def _grant(self, waiter: _Waiter, in_redis: bool, now: float) -> None:
+        if waiter in self._waiters[waiter.lane]:
+            self._waiters[waiter.lane].remove(waiter)
+        self._registered.discard(waiter.ticket)
+        if waiter.future.done():  # cancelled while the script ran
+            if in_redis:
+                self._cancel.add(waiter.ticket)
+            return
+        self._held[waiter.ticket] = now
+        self._granted += 1
+        waiter.future.set_result(in_redis)
+
+    # -- the background tasks ---------------------------------------------------------------
+
+    async def _dispatch_forever(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        delay = self._backoff[0]
+        next_try = 0.0  # while Redis is unreachable: when to try it again
+        while True:
+            if not (self._queued() or self._cancel or self._need_restore):
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._wake.clear()
+            now = loop.time()
+            if self._unavailable and now < next_try:
+                sleep = next_try - now
+                if self._local_mode:
+                    sleep = min(sleep, self._grant_locally(loop))
+            else:
+                try:
+                    if self._need_restore or self._local_mode:
+                        await self._restore(loop)
+                    sleep = await self._grant_from_redis(loop)
+                    if self._unavailable:
+                        logger.warning("Redis budget %s: Redis reachable again", self.account[:8])
+                    self._unavailable = False
+                    delay = self._backoff[0]
+                except self._errors as exc:
+                    if not self._unavailable:
+                        logger.warning(
+                            "Redis budget %s: Redis unreachable (%s); %s",
+                            self.account[:8],
+                            exc,
+                            "serving a local share"
+                            if self._on_unavailable == "local"
+                            else "waiting",
+                        )
+                    self._unavailable = True
+                    self._need_restore = True
+                    next_try = loop.time() + delay
+                    sleep = delay
+                    delay = min(delay * 2, self._backoff[1])
+                    if self._on_unavailable == "local":
+                        self._local_mode = True
+                        sleep = min(sleep, self._grant_locally(loop))
+            if sleep > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), sleep)
+
+    async def _restore(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        args: list[Any] = [
+            uuid.uuid4().hex,
+            self._per_ms,
+            max(0.0, self._local_cooldown_until - now) * 1000.0,
+        ]
+        for member, remaining_ms in self._mirror_slots(now):
+            args += [member, remaining_ms]
+        self._gen = str(await self._restore_script(keys=[self._keys[0], self._keys[3]], args=args))
+        self.round_trips += 1
+        self._need_restore = False
+        self._local_mode = False
+
+    async def _grant_from_redis(self, loop: asyncio.AbstractEventLoop) -> float:
+        """One script call: register, cancel and take slots; the seconds until worth retrying."""
+        while True:
+            now = loop.time()
+            if not (self._queued() or self._cancel):
+                return 0.0
+            wanted = self._queued()[: self._limit.requests]
+            cancel = list(self._cancel | (self._registered - {w.ticket for w in wanted}))
+            self._cancel.clear()
+            args: list[Any] = [
+                self._limit.requests,
+                self._lease * 1000.0,
+                self._ticket_ttl * 1000.0,
+                self._per_ms,
+                self._channel,
+                self._gen,
+                uuid.uuid4().hex,
+                1 if self._mirror_count(now) else 0,
+                len(cancel),
+                *cancel,
+            ]
+            for waiter in wanted:
+                args += [waiter.ticket, int(waiter.lane)]
+            try:
+                reply: list[Any] = await self._acquire_script(keys=self._keys, args=args)
+            except BaseException:
+                self._cancel.update(cancel)
+                raise
+            self.round_trips += 1
+            status, wait_ms, in_window, cooldown_ms = (int(reply[i]) for i in (0, 2, 3, 4))
+            gen = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+            if status == 1:  # Redis lost its data: write our slots back first
+                self._cancel.update(cancel)
+                await self._restore(loop)
+                continue
+            self._gen = gen
+            self._registered = {w.ticket for w in wanted}
+            now = loop.time()
+            self._last_in_window = in_window
+            if cooldown_ms > 0:
+                self._cooldown_until = max(self._cooldown_until, now + cooldown_ms / 1000)
+            by_ticket = {w.ticket: w for w in wanted}
+            for raw in reply[5:]:
+                ticket = raw.decode() if isinstance(raw, bytes) else str(raw)
+                self._grant(by_ticket[ticket], True, now)
+            if self._cancel:
+                continue  # give back what was granted to a waiter that has gone
+            if reply[5:] and len(self._queued()) > len(self._registered):
+                continue  # register the waiters that were beyond the cap before sleeping
+            return (wait_ms + 1) / 1000 if self._queued() else 0.0
+
+    def _grant_locally(self, loop: asyncio.AbstractEventLoop) -> float:
+        """Serve waiters from this process's share; the seconds until a slot frees."""
+        now = loop.time()
+        if now < self._local_cooldown_until:
+            return self._local_cooldown_until - now
+        for waiter in self._queued():
+            if self._mirror_count(now) >= self._local_limit:
+                break
+            self._grant(waiter, False, now)
+        if self._queued() and self._released and self._mirror_count(now) >= self._local_limit:
+            return max(0.0, self._released[0][0] - now)
+        return math.inf
+
+    async def _listen_forever(self) -> None:
+        """Wake the dispatcher when another process releases a slot (pub/sub)."""
+        delay = self._backoff[0]
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(self._channel)
+                delay = self._backoff[0]
+                self._poke()  # (re)connected: anything may have changed meanwhile
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30)
+                    if message is not None:
+                        self._poke()
+            except self._errors:
+                self._poke()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff[1])
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]

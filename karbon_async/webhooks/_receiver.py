@@ -1,0 +1,217 @@
+"""WebhookReceiver: verify, parse, check freshness and hand over; answer in microseconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import attrs
+from aiohttp import web
+
+from ._events import InvalidPayloadError, WebhookEvent, parse_event
+from ._signature import InvalidSignatureError, verify_signature
+from ._worker import SubmitOutcome
+
+logger = logging.getLogger("karbon_async.webhooks")
+
+DEFAULT_MAX_BODY_SIZE = 64 * 1024
+"""Karbon's payloads are a few hundred bytes; anything this large is not one of them."""
+DEFAULT_MAX_AGE = 3600.0
+
+
+class EventSink(Protocol):
+    """Where accepted events go; :class:`WebhookWorker` is one."""
+
+    def submit(self, event: WebhookEvent) -> SubmitOutcome: ...
+
+
+@attrs.frozen
+class ReceiveResult:
+    """The answer to give Karbon: ``status`` and a short ``reason`` (safe to send and log)."""
+
+    status: int
+    reason: str
+    event: WebhookEvent | None = attrs.field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class WebhookReceiver:
+    """Turns one webhook request into a :class:`ReceiveResult`, whatever the web framework.
+
+    ``await receiver.receive(raw_body, headers, remote=...)`` outcomes:
+
+    ========================================  ======  =============================
+    request                                   status  reason
+    ========================================  ======  =============================
+    body over ``max_body_size`` bytes         413     body too large
+    ``Content-Type`` present, not JSON        415     unsupported content type
+    no / malformed / wrong ``Signature``      401     missing signature, ...
+    not a Karbon payload (after the check)    400     invalid payload
+    ``TimeStamp`` older than ``max_age``      200     stale (not processed)
+    same resource, action and timestamp seen  200     replayed (not processed)
+    accepted, collapsed or duplicate          202     accepted / collapsed / duplicate
+    queue full, worker stopped                503     queue full / not accepting
+    ========================================  ======  =============================
+
+    Unknown resource types are accepted (they reach ``Router.fallback`` handlers). Stale and
+    replayed payloads are answered 2xx so that Karbon's own retries never count toward the
+    subscription's auto-cancellation; 503 makes Karbon try again later. Every rejection is
+    logged at WARNING with its reason and the remote address only: never the key or the body.
+    ``stats`` counts results by reason.
+    """
+
+    def __init__(
+        self,
+        signing_key: str | Iterable[str],
+        sink: EventSink,
+        *,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        max_age: float | None = DEFAULT_MAX_AGE,
+        replay_window: float | None = None,
+        replay_cache_size: int = 100_000,
+        on_stale: Callable[[WebhookEvent], Any] | None = None,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        keys = (signing_key,) if isinstance(signing_key, str) else tuple(signing_key)
+        if not keys or not all(isinstance(key, str) and key for key in keys):
+            raise ValueError("WebhookReceiver needs the subscription's signing key")
+        self._keys = keys
+        self.sink = sink
+        self.max_body_size = max_body_size
+        self.max_age = max_age
+        self.replay_window = (
+            replay_window if replay_window is not None else (max_age or DEFAULT_MAX_AGE)
+        )
+        self.replay_cache_size = replay_cache_size
+        self.on_stale = on_stale
+        self._now = now
+        self._clock = clock
+        self._seen: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
+        self.stats: Counter[str] = Counter()
+
+    def __repr__(self) -> str:  # never the keys
+        return f"WebhookReceiver(sink={self.sink!r}, max_body_size={self.max_body_size})"
+
+    def _result(
+        self, status: int, reason: str, remote: str | None, event: WebhookEvent | None = None
+    ) -> ReceiveResult:
+        self.stats[reason] += 1
+        if status >= 400:
+            logger.warning("webhook rejected (%d %s) from %s", status, reason, remote or "?")
+        return ReceiveResult(status, reason, event)
+
+    def reject_oversized(self, remote: str | None = None) -> ReceiveResult:
+        """The result for a body known to be too large before it is read."""
+        return self._result(413, "body too large", remote)
+
+    async def receive(
+        self, raw_body: bytes, headers: Mapping[str, str], *, remote: str | None = None
+    ) -> ReceiveResult:
+        """Check one request (its raw bytes, as received) and hand its event to the sink."""
+        if len(raw_body) > self.max_body_size:
+            return self.reject_oversized(remote)
+        content_type = _get(headers, "Content-Type")
+        if content_type is not None and "json" not in content_type.lower():
+            return self._result(415, "unsupported content type", remote)
+        try:
+            verify_signature(raw_body, headers, self._keys)
+        except InvalidSignatureError as error:
+            return self._result(401, error.reason, remote)
+        try:
+            event = parse_event(raw_body)
+        except InvalidPayloadError:
+            return self._result(400, "invalid payload", remote)
+        if self.max_age is not None and event.is_stale(self.max_age, self._now()):
+            logger.info(
+                "stale webhook ignored (older than %.0fs) from %s", self.max_age, remote or "?"
+            )
+            if self.on_stale is not None:
+                self.on_stale(event)
+            return self._result(200, "stale", remote, event)
+        seen_key = self._seen_key(event)
+        if seen_key is not None and self._was_seen(seen_key):
+            return self._result(200, "replayed", remote, event)
+        outcome = self.sink.submit(event)
+        if not outcome.accepted:
+            return self._result(503, outcome.value, remote, event)
+        if seen_key is not None:
+            self._remember(seen_key)
+        return self._result(202, outcome.value, remote, event)
+
+    # ------------------------------------------------------------------ replay guard
+
+    @staticmethod
+    def _seen_key(event: WebhookEvent) -> tuple[str, str, str, str] | None:
+        if event.timestamp is None:
+            return None
+        return (
+            event.resource_type.value,
+            event.resource_perma_key,
+            event.action_type.value,
+            event.timestamp.isoformat(),
+        )
+
+    def _was_seen(self, key: tuple[str, str, str, str]) -> bool:
+        horizon = self._clock() - self.replay_window
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if at >= horizon and len(self._seen) <= self.replay_cache_size:
+                break
+            del self._seen[oldest]
+        return key in self._seen
+
+    def _remember(self, key: tuple[str, str, str, str]) -> None:
+        self._seen.pop(key, None)
+        self._seen[key] = self._clock()
+
+    # ------------------------------------------------------------------ aiohttp
+
+    def aiohttp_app(self, path: str = "/") -> web.Application:
+        """A small aiohttp application answering POST ``path``; mount it with
+        ``app.add_subapp("/webhooks/", receiver.aiohttp_app())`` or run it on its own."""
+        app = web.Application()
+        app.router.add_post(path, aiohttp_handler(self))
+        return app
+
+
+def _get(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    folded = name.casefold()
+    return next((v for k, v in headers.items() if k.casefold() == folded), None)
+
+
+def aiohttp_handler(receiver: WebhookReceiver) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An aiohttp request handler for ``receiver``: ``app.router.add_post(path, handler)``.
+
+    The body is read up to ``max_body_size`` bytes and no further."""
+
+    async def handle(request: web.Request) -> web.Response:
+        remote = request.remote
+        limit = receiver.max_body_size
+        if request.content_length is not None and request.content_length > limit:
+            result = receiver.reject_oversized(remote)
+        else:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    break
+            if size > limit:
+                result = receiver.reject_oversized(remote)
+            else:
+                result = await receiver.receive(b"".join(chunks), request.headers, remote=remote)
+        return web.Response(status=result.status, text=result.reason)
+
+    return handle
