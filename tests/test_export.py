@@ -318,3 +318,16 @@ def test_flatten_makes_dotted_columns_and_json_lists() -> None:
 
     row = flatten({"A": {"B": 1, "C": {"D": Decimal("2.50")}}, "L": [1, {"x": 2}], "E": {}})
     assert row == {"A.B": 1, "A.C.D": Decimal("2.50"), "L": '[1,{"x":2}]', "E": "{}"}
+
+
+async def test_every_registered_resource_exports_once(tmp_path: Path) -> None:
+    async with FakeKarbon(accounts=1, rate_limit=ka.RateLimit(200, 1.0), size=120) as fake:
+        report = await exporter(fake, tmp_path, list(RESOURCES), page_size=100).run()
+    assert report.ok, report.failures
+    for stream in report.accounts[0].streams.values():
+        resource = RESOURCES[stream.resource]
+        rows = read_jsonl(tmp_path / "acct-0" / f"{resource.name}.jsonl")
+        keys = {row[resource.key_field] for row in rows}
+        assert len(keys) == len(rows) == stream.records > 0, resource.name
+        if stream.count is not None:
+            assert stream.records == stream.count, resource.name
