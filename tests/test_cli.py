@@ -190,3 +190,46 @@ async def test_kill_9_mid_export_then_resume_gives_the_same_files(tmp_path: Path
     assert _files(killed) == _files(tmp_path / "whole")
     lines = _files(killed)["firm 0/contacts.jsonl"].splitlines()
     assert len(lines) == len({json.loads(line)["ContactKey"] for line in lines}) == 300
+
+
+def test_without_rich_the_output_is_plain(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from karbon_async import _cli
+    from karbon_async.export import AccountProgress, ExportReport, StreamProgress
+
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # as if rich were not installed
+    assert _cli._rich_console() is None
+    account = AccountProgress(
+        "firm", ka.RateLimit(), {"users": StreamProgress("firm", "users", "done", records=7)}
+    )
+    _cli.print_summary(ExportReport([account], 1.0), plain=False)
+    out = capsys.readouterr().out
+    assert "firm" in out
+    assert "7 records" in out
+
+
+async def test_sandbox_serves_accounts_an_export_can_use(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.toml"
+    sandbox = await _cli(
+        "sandbox", "--port", "0", "--accounts", "2", "--size", "30",
+        "--requests", "50", "--per", "1", "--write-accounts", str(accounts),
+    )  # fmt: skip
+    try:
+        assert sandbox.stdout is not None
+        first = await asyncio.wait_for(sandbox.stdout.readline(), 30)
+        assert b"FakeKarbon serving 2 account(s) at http://127.0.0.1:" in first
+        for _ in range(200):
+            if accounts.exists() and accounts.read_text().count("access_key") == 2:
+                break
+            await asyncio.sleep(0.05)
+        code, output = await _run_cli(
+            "export", "--accounts", str(accounts), "--out", str(tmp_path / "o"),
+            "--resources", "contacts", "--plain",
+        )  # fmt: skip
+        assert code == 0, output
+        assert len(list((tmp_path / "o").glob("*/contacts.jsonl"))) == 2
+    finally:
+        sandbox.send_signal(signal.SIGTERM)
+        await sandbox.communicate()
+    assert sandbox.returncode == 0
