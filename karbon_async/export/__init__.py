@@ -1,0 +1,74 @@
+"""Bulk export and incremental sync of many Karbon accounts at once.
+
+::
+
+    import karbon_async as ka
+    from karbon_async.export import Account, Exporter
+
+    accounts = [Account("Firm A", bearer_token=..., access_key=...), ...]
+    report = await Exporter(accounts, ["contacts", "work-items"], out="export/").run()
+    assert report.ok, report.failures
+
+Every account is exported on its own budget (120 requests a minute by default) and all accounts
+at once; each resource of an account is a stream sharing that account's budget. Files are
+``out/ACCOUNT/RESOURCE.jsonl`` (or ``.csv``), written as ``.part`` and renamed when complete.
+Checkpoints in ``out/.karbon-export/`` let ``resume=True`` finish an interrupted
+export with every record written exactly once. ``since=datetime`` or ``since="last"`` syncs only
+what changed for resources that sort by ``LastModifiedDateTime desc`` (contacts, organizations);
+others are exported in full. ``sink=`` takes any ``Sink`` (for example a database writer);
+``on_event=`` and ``exporter.refresh()`` give live progress.
+"""
+
+from ._engine import (
+    SINCE_LAST,
+    Account,
+    AccountProgress,
+    Exporter,
+    ExportEvent,
+    ExportReport,
+    StreamProgress,
+    export,
+)
+from ._registry import RESOURCES, ExportResource, register_resource, resolve_resources
+from ._state import CheckpointStore, RunState, StreamState, load_checkpoints
+from ._writers import (
+    FORMATS,
+    CsvStream,
+    ExportStateError,
+    FileSink,
+    JsonlStream,
+    Sink,
+    StreamInfo,
+    StreamSink,
+    encode_record,
+    flatten,
+)
+
+__all__ = [
+    "FORMATS",
+    "RESOURCES",
+    "SINCE_LAST",
+    "Account",
+    "AccountProgress",
+    "CheckpointStore",
+    "CsvStream",
+    "ExportEvent",
+    "ExportReport",
+    "ExportResource",
+    "ExportStateError",
+    "Exporter",
+    "FileSink",
+    "JsonlStream",
+    "RunState",
+    "Sink",
+    "StreamInfo",
+    "StreamProgress",
+    "StreamSink",
+    "StreamState",
+    "encode_record",
+    "export",
+    "flatten",
+    "load_checkpoints",
+    "register_resource",
+    "resolve_resources",
+]

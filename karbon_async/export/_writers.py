@@ -1,0 +1,331 @@
+"""Where exported records go: the sink interface and the JSON Lines and CSV file sinks.
+
+A ``Sink`` opens one ``StreamSink`` per (account, resource). The exporter hands it whole pages;
+``write_page`` returns a *position* (anything JSON can hold) that the exporter saves in the
+stream's checkpoint once ``sync`` has made the page durable. On ``--resume`` the sink is opened
+again at that position and must forget whatever was written after it, which is what makes a
+resumed export write every record exactly once. ``finish`` makes the output visible (the file
+sinks rename ``NAME.part`` to ``NAME``), so a file that looks finished always is. A database
+sink can return ``None`` positions and upsert on the resource's ``key_field`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import attrs
+
+from ._registry import ExportResource
+
+Record = Mapping[str, Any]
+
+
+class ExportStateError(Exception):
+    """Saved export state and the files on disk disagree (e.g. a ``.part`` file was removed)."""
+
+
+@attrs.frozen
+class StreamInfo:
+    """What a sink is told about the stream it is opening."""
+
+    account: str
+    resource: ExportResource
+    changes_since: str | None = None
+    """None for a full export; else the watermark an incremental sync started from."""
+
+
+class StreamSink(Protocol):
+    async def write_page(self, records: Sequence[Record]) -> Any:
+        """Store one page; return the position to resume after it."""
+
+    async def sync(self) -> None:
+        """Make every page written so far durable (return at once if they already are).
+
+        The exporter calls it before checkpointing positions, in groups, not after every page.
+        """
+
+    async def finish(self) -> None:
+        """Make the output complete and visible. Called again after a crash: be idempotent."""
+
+    async def close(self) -> None:
+        """Release resources without finishing (after a failure or cancellation)."""
+
+
+class Sink(Protocol):
+    async def open(self, stream: StreamInfo, position: Any | None) -> StreamSink:
+        """Open a stream; ``position`` None starts afresh, else resumes after that position."""
+
+
+def _encode_default(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def encode_record(record: Record) -> bytes:
+    """One JSON Lines line: compact, UTF-8, Decimal money as JSON numbers."""
+    return (
+        json.dumps(record, default=_encode_default, separators=(",", ":"), ensure_ascii=False)
+        + "\n"
+    ).encode()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ ()@+-]+")
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe form of an account name (no separators, no leading dots)."""
+    cleaned = _UNSAFE.sub("_", name).strip(" .") or "account"
+    return cleaned[:120]
+
+
+def _stamp(watermark: str) -> str:
+    return re.sub(r"[^0-9TZ]", "", watermark)[:16] + "Z"
+
+
+def output_name(stream: StreamInfo, extension: str) -> str:
+    base = stream.resource.name
+    if stream.changes_since is not None:
+        base += f".changes-since-{_stamp(stream.changes_since)}"
+    return f"{base}.{extension}"
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _FileStream:
+    """Append-only ``.part`` file with byte-offset positions."""
+
+    def __init__(self, final: Path, part: Path, *, durable: bool) -> None:
+        self.final = final
+        self.part = part
+        self.durable = durable
+        self._file: IO[bytes] | None = None
+        self._finished = False
+        self._device: int | None = None
+
+    def open_sync(self, position: int | None) -> None:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        if position is None:
+            self._file = open(self.part, "wb")  # noqa: SIM115 - kept open across pages
+            return
+        if not self.part.exists():
+            if self.final.exists():
+                self._finished = True  # finished before the crash, the checkpoint lagged
+                return
+            raise ExportStateError(
+                f"{self.part} is missing but the checkpoint says {position} bytes were written; "
+                "export again without --resume"
+            )
+        file = open(self.part, "r+b")  # noqa: SIM115
+        size = file.seek(0, os.SEEK_END)
+        if size < position:
+            file.close()
+            raise ExportStateError(
+                f"{self.part} has {size} bytes but the checkpoint says {position}; "
+                "export again without --resume"
+            )
+        file.truncate(position)  # whatever was written after the last checkpoint goes
+        file.seek(position)
+        self._file = file
+
+    def write_sync(self, data: bytes) -> int:
+        """Append to the OS (a killed process loses nothing written); ``sync`` for the disk."""
+        assert self._file is not None
+        self._file.write(data)
+        self._file.flush()
+        return self._file.tell()
+
+    def sync_sync(self) -> None:
+        if self.durable and self._file is not None:
+            os.fdatasync(self._file.fileno())
+
+    def device(self) -> int | None:
+        """The file system the part file is on, for a batched ``syncfs``; None if closed."""
+        if not self.durable or self._file is None:
+            return None
+        if self._device is None:
+            self._device = os.fstat(self._file.fileno()).st_dev
+        return self._device
+
+    def fileno(self) -> int:
+        assert self._file is not None
+        return self._file.fileno()
+
+    def close_sync(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def seal_sync(self) -> bool:
+        """Close the part file; False when the stream was already finished."""
+        if self._finished:
+            return False
+        if self._file is not None:
+            if self.durable:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            self.close_sync()
+        return True
+
+    def publish_sync(self, source: Path) -> None:
+        os.replace(source, self.final)
+        if self.durable:
+            _fsync_dir(self.final.parent)
+        self._finished = True
+
+
+class JsonlStream:
+    """One JSON Lines file: ``DIR/ACCOUNT/RESOURCE.jsonl``, built as ``.jsonl.part``."""
+
+    extension = "jsonl"
+
+    def __init__(self, final: Path, *, durable: bool) -> None:
+        self._file = _FileStream(final, final.with_name(final.name + ".part"), durable=durable)
+
+    @property
+    def path(self) -> Path:
+        return self._file.final
+
+    async def _open(self, position: Any | None) -> None:
+        await asyncio.to_thread(self._file.open_sync, None if position is None else int(position))
+
+    def _encode(self, records: Sequence[Record]) -> bytes:
+        return b"".join(encode_record(r) for r in records)
+
+    async def write_page(self, records: Sequence[Record]) -> Any:
+        # A page is a few kilobytes into the page cache: cheaper inline than a thread hop.
+        return self._file.write_sync(self._encode(records))
+
+    def sync_blocking(self) -> None:
+        """``sync`` for a caller already off the event loop (the exporter batches these)."""
+        self._file.sync_sync()
+
+    def sync_device(self) -> tuple[int, int] | None:
+        """(device, a file descriptor on it) so that many files can be synced with one
+        ``syncfs``; None when there is nothing to sync."""
+        device = self._file.device()
+        return None if device is None else (device, self._file.fileno())
+
+    async def sync(self) -> None:
+        await asyncio.to_thread(self._file.sync_sync)
+
+    async def finish(self) -> None:
+        if await asyncio.to_thread(self._file.seal_sync):
+            await asyncio.to_thread(self._file.publish_sync, self._file.part)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._file.close_sync)
+
+
+def flatten(record: Record, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Nested objects become ``Parent.Child`` columns; lists become JSON text."""
+    out = {} if out is None else out
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            if value:
+                flatten(value, name + ".", out)
+            else:
+                out[name] = "{}"
+        elif isinstance(value, list | tuple):
+            out[name] = json.dumps(
+                value, default=_encode_default, separators=(",", ":"), ensure_ascii=False
+            )
+        else:
+            out[name] = value
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class CsvStream(JsonlStream):
+    """One CSV file with flattened columns.
+
+    Columns are only known once every record has been seen, so pages are staged (flattened) as
+    JSON Lines in ``NAME.csv.part``; ``finish`` reads the stage twice, once for the columns (in
+    order of first appearance) and once to write ``NAME.csv.tmp``, then renames it: constant
+    memory, and resumable by byte offset like JSON Lines.
+    """
+
+    extension = "csv"
+
+    def _encode(self, records: Sequence[Record]) -> bytes:
+        return b"".join(encode_record(flatten(r)) for r in records)
+
+    def _convert_sync(self) -> Path:
+        stage = self._file.part
+        columns: dict[str, None] = {}
+        with open(stage, "rb") as lines:
+            for line in lines:
+                columns.update(dict.fromkeys(json.loads(line)))
+        target = self._file.final.with_name(self._file.final.name + ".tmp")
+        with open(target, "w", newline="", encoding="utf-8") as out, open(stage, "rb") as lines:
+            writer = csv.writer(out)
+            writer.writerow(columns)
+            for line in lines:
+                row = json.loads(line)
+                writer.writerow([_cell(row.get(c)) for c in columns])
+            if self._file.durable:
+                out.flush()
+                os.fsync(out.fileno())
+        return target
+
+    async def finish(self) -> None:
+        if await asyncio.to_thread(self._file.seal_sync):
+            target = await asyncio.to_thread(self._convert_sync)
+            await asyncio.to_thread(self._file.publish_sync, target)
+            await asyncio.to_thread(self._file.part.unlink, missing_ok=True)
+
+
+class FileSink:
+    """Files under ``directory``: ``ACCOUNT/RESOURCE.jsonl`` (or ``.csv``), one per stream.
+
+    ``durable`` fsyncs every page before its checkpoint is saved (what makes ``kill -9`` safe);
+    turn it off only for throwaway exports.
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, format: str = "jsonl", durable: bool = True
+    ) -> None:
+        if format not in FORMATS:
+            raise ValueError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+        self.directory = Path(directory)
+        self.format = format
+        self.durable = durable
+
+    def path_for(self, stream: StreamInfo) -> Path:
+        cls = FORMATS[self.format]
+        return self.directory / safe_name(stream.account) / output_name(stream, cls.extension)
+
+    async def open(self, stream: StreamInfo, position: Any | None) -> StreamSink:
+        handle = FORMATS[self.format](self.path_for(stream), durable=self.durable)
+        await handle._open(position)
+        return handle
+
+
+FORMATS: dict[str, type[JsonlStream]] = {"jsonl": JsonlStream, "csv": CsvStream}

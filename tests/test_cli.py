@@ -1,0 +1,192 @@
+"""The ``karbon-async`` command line: bad input, exports in a subprocess, kill -9 and resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+import karbon_async as ka
+from karbon_async._cli import main
+from karbon_async.export import load_checkpoints
+from karbon_async.testing import FakeKarbon
+
+ENV_KEYS = ("KARBON_BEARER_TOKEN", "KARBON_ACCESS_KEY", "KARBON_BASE_URL")
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("karbon-async: error: ")
+    return err[0]
+
+
+def test_unknown_resource_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_credentials: None
+) -> None:
+    code = main(["export", "--resources", "contacts,invoicez", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "invoicez" in _one_error_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_credentials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_credentials: None
+) -> None:
+    assert main(["export", "--out", str(tmp_path / "o")]) == 2
+    assert "KARBON_BEARER_TOKEN" in _one_error_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(None, "cannot read"), ("not [toml", "not valid TOML"), ('[a]\nbearer_token = "x"\n', "[a]")],
+)
+def test_bad_accounts_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, needle: str
+) -> None:
+    path = tmp_path / "accounts.toml"
+    if content is not None:
+        path.write_text(content)
+    code = main(["export", "--accounts", str(path), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert needle in _one_error_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = tmp_path / "accounts.toml"
+    path.write_text('[a]\nbearer_token = "x"\naccess_key = "y"\n')
+    code = main(["export", "--accounts", str(path), "--out", str(blocker / "sub")])
+    assert code == 2
+    assert "cannot write" in _one_error_line(capsys)
+
+
+def test_bad_since_and_bad_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_credentials: None
+) -> None:
+    assert main(["export", "--since", "yesterday", "--out", str(tmp_path)]) == 2
+    assert "--since" in _one_error_line(capsys)
+    with pytest.raises(SystemExit) as exited:
+        main(["export", "--format", "xml", "--out", str(tmp_path)])
+    assert exited.value.code == 2
+
+
+def _accounts_file(fake: FakeKarbon, path: Path, limit: ka.RateLimit) -> Path:
+    lines = []
+    for account in fake.accounts:
+        lines += [
+            f'["firm {account.index}"]',
+            f'bearer_token = "{account.bearer_token}"',
+            f'access_key = "{account.access_key}"',
+            f'base_url = "{fake.base_url}"',
+            f"requests = {limit.requests}",
+            f"per = {limit.per}",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def _cli(*args: str) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "karbon_async._cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def _run_cli(*args: str) -> tuple[int, str]:
+    process = await _cli(*args)
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode() + err.decode()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".karbon-export" not in p.parts
+    }
+
+
+async def test_export_from_an_accounts_file(tmp_path: Path) -> None:
+    limit = ka.RateLimit(50, 1.0)
+    async with FakeKarbon(accounts=2, rate_limit=limit, size=40) as fake:
+        accounts = _accounts_file(fake, tmp_path / "accounts.toml", limit)
+        code, output = await _run_cli(
+            "export", "--accounts", str(accounts), "--out", str(tmp_path / "o"),
+            "--resources", "contacts,work-items", "--page-size", "20", "--plain", "--format", "csv",
+        )  # fmt: skip
+    assert code == 0, output
+    assert "0 stream(s) failed" in output
+    files = _files(tmp_path / "o")
+    assert sorted(files) == [
+        "firm 0/contacts.csv",
+        "firm 0/work-items.csv",
+        "firm 1/contacts.csv",
+        "firm 1/work-items.csv",
+    ]
+    assert all(content.count(b"\n") == 41 for content in files.values())
+
+
+async def test_failed_stream_exits_1_with_a_message(tmp_path: Path) -> None:
+    async with FakeKarbon(accounts=1, rate_limit=ka.RateLimit(50, 1.0), size=10) as fake:
+        path = tmp_path / "accounts.toml"
+        path.write_text(
+            f'[wrong]\nbearer_token = "x"\naccess_key = "y"\nbase_url = "{fake.base_url}"\n'
+        )
+        code, output = await _run_cli(
+            "export", "--accounts", str(path), "--out", str(tmp_path / "o"),
+            "--resources", "users", "--plain",
+        )  # fmt: skip
+    assert code == 1
+    assert "FAILED wrong/users: AuthenticationError" in output
+
+
+async def test_kill_9_mid_export_then_resume_gives_the_same_files(tmp_path: Path) -> None:
+    limit = ka.RateLimit(10, 0.5)
+    sizes = {"Contacts": 300, "WorkItems": 200}
+    async with FakeKarbon(accounts=2, rate_limit=limit, size=50, sizes=sizes) as fake:
+        accounts = _accounts_file(fake, tmp_path / "accounts.toml", limit)
+        common = ["--accounts", str(accounts), "--page-size", "10", "--plain"]
+        common += ["--resources", "contacts,work-items,users"]
+        code, output = await _run_cli("export", *common, "--out", str(tmp_path / "whole"))
+        assert code == 0, output
+
+        killed = tmp_path / "killed"
+        process = await _cli("export", *common, "--out", str(killed))
+        for _ in range(400):
+            await asyncio.sleep(0.02)
+            run = load_checkpoints(killed / ".karbon-export").get(("firm 0", "contacts"))
+            if run is not None and run.run is not None and run.run.pages >= 8:
+                break
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        assert process.returncode == -signal.SIGKILL
+        assert not (killed / "firm 0" / "contacts.jsonl").exists(), "killed too late"
+        assert (killed / "firm 0" / "contacts.jsonl.part").exists()
+
+        code, output = await _run_cli("export", *common, "--out", str(killed), "--resume")
+        assert code == 0, output
+    assert _files(killed) == _files(tmp_path / "whole")
+    lines = _files(killed)["firm 0/contacts.jsonl"].splitlines()
+    assert len(lines) == len({json.loads(line)["ContactKey"] for line in lines}) == 300
