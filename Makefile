@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo bench bench-redis clean spec-check
+.PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ spec-check: install
 
 bench-redis: install
 	$(PY) benchmarks/redis_budget_bench.py
+
+# Many minutes: 200 accounts at the real limit, then overhead and memory (see benchmarks/EXPORT.md).
+bench-export: install
+	$(PY) benchmarks/export_accounts_bench.py --accounts 200 --windows 10
+	$(PY) benchmarks/export_overhead_bench.py
+	$(PY) benchmarks/export_memory_bench.py --records 1000000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -129,6 +129,35 @@ async def test_export_under_faults_writes_every_record_exactly_once(
             assert any(s.page_retries for a in report.accounts for s in a.streams.values())
 
 
+RATED_FAULTS = {
+    "500-at-20%": (Fault.status(500), 0.2),
+    "502-at-20%": (Fault.status(502), 0.2),
+    "503-at-20%": (Fault.status(503), 0.2),
+    "disconnect-at-15%": (Fault.disconnect(), 0.15),
+    "truncated-at-15%": (Fault.truncate(), 0.15),
+    "malformed-at-15%": (Fault.malformed_json(), 0.15),
+    "slow-at-10%": (Fault.delay(2.0), 0.1),
+    "429-at-10%": (Fault.rate_limited(1), 0.1),
+}
+
+
+@pytest.mark.parametrize("name", list(RATED_FAULTS))
+async def test_export_under_fault_rates_writes_every_record_exactly_once(
+    tmp_path: Path, name: str
+) -> None:
+    fault, rate = RATED_FAULTS[name]
+    async with FakeKarbon(accounts=2, rate_limit=LIMIT, size=80) as fake:
+        fake.add_fault(fault, count=None, rate=rate)  # every request, for the whole export
+        report = await exporter(
+            fake,
+            tmp_path,
+            timeout=0.5,
+            retry=ka.RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05),
+        ).run()
+        assert report.ok, report.failures
+        assert_exactly_once(fake, tmp_path)
+
+
 async def test_a_failing_account_does_not_stop_the_others(tmp_path: Path) -> None:
     async with FakeKarbon(accounts=2, rate_limit=LIMIT, size=30) as fake:
         good, _ = accounts_of(fake)
@@ -289,3 +318,16 @@ def test_flatten_makes_dotted_columns_and_json_lists() -> None:
 
     row = flatten({"A": {"B": 1, "C": {"D": Decimal("2.50")}}, "L": [1, {"x": 2}], "E": {}})
     assert row == {"A.B": 1, "A.C.D": Decimal("2.50"), "L": '[1,{"x":2}]', "E": "{}"}
+
+
+async def test_every_registered_resource_exports_once(tmp_path: Path) -> None:
+    async with FakeKarbon(accounts=1, rate_limit=ka.RateLimit(200, 1.0), size=120) as fake:
+        report = await exporter(fake, tmp_path, list(RESOURCES), page_size=100).run()
+    assert report.ok, report.failures
+    for stream in report.accounts[0].streams.values():
+        resource = RESOURCES[stream.resource]
+        rows = read_jsonl(tmp_path / "acct-0" / f"{resource.name}.jsonl")
+        keys = {row[resource.key_field] for row in rows}
+        assert len(keys) == len(rows) == stream.records > 0, resource.name
+        if stream.count is not None:
+            assert stream.records == stream.count, resource.name

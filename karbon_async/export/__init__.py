@@ -29,7 +29,13 @@ from ._engine import (
     StreamProgress,
     export,
 )
-from ._registry import RESOURCES, ExportResource, register_resource, resolve_resources
+from ._registry import (
+    DEFAULT_RESOURCES,
+    RESOURCES,
+    ExportResource,
+    register_resource,
+    resolve_resources,
+)
 from ._state import CheckpointStore, RunState, StreamState, load_checkpoints
 from ._writers import (
     FORMATS,
@@ -45,6 +51,7 @@ from ._writers import (
 )
 
 __all__ = [
+    "DEFAULT_RESOURCES",
     "FORMATS",
     "RESOURCES",
     "SINCE_LAST",

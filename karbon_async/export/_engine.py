@@ -346,6 +346,9 @@ class Exporter:
         if not (self.resume and run is not None):
             run = state.run = self._new_run(state, resource)
             position = None
+            # Forget any earlier run durably before its .part file is started afresh, so a
+            # later --resume can never pair an old checkpoint with new data.
+            await self.store.commit(account.name, resource.name, state, None)
         else:
             position = run.position
         stream.mode = "changes" if run.incremental else "full"
@@ -391,6 +394,11 @@ class Exporter:
         sink: StreamSink,
     ) -> None:
         endpoint = getattr(client, resource.attribute).list
+        declared = getattr(type(getattr(client, resource.attribute)), "list", None)
+        sized: dict[str, int] = {}
+        if getattr(declared, "paged", True):
+            limit = getattr(declared, "max_page_size", self.page_size)
+            sized["page_size"] = min(self.page_size, limit)
         field = resource.modified_field
         since = (
             parse_datetime(run.changes_since)
@@ -400,11 +408,11 @@ class Exporter:
         failures = 0
         while True:
             if run.next_link is not None:
-                paginator = endpoint(resume_from=run.next_link, page_size=self.page_size)
+                paginator = endpoint(resume_from=run.next_link)
             elif run.incremental:
-                paginator = endpoint(page_size=self.page_size, orderby=f"{field} desc")
+                paginator = endpoint(**sized, orderby=f"{field} desc")
             else:
-                paginator = endpoint(page_size=self.page_size)
+                paginator = endpoint(**sized)
             pages: AsyncGenerator[Page[Any], None] = paginator.pages()
             try:
                 async with contextlib.aclosing(pages):

@@ -39,9 +39,27 @@ RESOURCES: dict[str, ExportResource] = {
         ExportResource("organizations", "organizations", "OrganizationKey", "LastModifiedDateTime"),
         ExportResource("work-items", "work_items", "WorkItemKey"),
         ExportResource("users", "users", "Id"),
+        ExportResource("client-groups", "client_groups", "ClientGroupKey"),
+        ExportResource("work-templates", "work_templates", "WorkTemplateKey"),
+        ExportResource("timesheets", "timesheets", "TimesheetKey"),
+        ExportResource("time-entries", "time_entries", "IndividualTimeEntryKey"),
+        ExportResource("invoices", "invoices", "InvoiceKey"),
+        ExportResource("payments", "payments", "PaymentKey"),
+        ExportResource("teams", "teams", "TeamKey"),
+        ExportResource("roles", "roles", "Key"),
+        ExportResource("custom-fields", "custom_fields", "Key"),
     )
 }
-"""Every exportable resource by name; extend it with ``register_resource``."""
+"""Every exportable resource by name; extend it with ``register_resource``.
+
+Incremental (``since=``) syncs need a list Karbon can order by a last-modified time: only
+contacts and organizations have one. The others are exported in full on every run: their lists
+either have no modification time (work items, users, teams, ...) or only business dates
+(a timesheet's ``StartDate``, an invoice's ``InvoiceDate``) that say nothing about later edits,
+so a date filter would silently miss changed records."""
+
+DEFAULT_RESOURCES = ("contacts", "organizations", "work-items", "users")
+"""What ``karbon-async export`` exports when ``--resources`` is not given."""
 
 
 def register_resource(resource: ExportResource) -> None:
