@@ -331,3 +331,25 @@ async def test_every_registered_resource_exports_once(tmp_path: Path) -> None:
         assert len(keys) == len(rows) == stream.records > 0, resource.name
         if stream.count is not None:
             assert stream.records == stream.count, resource.name
+
+
+class FailingSyncSink(MemorySink):
+    """A sink whose storage fails when asked to make pages durable (a full disk)."""
+
+    async def open(self, stream: StreamInfo, position: Any | None) -> Any:
+        inner = await super().open(stream, position)
+
+        async def sync() -> None:
+            raise OSError(28, "No space left on device")
+
+        inner.sync = sync
+        return inner
+
+
+async def test_checkpoints_that_cannot_be_saved_fail_the_streams_not_the_run(
+    tmp_path: Path,
+) -> None:
+    async with FakeKarbon(accounts=1, rate_limit=LIMIT, size=30) as fake:
+        report = await exporter(fake, tmp_path, ["contacts"], sink=FailingSyncSink()).run()
+    assert not report.ok
+    assert "No space left on device" in (report.failures[0].error or "")

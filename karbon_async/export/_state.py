@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import fcntl
 import json
 import os
 import sys
@@ -30,6 +29,11 @@ from typing import IO, Any
 import attrs
 
 from ._writers import ExportStateError, StreamSink, _fsync_dir
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory lock, one exporter is on you
+    fcntl = None  # type: ignore[assignment]
 
 STATE_VERSION = 1
 JOURNAL = "checkpoints.journal"
@@ -162,6 +166,7 @@ class CheckpointStore:
         self._lock_file: IO[bytes] | None = None
         self._commit_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._failed: BaseException | None = None
         self.commits = 0
 
     # -- lifecycle
@@ -169,7 +174,8 @@ class CheckpointStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         lock = open(self.directory / "lock", "wb")  # noqa: SIM115 - held while open
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             lock.close()
             raise ExportStateError(
@@ -200,7 +206,8 @@ class CheckpointStore:
                 await self._flusher
             self._flusher = None
         try:
-            await self.flush()
+            if self._failed is None:
+                await self.flush()
         finally:
             if self._journal is not None:
                 self._journal.close()
@@ -212,7 +219,10 @@ class CheckpointStore:
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # kept in _failed: every later commit raises it
+                return
 
     # -- states
     def get(self, account: str, resource: str) -> StreamState:
@@ -244,6 +254,8 @@ class CheckpointStore:
 
     async def flush(self) -> None:
         async with self._commit_lock:
+            if self._failed is not None:
+                raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
             if self._journal is None:
                 raise RuntimeError("the checkpoint store is not open")
             if not self._dirty:
@@ -252,9 +264,13 @@ class CheckpointStore:
             sinks = [s for _, s in batch.values() if s is not None]
             blocking = [s for s in sinks if hasattr(s, "sync_blocking")]
             others = [s for s in sinks if not hasattr(s, "sync_blocking")]
-            await asyncio.gather(*(s.sync() for s in others))
             lines = b"".join(line for line, _ in batch.values())
-            await asyncio.to_thread(self._append_sync, blocking, lines)
+            try:
+                await asyncio.gather(*(s.sync() for s in others))
+                await asyncio.to_thread(self._append_sync, blocking, lines)
+            except Exception as exc:  # e.g. the disk is full: nothing more can be promised
+                self._failed = exc
+                raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
             self.commits += 1
 
     def _append_sync(self, sinks: list[Any], lines: bytes) -> None:
