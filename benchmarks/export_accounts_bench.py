@@ -1,6 +1,6 @@
 """Many-account export benchmark: N accounts at the real limit, exported at once in one process.
 
-The fake server runs in a child process (this file with ``--serve``), its list pages generated
+The fake server runs in a child process (``_fake_server.py``), its list pages generated
 and cached before the clock starts, so the exporter's process is measured on its own; both
 share this machine's cores. Each account holds exactly ``windows * requests`` pages (contacts,
 organizations and work items; users fill the rest), so a full export needs ``windows`` windows.
@@ -21,16 +21,18 @@ import asyncio
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _fake_server import cpu_seconds, start_server, stop_server
 
 import karbon_async as ka
 from karbon_async.export import Account, Exporter
-from karbon_async.testing import FakeKarbon
 
 COLLECTIONS = ("Contacts", "Organizations", "WorkItems")
 
@@ -44,52 +46,17 @@ def sizes_for(args: argparse.Namespace) -> dict[str, int]:
     return sizes
 
 
-async def serve(args: argparse.Namespace) -> None:
-    limit = ka.RateLimit(args.requests, args.per)
-    latency = (args.latency_min, args.latency_max) if args.latency_max > 0 else None
-    async with FakeKarbon(
-        accounts=args.accounts, rate_limit=limit, latency=latency, size=0, sizes=sizes_for(args)
-    ) as fake:
-        for account in fake.accounts:  # warm the page caches: the real server's cost is not ours
-            for name in (*COLLECTIONS, "Users"):
-                store = account.collection(name)
-                for index in store.iter_indexes():
-                    store.summary_at(index)
-        accounts = [
-            {"name": a.name, "token": a.bearer_token, "key": a.access_key} for a in fake.accounts
-        ]
-        print(json.dumps({"base_url": fake.base_url, "accounts": accounts}), flush=True)
-        warm = cpu_seconds()
-        await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin
-        print(
-            json.dumps(
-                {
-                    "cpu": cpu_seconds() - warm,
-                    "rejected_429": sum(a.rejected_429 for a in fake.accounts),
-                    "max_in_window": max(a.max_in_window() for a in fake.accounts),
-                    "requests": sum(len(a.arrivals) for a in fake.accounts),
-                }
-            ),
-            flush=True,
-        )
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--serve", *sys.argv[1:]]
-    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the clock
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert server.stdin is not None
-    assert server.stdout is not None
-    started_server = time.monotonic()
-    hello = json.loads(await asyncio.to_thread(server.stdout.readline))
-    warmup = time.monotonic() - started_server
     limit = ka.RateLimit(args.requests, args.per)
+    started_server = time.monotonic()
+    server, hello = await asyncio.to_thread(
+        start_server,
+        accounts=args.accounts,
+        sizes=sizes_for(args),
+        limit=limit,
+        latency=(args.latency_min, args.latency_max),
+    )
+    warmup = time.monotonic() - started_server
     accounts = [
         Account(a["name"] + f" #{i}", a["token"], a["key"], hello["base_url"], limit)
         for i, a in enumerate(hello["accounts"])
@@ -105,9 +72,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu0, wall0 = cpu_seconds(), time.monotonic()
         report = await exporter.run()
         cpu, wall = cpu_seconds() - cpu0, time.monotonic() - wall0
-    server.stdin.close()
-    stats = json.loads(await asyncio.to_thread(server.stdout.readline))
-    server.wait()
+    stats = await asyncio.to_thread(stop_server, server)
     rates = [a.sustained_rate() or 0.0 for a in report.accounts]
     beyond = sum(a.pages_fetched - limit.requests for a in report.accounts)
     spans = sum((a.last_page_at or 0) - (a.first_page_at or 0) for a in report.accounts)
@@ -154,11 +119,7 @@ def main() -> None:
     parser.add_argument("--latency-min", type=float, default=0.01)
     parser.add_argument("--latency-max", type=float, default=0.05)
     parser.add_argument("--no-fsync", action="store_true")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(serve(args))
-        return
     print(json.dumps(asyncio.run(run(args)), indent=1))
 
 

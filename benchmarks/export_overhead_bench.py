@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import statistics
 import sys
 import tempfile
@@ -27,18 +26,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import aiohttp
-from _fake_server import start_server, stop_server
+from _fake_server import cpu_seconds, start_server, stop_server
 
 import karbon_async as ka
 from karbon_async.export import Account, Exporter
 
 PAGE = 100
 LIMIT = ka.RateLimit(1_000_000, 1.0)
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def plain(base_url: str, token: str, key: str) -> int:

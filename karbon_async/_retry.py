@@ -46,9 +46,6 @@ class RetryPolicy:
     """The longest ``Retry-After`` worth waiting for; a longer one raises ``RateLimitError``."""
 
 
-NO_RETRIES = RetryPolicy(max_attempts=1)
-
-
 def is_retryable(error: BaseException, method: str, policy: RetryPolicy) -> bool:
     if isinstance(error, RateLimitError):
         return error.retry_after <= policy.max_retry_wait

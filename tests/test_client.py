@@ -131,6 +131,7 @@ async def test_max_items_resume_and_typed_models() -> None:
         async with client_for(fake, fake.accounts[0], ka.RateLimit(1000, 1.0)) as client:
             first_ten = await client.contacts.list(max_items=10).to_list()
             assert len(first_ten) == 10
+            assert await client.contacts.list().first() == first_ten[0]
             pages = client.contacts.list(page_size=50).pages()
             first_page = await pages.__anext__()
             await pages.aclose()
