@@ -16,10 +16,12 @@ injected failures.
 
 from __future__ import annotations
 
-from ._data import CollectionStore
+from ._account import FakeAccount
 from ._events import ChangeEvent
+from ._faults import Fault, FaultKind, FaultRule
 from ._odata import ODataError
-from ._server import FakeAccount, FakeKarbon, Fault, FaultKind, FaultRule
+from ._server import FakeKarbon
+from ._store import CollectionStore
 from ._webhook_delivery import DeliveryAttempt, WebhookDelivery
 
 __all__ = [

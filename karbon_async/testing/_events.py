@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-if TYPE_CHECKING:
-    from ._server import FakeAccount
+from ._account import FakeAccount
 
 __all__ = ["ChangeEvent", "ChangeListener"]
 

@@ -8,10 +8,11 @@ exactly invertible; a check character rejects most made-up keys without generati
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 
-__all__ = ["ALPHABET", "Keyer", "mix64"]
+__all__ = ["ALPHABET", "Keyer", "b64url", "hash_str", "mix64"]
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
@@ -26,6 +27,19 @@ def mix64(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
     return x ^ (x >> 31)
+
+
+def hash_str(text: str) -> int:
+    """A process-independent hash (``hash()`` is salted per process)."""
+    value = 0
+    for b in text.encode():
+        value = mix64(value ^ b)
+    return value
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded URL-safe base64, as in tokens and JWT segments."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class Keyer:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import attrs
 
 __all__ = [
     "ODataError",
@@ -47,7 +48,7 @@ _DATETIME_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, order=True)
+@attrs.frozen(order=True)
 class Instant:
     """A UTC instant with nanosecond precision.
 
@@ -94,7 +95,7 @@ _TOKEN_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class _Token:
     kind: str
     text: str
@@ -125,7 +126,7 @@ _BOOL_FUNCS = {"contains": 2, "startswith": 2, "endswith": 2}
 _STR_FUNCS = {"tolower": 1, "toupper": 1}
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class _Operand:
     """A compiled value expression plus whether it yields a boolean (for validation)."""
 
@@ -445,7 +446,7 @@ def compile_filter(
 # --------------------------------------------------------------------------- $orderby
 
 
-@dataclass(frozen=True)
+@attrs.frozen
 class OrderClause:
     """One ``Field [asc|desc]`` item of ``$orderby``."""
 

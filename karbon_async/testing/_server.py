@@ -5,238 +5,48 @@ failures, page every record exactly once), so they are tested against a real soc
 The fake records every arrival with ``time.monotonic()`` the moment the request reaches the
 handler, judges it against an exact sliding window, and only then applies configured latency
 and faults, so its timestamps are what a real server would see.
+
+The endpoints live in the domain modules, which register their routes when imported below.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import enum
-import json
 import logging
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
 from karbon_async._limits import RateLimit
 
-from ._api import ROUTES, Call, Reply, StoredFile, file_response
-from ._data import COLLECTIONS, AccountData, CollectionDef, CollectionStore, Record
+# The domain modules register their routes in ROUTES on import.
+from . import _billing, _clients, _custom_fields, _files, _people, _webhooks, _work, _writes
+from ._account import LOG_LIMIT, FakeAccount, StoredFile
+from ._common import ODATA_JSON, ROUTES, Call, Reply, error, json_response
+from ._data import COLLECTIONS, AccountData
+from ._entity_sets import check_options, get_entity_set, no_resource, require_get
 from ._events import ChangeEvent, ChangeListener
-from ._odata import ODataError, compile_filter, parse_orderby, sort_records
-from ._ratelimit import SlidingWindow, max_in_window
+from ._faults import Fault, FaultKind, FaultRule
+from ._keys import b64url
+from ._store import CollectionStore
 from ._webhook_delivery import DEFAULT_RETRY_DELAYS, WebhookDelivery
 
-__all__ = ["FakeAccount", "FakeKarbon", "Fault", "FaultKind", "FaultRule"]
+__all__ = ["FakeKarbon"]
 
+_DOMAINS = (_billing, _clients, _custom_fields, _files, _people, _webhooks, _work, _writes)
 _log = logging.getLogger(__name__)
 _DEFAULT_LIMIT = RateLimit()
-_LOG_LIMIT = 100_000
-_ODATA_JSON = (
-    "application/json; odata.metadata=minimal; odata.streaming=true; "
-    "IEEE754Compatible=false; charset=utf-8"
-)
-_PLAIN_JSON = "application/json; charset=utf-8"
-_LIST_OPTIONS = frozenset({"$top", "$skip", "$filter", "$orderby", "$count"})
-_SINGLE_OPTIONS = frozenset({"$expand"})
-_OPTION_NAMES = {"orderby": "OrderBy", "skiptoken": "SkipToken", "deltatoken": "DeltaToken"}
 
-
-# --------------------------------------------------------------------------- faults
-
-
-class FaultKind(enum.Enum):
-    """What a :class:`Fault` does to the request it hits."""
-
-    STATUS = "status"
-    RATE_LIMITED = "rate_limited"
-    DISCONNECT = "disconnect"
-    DELAY = "delay"
-    MALFORMED_JSON = "malformed_json"
-    TRUNCATE = "truncate"
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
-
-
-def _default_fault_body(status: int) -> Any:
-    """The body Karbon sends with ``status``, so a fault looks like the real failure."""
-    if status == 401:
-        return {"error": {"statusCode": "401", "message": "JWT not present."}}
-    if status == 404:
-        return _error("4004", "Not Found")
-    if status == 409:
-        return _error(
-            "4020",
-            "The resource was modified by another request. Refetch the latest version and retry.",
-        )
-    if status == 429:
-        return {"statusCode": "429", "message": "Rate limit is exceeded. Try again in 1 seconds."}
-    if 400 <= status < 500:
-        return _error("4002", "Bad Request")
-    return _error(
-        "5001",
-        "Unexpected Internal Error. Please contact Karbon HQ Technical support with API Request "
-        "Id of 63792674374107265425.",
-    )
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A failure to inject; build one with the class methods, register it with ``add_fault``."""
-
-    kind: FaultKind
-    status_code: int = 200
-    body: Any = None
-    retry_after: int = 1
-    seconds: float = 0.0
-
-    @classmethod
-    def status(cls, status: int = 500, body: Any = None) -> Fault:
-        """Answer ``status`` with Karbon's body for it (5xx: the 5001 body) or ``body``."""
-        return cls(
-            FaultKind.STATUS, status, body if body is not None else _default_fault_body(status)
-        )
-
-    @classmethod
-    def rate_limited(cls, retry_after: int = 1) -> Fault:
-        """A gateway 429 with ``Retry-After``, whatever the sliding window says."""
-        return cls(FaultKind.RATE_LIMITED, 429, retry_after=retry_after)
-
-    @classmethod
-    def disconnect(cls) -> Fault:
-        """Read the request, then drop the connection without answering."""
-        return cls(FaultKind.DISCONNECT)
-
-    @classmethod
-    def delay(cls, seconds: float) -> Fault:
-        """Wait ``seconds`` before answering normally (to trigger client timeouts)."""
-        return cls(FaultKind.DELAY, seconds=seconds)
-
-    @classmethod
-    def conflict(cls) -> Fault:
-        """Karbon's 409 for a write that lost an optimistic-concurrency race (code 4020)."""
-        return cls.status(409)
-
-    @classmethod
-    def truncate(cls) -> Fault:
-        """Send the real status and headers (full Content-Length), half the body, then close."""
-        return cls(FaultKind.TRUNCATE)
-
-    @classmethod
-    def malformed_json(cls) -> Fault:
-        """Answer 200 with the real body cut in half, as a broken proxy might."""
-        return cls(FaultKind.MALFORMED_JSON)
-
-
-@dataclass
-class FaultRule:
-    """A registered fault and what it matches; ``remaining`` counts down (None: forever)."""
-
-    fault: Fault
-    account: int | None
-    method: str | None
-    path: str | None
-    remaining: int | None
-    hits: int = 0
-    rate: float = 1.0
-    """Fraction of matching requests hit (drawn from the fake's seeded RNG)."""
-
-    def matches(self, account: int, method: str, path: str) -> bool:
-        if self.remaining is not None and self.remaining <= 0:
-            return False
-        if self.account is not None and self.account != account:
-            return False
-        if self.method is not None and self.method != method:
-            return False
-        return self.path is None or path.startswith(self.path)
-
-
-# --------------------------------------------------------------------------- accounts
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-class FakeAccount:
-    """One Karbon tenant of the fake: its credentials, its data and what arrived for it."""
-
-    def __init__(
-        self, index: int, data: AccountData, rng: random.Random, rate_limit: RateLimit | None
-    ) -> None:
-        self.index = index
-        self.data = data
-        self.name = f"{data.firm} ({index})"
-        self.bearer_token = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        header = _b64url(b'{"alg":"HS256","typ":"JWT"}')
-        claims = json.dumps({"tenant": data.tenant_key, "app": f"fake-{index}"}).encode()
-        self.access_key = f"{header}.{_b64url(claims)}.{_b64url(rng.randbytes(32))}"
-        self.rate_limit = rate_limit
-        self._window = (
-            SlidingWindow(rate_limit.requests, rate_limit.per) if rate_limit is not None else None
-        )
-        self.arrivals: list[float] = []
-        """``time.monotonic()`` of every request that arrived for this account, in order."""
-        self.requests = 0
-        self.rejected_429 = 0
-        """429s sent to this account: window rejections and injected rate-limit faults."""
-        self.request_log: deque[tuple[float, str, str]] = deque(maxlen=_LOG_LIMIT)
-        """(monotonic time, method, path with query) of recent requests."""
-        self.webhooks: dict[str, dict[str, str | None]] = {}
-        self.custom_field_values: dict[str, list[dict[str, Any]]] = {}
-        self.files: dict[str, StoredFile] = {}
-        self._writing: set[str] = set()
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The two headers every request for this account must carry."""
-        return {"Authorization": f"Bearer {self.bearer_token}", "AccessKey": self.access_key}
-
-    def max_in_window(self, per: float | None = None) -> int:
-        """Most arrivals (accepted or not) in any window ``(t - per, t]``.
-
-        ``per`` defaults to the fake's rate-limit period. A client that keeps this at or under
-        the limit never caused a 429 by itself.
-        """
-        if per is None:
-            per = self.rate_limit.per if self.rate_limit is not None else 60.0
-        return max_in_window(self.arrivals, per)
-
-    def collection(self, name: str) -> CollectionStore:
-        """This account's data for collection ``name`` (e.g. "Contacts")."""
-        return self.data.store(name)
-
-    def __repr__(self) -> str:
-        return f"FakeAccount(index={self.index}, name={self.name!r}, requests={self.requests})"
-
-
-# --------------------------------------------------------------------------- server
-
-
-_Reply = Reply
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_CONFLICT_BODY = _error(
+_CONFLICT_BODY = error(
     "4020", "The resource was modified by another request. Refetch the latest version and retry."
 )
-
-
-def _json(
-    status: int, body: Any, *, odata: bool = False, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    headers = {**(headers or {}), "Content-Type": _ODATA_JSON if odata else _PLAIN_JSON}
-    return web.Response(status=status, body=text.encode(), headers=headers)
 
 
 def _rate_limited(retry_after: int) -> web.Response:
@@ -244,42 +54,7 @@ def _rate_limited(retry_after: int) -> web.Response:
         "statusCode": "429",
         "message": f"Rate limit is exceeded. Try again in {retry_after} seconds.",
     }
-    return _json(429, body, headers={"Retry-After": str(retry_after)})
-
-
-def _option_error(name: str) -> _Reply:
-    bare = name.lstrip("$")
-    pretty = _OPTION_NAMES.get(bare.lower(), bare[:1].upper() + bare[1:])
-    return _Reply(
-        400,
-        _error(
-            "4002",
-            f"Query option '{pretty}' is not allowed. To allow it, set the "
-            "'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.",
-        ),
-    )
-
-
-def _expand_name(requested: str, allowed: frozenset[str]) -> str | None:
-    """Resolve an ``$expand`` item; Karbon's own examples mix "BusinessCard" and
-    "BusinessCards" across entities, so either spelling is accepted."""
-    for name in (requested, requested + "s", requested.removesuffix("s")):
-        if name in allowed:
-            return name
-    return None
-
-
-def _non_negative(name: str, raw: str) -> int:
-    if not raw.isdigit():
-        raise _Reply(
-            400,
-            _error(
-                "4002",
-                f"Invalid value '{raw}' for {name} query option found. The {name} query option "
-                "requires a non-negative integer value.",
-            ),
-        )
-    return int(raw)
+    return json_response(429, body, headers={"Retry-After": str(retry_after)}, odata=False)
 
 
 class FakeKarbon:
@@ -342,7 +117,7 @@ class FakeKarbon:
         self._token_rng = random.Random(f"karbon-fake-tokens:{seed}")
         self._fault_rng = random.Random(f"karbon-fake-faults:{seed}")
         self._listeners: list[ChangeListener] = []
-        self.events: deque[ChangeEvent] = deque(maxlen=_LOG_LIMIT)
+        self.events: deque[ChangeEvent] = deque(maxlen=LOG_LIMIT)
         """Recent change events (what webhook delivery would be told), oldest first."""
         self.unauthenticated = 0
         """Requests rejected with 401 (they are not attributed to any account)."""
@@ -483,13 +258,13 @@ class FakeKarbon:
         note = dict(notes.record_at(index))
         note["Comments"] = [*note.get("Comments", []), {"CommentKey": key}]
         notes.put(note_key, note)
-        self._emit(
+        self.record_change(
             acct, "Note", "NoteComment", "Inserted", key,
             {"ParentEntityType": "Note", "ParentEntityKey": note_key},
         )  # fmt: skip
         return key
 
-    def _emit(
+    def record_change(
         self,
         account: FakeAccount,
         webhook_type: str,
@@ -509,16 +284,16 @@ class FakeKarbon:
                 _log.exception("FakeKarbon change listener %r failed", listener)
 
     # -- downloads
-    def _mint_download_token(self, account: FakeAccount, file_key: str) -> str:
+    def mint_download_token(self, account: FakeAccount, file_key: str) -> str:
         now = time.monotonic()
         for token, (expires, _, _) in list(self._download_tokens.items()):
             if expires < now:
                 del self._download_tokens[token]
-        token = _b64url(self._token_rng.randbytes(24))
+        token = b64url(self._token_rng.randbytes(24))
         self._download_tokens[token] = (now + self.download_token_ttl, account, file_key)
         return token
 
-    def _resolve_download_token(self, token: str) -> tuple[FakeAccount, StoredFile] | None:
+    def resolve_download_token(self, token: str) -> tuple[FakeAccount, StoredFile] | None:
         entry = self._download_tokens.get(token)
         if entry is None or entry[0] < time.monotonic():
             return None
@@ -527,10 +302,12 @@ class FakeKarbon:
         return None if f is None else (account, f)
 
     async def _serve_download(self, request: web.Request) -> web.StreamResponse:
-        found = self._resolve_download_token(request.match_info["token"])
+        found = self.resolve_download_token(request.match_info["token"])
         if found is None:
-            return _json(403, _error("4001", "Attachment token could not be validated."))
-        return file_response(found[1])
+            return json_response(
+                403, error("4001", "Attachment token could not be validated."), odata=False
+            )
+        return _files.file_response(found[1])
 
     @property
     def collections(self) -> Iterable[str]:
@@ -578,27 +355,25 @@ class FakeKarbon:
         if isinstance(account, str):
             self.unauthenticated += 1
             await self._apply_latency()
-            return _json(401, {"error": {"statusCode": "401", "message": account}})
+            return json_response(
+                401, {"error": {"statusCode": "401", "message": account}}, odata=False
+            )
         account.arrivals.append(now)
         account.requests += 1
         account.request_log.append((now, request.method, request.path_qs))
-        window = account._window
-        if window is not None:
-            retry_after = window.admit(now)
-            if retry_after is not None:
-                account.rejected_429 += 1
-                await self._apply_latency()
-                return _rate_limited(retry_after)
+        retry_after = account.admit(now)
+        if retry_after is not None:
+            account.rejected_429 += 1
+            await self._apply_latency()
+            return _rate_limited(retry_after)
         fault = self._take_fault(account.index, request.method, request.path)
         lock = request.path.rstrip("/").lower() if request.method in _WRITE_METHODS else None
-        conflicted = lock is not None and lock in account._writing
-        if lock is not None and not conflicted:
-            account._writing.add(lock)
+        conflicted = lock is not None and not account.begin_write(lock)
         try:
             return await self._finish(request, account, fault, conflicted)
         finally:
             if lock is not None and not conflicted:
-                account._writing.discard(lock)
+                account.end_write(lock)
 
     async def _finish(
         self, request: web.Request, account: FakeAccount, fault: Fault | None, conflicted: bool
@@ -606,7 +381,7 @@ class FakeKarbon:
         """Latency, faults and the answer, while a write holds its record's lock."""
         await self._apply_latency()
         if conflicted and request.method in ("PUT", "PATCH", "DELETE"):
-            return _json(409, _CONFLICT_BODY)
+            return json_response(409, _CONFLICT_BODY, odata=False)
         if fault is not None:
             if fault.kind is FaultKind.RATE_LIMITED:
                 account.rejected_429 += 1
@@ -615,8 +390,8 @@ class FakeKarbon:
                 if fault.status_code == 429:
                     account.rejected_429 += 1
                     retry = {"Retry-After": str(fault.retry_after)}
-                    return _json(429, fault.body, headers=retry)
-                return _json(fault.status_code, fault.body)
+                    return json_response(429, fault.body, headers=retry, odata=False)
+                return json_response(fault.status_code, fault.body, odata=False)
             if fault.kind is FaultKind.DISCONNECT:
                 return await self._disconnect(request)
             if fault.kind is FaultKind.DELAY:
@@ -628,7 +403,7 @@ class FakeKarbon:
             raw = response.body if isinstance(response, web.Response) else None
             body = raw if isinstance(raw, bytes) else b'{"value":[{"x":1}]}'
             cut = body[: max(1, len(body) // 2)]
-            return web.Response(status=200, body=cut, headers={"Content-Type": _ODATA_JSON})
+            return web.Response(status=200, body=cut, headers={"Content-Type": ODATA_JSON})
         return response
 
     async def _truncate(
@@ -658,13 +433,13 @@ class FakeKarbon:
     async def _respond(self, request: web.Request, account: FakeAccount) -> web.StreamResponse:
         try:
             return await self._dispatch(request, account)
-        except _Reply as reply:
-            return _json(reply.status, reply.body)
+        except Reply as reply:
+            return json_response(reply.status, reply.body, odata=False)
 
     async def _dispatch(self, request: web.Request, account: FakeAccount) -> web.StreamResponse:
         path = request.path
         if not path.lower().startswith("/v3/"):
-            raise self._no_resource(request)
+            raise no_resource(request)
         rest = path[4:].rstrip("/")
         method_matched = False
         for r in ROUTES:
@@ -674,7 +449,7 @@ class FakeKarbon:
             method_matched = True
             if r.method == request.method or (r.method == "GET" and request.method == "HEAD"):
                 if request.method == "GET":
-                    self._check_options(request, frozenset())
+                    check_options(request, frozenset())
                 raw = b""
                 if request.method in (
                     "POST",
@@ -684,211 +459,5 @@ class FakeKarbon:
                     raw = await request.read()
                 return await r.handler(Call(self, account, request, m.groupdict(), raw))
         if method_matched and request.method != "GET":
-            self._require_get(request)
-        head, _, tail = rest.partition("/")
-        key: str | None = None
-        if not tail and head.endswith("')") and "('" in head:
-            head, _, quoted = head.partition("('")
-            key = quoted[:-2].replace("''", "'")
-        if head.lower() == "tenantsettings" and not tail and key is None:
-            self._require_get(request)
-            self._check_options(request, frozenset())
-            body = {"@odata.context": f"{self.base_url}/v3/$metadata#TenantSettings/$entity"}
-            body.update(account.data.tenant_settings())
-            return _json(200, body, odata=True)
-        definition = next((d for d in COLLECTIONS.values() if d.name.lower() == head.lower()), None)
-        if definition is None or "/" in tail:
-            raise self._no_resource(request)
-        self._require_get(request)
-        store = account.data.store(definition.name)
-        if tail and definition.udi_function and tail.startswith(definition.udi_function + "("):
-            return self._get_by_udi(request, store, tail)
-        if tail:
-            key = tail
-        if key is not None:
-            if not store.is_key_shaped(key):
-                raise _Reply(400, _error("4002", "Provided key must be a valid GUID."))
-            return self._get_single(request, store, key)
-        if not definition.listable:
-            raise self._no_resource(request)
-        return self._get_list(request, store)
-
-    def _no_resource(self, request: web.Request) -> _Reply:
-        return _Reply(
-            404,
-            _error(
-                "4002",
-                f"No HTTP resource was found that matches the request URI '{request.url}'.",
-            ),
-        )
-
-    @staticmethod
-    def _require_get(request: web.Request) -> None:
-        if request.method not in ("GET", "HEAD"):
-            raise _Reply(
-                405,
-                _error(
-                    "4002",
-                    f"The requested resource does not support http method '{request.method}'.",
-                ),
-            )
-
-    @staticmethod
-    def _check_options(request: web.Request, allowed: frozenset[str]) -> None:
-        for name in request.query:
-            if name.startswith("$") and name.lower() not in allowed:
-                raise _option_error(name)
-
-    # -- single records
-    def _single_body(self, request: web.Request, store: CollectionStore, record: Record) -> Any:
-        definition = store.definition
-        self._check_options(request, _SINGLE_OPTIONS)
-        expand: set[str] = set()
-        raw = request.query.get("$expand")
-        if raw is not None:
-            for item in raw.split(","):
-                requested = item.strip()
-                name = _expand_name(requested, definition.expand)
-                if name is None:
-                    raise _Reply(
-                        400,
-                        _error(
-                            "4002",
-                            f"Could not find a property named '{requested}' on type "
-                            f"'KarbonService.{(definition.single_type or '.').split('.', 1)[1]}'.",
-                        ),
-                    )
-                expand.add(name)
-        body: dict[str, Any] = {"@odata.context": f"{self.base_url}/v3/{definition.single_context}"}
-        if definition.single_type:
-            body["@odata.type"] = definition.single_type
-        for name, value in record.items():
-            if name in definition.expand and name not in expand:
-                continue
-            body[name] = value
-        return body
-
-    def _get_single(self, request: web.Request, store: CollectionStore, key: str) -> web.Response:
-        index = store.index_of(key)
-        if index is None:
-            raise _Reply(404, _error("4004", store.definition.not_found(key)))
-        return _json(200, self._single_body(request, store, store.record_at(index)), odata=True)
-
-    def _get_by_udi(self, request: web.Request, store: CollectionStore, tail: str) -> web.Response:
-        definition = store.definition
-        inner = tail[len(definition.udi_function or "") + 1 :]
-        prefix = "UserDefinedIdentifier='"
-        if not inner.endswith("')") or not inner.startswith(prefix):
-            raise self._no_resource(request)
-        udi = inner[len(prefix) : -2].replace("''", "'")
-        if not udi.strip():
-            raise _Reply(400, _error("4002", "UserDefinedIdentifier is missing or empty"))
-        record = store.find_udi(udi)
-        if record is None:
-            raise _Reply(
-                404,
-                _error(
-                    "4004", f"No {definition.udi_entity} found for provided UserDefinedIdentifer"
-                ),
-            )
-        return _json(200, self._single_body(request, store, record), odata=True)
-
-    # -- lists
-    def _get_list(self, request: web.Request, store: CollectionStore) -> web.Response:
-        definition = store.definition
-        query = request.query
-        allowed = _LIST_OPTIONS if definition.paged else frozenset({"$filter", "$orderby"})
-        if definition.list_expand:
-            allowed |= _SINGLE_OPTIONS
-        self._check_options(request, allowed)
-        expand = self._list_expand(request, definition)
-        top = definition.max_top if definition.paged else max(1, store.count)
-        if "$top" in query:
-            top = _non_negative("$top", query["$top"])
-            if top > definition.max_top:
-                raise _Reply(
-                    400,
-                    _error(
-                        "4002",
-                        f"The limit of '{definition.max_top}' for Top query has been exceeded. "
-                        f"The value from the incoming request is '{query['$top']}'.",
-                    ),
-                )
-        skip = _non_negative("$skip", query["$skip"]) if "$skip" in query else 0
-        with_count = definition.count_default
-        if "$count" in query:
-            raw_count = query["$count"].lower()
-            if raw_count not in ("true", "false"):
-                raise _Reply(
-                    400, _error("4002", f"'{query['$count']}' is not a valid count option.")
-                )
-            with_count = raw_count == "true"
-        filter_text = query.get("$filter")
-        orderby_text = query.get("$orderby")
-        try:
-            if filter_text is not None or orderby_text is not None:
-                items = [store.summary_at(i) for i in store.iter_indexes()]
-                if filter_text is not None:
-                    predicate = compile_filter(
-                        filter_text,
-                        definition.filter_fields or store.fields,
-                        definition.filter_type,
-                        definition.case_insensitive,
-                    )
-                    items = [i for i in items if predicate(i)]
-                if orderby_text is not None:
-                    clauses = parse_orderby(orderby_text, definition.orderby)
-                    items = sort_records(items, clauses, definition.key_field)
-                total = len(items)
-                page = items[skip : skip + top]
-            else:
-                total = store.count
-                page = store.page(skip, top)
-        except ODataError as exc:
-            raise _Reply(400, _error("4002", str(exc))) from exc
-        if expand:
-            page = [
-                dict(item)
-                | {n: (store.get(item[definition.key_field]) or {}).get(n) for n in expand}
-                for item in page
-            ]
-        if definition.list_item_type is not None:
-            page = [{"@odata.type": definition.list_item_type, **item} for item in page]
-        body: dict[str, Any] = {"@odata.context": f"{self.base_url}/v3/{definition.list_context}"}
-        if with_count:
-            body["@odata.count"] = total
-        body[definition.envelope] = page
-        if definition.paged and page and skip + top < total:
-            body["@odata.nextLink"] = self._next_link(request, definition, skip + top, top)
-        return _json(200, body, odata=True)
-
-    def _list_expand(self, request: web.Request, definition: CollectionDef) -> list[str]:
-        raw = request.query.get("$expand")
-        if raw is None:
-            return []
-        names = []
-        for item in raw.split(","):
-            name = _expand_name(item.strip(), definition.expand)
-            if name is None:
-                raise _Reply(
-                    400,
-                    _error(
-                        "4002",
-                        f"Could not find a property named '{item.strip()}' on type "
-                        f"'KarbonService.{definition.filter_type}'.",
-                    ),
-                )
-            names.append(name)
-        return names
-
-    def _next_link(
-        self, request: web.Request, definition: CollectionDef, skip: int, top: int
-    ) -> str:
-        params = [
-            (name, value)
-            for name, value in request.query.items()
-            if name not in ("$skip", "$top") and name.startswith("$")
-        ]
-        params += [("$top", str(top)), ("$skip", str(skip))]
-        qs = "&".join(f"{name}={quote(value, safe=chr(39) + '(),:')}" for name, value in params)
-        return f"{self.base_url}/v3/{definition.name}?{qs}"
+            require_get(request)
+        return get_entity_set(request, account, rest, self.base_url)

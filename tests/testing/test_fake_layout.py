@@ -1,0 +1,87 @@
+"""The fake's modules form a layered graph: every module imports on its own, none in a circle."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import karbon_async.testing
+
+PACKAGE = Path(karbon_async.testing.__file__).parent
+MODULES = sorted(p.stem for p in PACKAGE.glob("*.py"))
+
+
+def _imports(module: str) -> set[str]:
+    """Sibling modules ``module`` imports, including those imported only for type checking."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+    return found & set(MODULES)
+
+
+def test_import_graph_has_no_cycle() -> None:
+    graph = {m: _imports(m) for m in MODULES}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        if module in path:
+            cycle = " -> ".join((*path[path.index(module) :], module))
+            pytest.fail(f"import cycle: {cycle}")
+        if module in done:
+            return
+        for dep in sorted(graph[module]):
+            visit(dep, (*path, module))
+        done.add(module)
+
+    for module in MODULES:
+        visit(module, ())
+    # The walk must see real edges, or it proves nothing.
+    assert "_common" in graph["_server"]
+    assert "_store" in graph["_data"]
+
+
+def test_each_module_imports_first_in_a_fresh_interpreter() -> None:
+    # One interpreter per module, all at once: a module that only works after a sibling was
+    # imported fails here even when the package import order hides it.
+    names = [f"karbon_async.testing.{m}" for m in MODULES if m != "__init__"]
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-W", "error", "-c", f"import {name}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    }
+    failed = {}
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            failed[name] = err.strip().splitlines()[-1:]
+    assert failed == {}
+
+
+def test_public_names_are_unchanged() -> None:
+    assert sorted(karbon_async.testing.__all__) == [
+        "ChangeEvent",
+        "CollectionStore",
+        "DeliveryAttempt",
+        "FakeAccount",
+        "FakeKarbon",
+        "Fault",
+        "FaultKind",
+        "FaultRule",
+        "ODataError",
+        "WebhookDelivery",
+    ]
+    for name in karbon_async.testing.__all__:
+        assert getattr(karbon_async.testing, name).__name__ == name
