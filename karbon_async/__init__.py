@@ -30,6 +30,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     UnsafeURLError,
 )
+from ._invoices import TaxLine, invoice_tax_lines
 from ._limits import Lane, RateLimit
 from ._model_base import UNSET, KarbonEnum, KarbonModel
 from ._odata import F, Field, Filter
@@ -88,6 +89,7 @@ __all__ = [
     "ServerError",
     "StreamedResponse",
     "StreamingTransport",
+    "TaxLine",
     "Transport",
     "TransportError",
     "UnprocessableEntityError",
@@ -96,6 +98,7 @@ __all__ = [
     "account_id",
     "custom_field_value",
     "custom_field_values_request",
+    "invoice_tax_lines",
     "structure",
     "unstructure",
 ]
