@@ -20,14 +20,17 @@ from ._exceptions import (
     ConnectError,
     KarbonError,
     NotFoundError,
+    PaginationError,
     PermissionDeniedError,
     RateLimitError,
     RequestTimeoutError,
     ResponseDecodeError,
     ServerError,
     TransportError,
+    UnprocessableEntityError,
     UnsafeURLError,
 )
+from ._invoices import TaxLine, invoice_tax_lines
 from ._limits import Lane, RateLimit
 from ._model_base import UNSET, KarbonEnum, KarbonModel
 from ._odata import F, Field, Filter
@@ -69,6 +72,7 @@ __all__ = [
     "Lane",
     "NotFoundError",
     "Page",
+    "PaginationError",
     "Paginator",
     "Permit",
     "PermissionDeniedError",
@@ -85,13 +89,16 @@ __all__ = [
     "ServerError",
     "StreamedResponse",
     "StreamingTransport",
+    "TaxLine",
     "Transport",
     "TransportError",
+    "UnprocessableEntityError",
     "UnsafeURLError",
     "__version__",
     "account_id",
     "custom_field_value",
     "custom_field_values_request",
+    "invoice_tax_lines",
     "structure",
     "unstructure",
 ]

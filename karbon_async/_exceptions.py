@@ -9,6 +9,7 @@
     │   ├── PermissionDeniedError   403
     │   ├── NotFoundError           404
     │   ├── ConflictError           409 (code 4020: refetch, reapply, retry)
+    │   ├── UnprocessableEntityError 422 (well-formed but refused, e.g. a duplicate user email)
     │   ├── RateLimitError          429 (``retry_after``)
     │   └── ServerError             5xx
     ├── TransportError              no usable response: connection failures, timeouts, bad bodies
@@ -16,6 +17,7 @@
     │   ├── RequestTimeoutError     no response in time; the request may have been processed
     │   └── ResponseDecodeError     a response arrived but its body was not what the API sends
     ├── UnsafeURLError              a URL would have sent credentials to another origin
+    ├── PaginationError             a nextLink chain that would never end (repeat, empty page)
     └── ConfigurationError          the client cannot be built from what it was given
 
 Plain ``ValueError``/``TypeError`` are raised, before anything is sent, for invalid arguments.
@@ -67,6 +69,16 @@ class ResponseDecodeError(TransportError):
 
 class UnsafeURLError(KarbonError, ValueError):
     """A URL (for example an ``@odata.nextLink``) points outside the configured origin."""
+
+
+class PaginationError(KarbonError):
+    """The API's ``@odata.nextLink`` chain cannot be followed to an end: a link repeats one
+    already followed, or an empty page names a next page. ``url`` is the link not followed.
+    Every item fetched before it has been yielded."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class ConfigurationError(KarbonError, ValueError):
@@ -126,6 +138,10 @@ class ConflictError(APIStatusError):
     """409: an optimistic-concurrency conflict; refetch, reapply and retry."""
 
 
+class UnprocessableEntityError(APIStatusError):
+    """422: the request was well formed but refused, e.g. a user whose email already exists."""
+
+
 class RateLimitError(APIStatusError):
     """429: the account's rate limit was exceeded; ``retry_after`` is in seconds."""
 
@@ -144,6 +160,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    422: UnprocessableEntityError,
 }
 
 

@@ -21,7 +21,7 @@ from ._generated import models as m
 from ._limits import Lane
 from ._resource import GetEndpoint, Resource, operation
 from ._sender import decode_json
-from ._urls import normalise_link, path_segment
+from ._urls import normalise_link, origin_of, path_segment
 
 LINK_FIELDS = (
     "contact_keys",
@@ -155,8 +155,11 @@ class Files(Resource):
     async def download(self, key: str, *, lane: Lane | None = None) -> AsyncIterator[bytes]:
         """The file's bytes, chunk by chunk: ``async for chunk in client.files.download(k)``.
 
-        The API answers 302 to a short-lived URL on another host; it is followed with a plain
-        request that carries no Karbon credentials and takes nothing from the Karbon budget.
+        The API answers 302 to a freshly tokened URL. One on the configured Karbon origin (the
+        spec's ``/v3/Files?token=...``, which needs both auth headers) is a Karbon request: sent
+        with credentials, through the account's budget. One on another host (a storage CDN) is
+        fetched with a plain request that carries no Karbon credentials and takes nothing from
+        the budget.
         """
         sender = self._sender
         url = sender.url_for(f"/v3/FileDetails/{path_segment(key)}/Download")
@@ -172,7 +175,8 @@ class Files(Resource):
         if not location:
             raise ValueError(f"{response.status} from {url} without a Location header")
         target = urljoin(url, normalise_link(location))
-        async with sender.stream(target, offsite=True) as streamed:
+        offsite = origin_of(target) != sender.origin
+        async with sender.stream(target, lane=lane_, offsite=offsite) as streamed:
             async for chunk in streamed.chunks:
                 yield chunk
 

@@ -4,6 +4,11 @@ A paginator follows ``@odata.nextLink`` verbatim (after checking it stays on the
 origin) and holds at most two pages: the one the caller has and, while the caller works on it,
 the next one being fetched. Breaking out early cancels that prefetch; a prefetch already sent
 still counts against the account's budget.
+
+A link that cannot be followed never costs the caller the items already fetched: the page that
+carries it is yielded first, and the error is raised when the next page is asked for. A link
+to another origin raises ``UnsafeURLError``; a link already followed, or an empty page that
+still names a next one, raises ``PaginationError`` instead of paging forever.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from ._converter import structure
+from ._exceptions import KarbonError, PaginationError
 
 M = TypeVar("M")
 
@@ -78,9 +84,29 @@ class Paginator(Generic[M]):
     async def _get_page(self, url: str) -> Page[M]:
         return parse_page(await self._fetch(url), self._model)
 
+    def _next_url(self, page: Page[M], followed: set[str]) -> tuple[str | None, KarbonError | None]:
+        """Where to go after ``page``, or why not to go anywhere (raised after it is yielded)."""
+        if page.next_link is None:
+            return None, None
+        try:
+            url = self._checked_link(page.next_link)
+        except KarbonError as exc:
+            return None, exc
+        if url in followed:
+            return None, PaginationError(
+                f"the API repeated a page link already followed: {url!r}", url=url
+            )
+        if not page.items:
+            return None, PaginationError(
+                f"the API sent an empty page that links to another one: {url!r}", url=url
+            )
+        followed.add(url)
+        return url, None
+
     async def pages(self) -> AsyncGenerator[Page[M], None]:
         """Pages in order; ``page.next_link`` of the last one is None."""
         remaining = self._max_items
+        followed = {self._first_url}
         pending: asyncio.Task[Page[M]] | None = asyncio.ensure_future(
             self._get_page(self._first_url)
         )
@@ -93,10 +119,12 @@ class Paginator(Generic[M]):
                         yield attrs.evolve(page, items=page.items[:remaining], next_link=None)
                         return
                     remaining -= len(page.items)
-                next_url = None if page.next_link is None else self._checked_link(page.next_link)
+                next_url, problem = self._next_url(page, followed)
                 if next_url is not None and self._prefetch:
                     pending = asyncio.ensure_future(self._get_page(next_url))
                 yield page
+                if problem is not None:
+                    raise problem
                 if next_url is not None and pending is None:
                     pending = asyncio.ensure_future(self._get_page(next_url))
         finally:

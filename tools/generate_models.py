@@ -389,6 +389,48 @@ CLASS_RENAMES: dict[str, str] = {
 # Page sizes stated only in prose; used when the description has no recognisable number.
 PAGE_SIZE_FALLBACK: dict[str, int] = {}
 
+# --------------------------------------------------------------------------------------------
+# Fields the guides and release notes document but the spec does not declare. Each row is
+# (component schema, JSON key, JSON Schema of the property, source). They are merged into a copy
+# of the spec before generation, so they are named, typed and decoded like any spec field;
+# a row whose key the spec gains later is an error, so the table never shadows the spec.
+# --------------------------------------------------------------------------------------------
+
+DOCUMENTED_ENUMS: list[tuple[str, tuple[str, ...], str]] = [
+    (
+        "TaxLocation",
+        ("Presentation", "Data"),
+        "Which part of an invoice carries its tax: ``Presentation``, the line items; ``Data``, "
+        "the Data entries (``$expand=Data``).",
+    ),
+]
+
+DOCUMENTED_FIELDS: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "BillingInvoiceWithPayment",
+        "TaxLocation",
+        {
+            "type": ["string", "null"],
+            "enum": ["Presentation", "Data"],
+            "description": "Where the invoice's tax fields are filled in: on the line items "
+            "(Presentation) or on the Data entries (Data); the other side has them null.",
+        },
+        "Karbon release notes 2025-09-29 (single invoice $expand=Data, new TaxLocation)",
+    ),
+]
+
+
+def with_documented_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``spec`` with the DOCUMENTED_FIELDS rows added to their schemas."""
+    spec = json.loads(json.dumps(spec))
+    schemas = spec["components"]["schemas"]
+    for schema_name, key, prop, _source in DOCUMENTED_FIELDS:
+        props = schemas[schema_name].setdefault("properties", {})
+        if key in props:
+            raise GeneratorError(f"DOCUMENTED_FIELDS: the spec now declares {schema_name}.{key}")
+        props[key] = prop
+    return spec
+
 
 # --------------------------------------------------------------------------------------------
 # Naming helpers
@@ -1297,8 +1339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", type=Path, help="path to KarbonAPI.json")
     args = parser.parse_args(argv)
-    spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    spec = with_documented_fields(json.loads(args.spec.read_text(encoding="utf-8")))
     gen = Generator(spec)
+    gen.enums.update({name: EnumDef(name, vals, doc) for name, vals, doc in DOCUMENTED_ENUMS})
     gen.run()
     gen.apply_renames(CLASS_RENAMES)
     paths = write_all(gen)

@@ -385,6 +385,14 @@ class TaxCountryCode(KarbonEnum):
     CH = "CH"
 
 
+class TaxLocation(KarbonEnum):
+    """Which part of an invoice carries its tax: ``Presentation``, the line items; ``Data``, the
+    Data entries (``$expand=Data``)."""
+
+    PRESENTATION = "Presentation"
+    DATA = "Data"
+
+
 class TimeUnit(KarbonEnum):
     """A unit of calendar time."""
 
@@ -2130,6 +2138,9 @@ class Invoice(KarbonModel):
     invoice_pdf_url: str | None = None
     """A link to the rendered invoice PDF, which firms can use to preview the invoice, download
     it, or send it to their clients."""
+    tax_location: TaxLocation | None = None
+    """Where the invoice's tax fields are filled in: on the line items (Presentation) or on the
+    Data entries (Data); the other side has them null."""
 
 
 @attrs.frozen(kw_only=True)

@@ -52,38 +52,45 @@ def _gen_invoice(ctx: GenContext) -> Record:
     name = client.record.get("FullName") or (
         f"{client.record.get('FirstName')} {client.record.get('LastName')}"
     )
+    # Where the tax goes follows the index, not the RNG, so every other field stays as it was:
+    # two in three are ad hoc with tax on the line items (Presentation); the rest carry it on the
+    # Data entries, alternately ad hoc (work and an expense) and recurring (services).
+    location = "Data" if ctx.index % 3 == 2 else "Presentation"
+    recurring = ctx.index % 6 == 5
     lines: list[dict[str, Any]] = []
     data: list[dict[str, Any]] = []
-    for _ in range(1 + rng.randrange(3)):
+    for n in range(1 + rng.randrange(3)):
         work = ctx.ref("WorkItems")
         quantity = float(rng.randrange(1, 12))
         unit = float(rng.randrange(90, 320))
         amount = money(quantity * unit)
+        line_key = guid(rng)
         lines.append(
-            {
-                "LineItemKey": guid(rng),
-                "BillableItemEntityKey": work.key,
-                "BillableItemType": "Entity",
-                "Description": work.record["Title"],
-                "Quantity": quantity,
-                "UnitPrice": f"{unit:.2f}",
-                "Amount": amount,
-                "TaxRate": float(tax_rate) if tax_rate else None,
-                "TaxRateName": tax_name if tax_rate else None,
-            }
+            _invoice_line(line_key, work.key, "Entity", work.record["Title"], quantity, unit)
         )
-        data.append(
-            {
-                "EntityKey": work.key,
-                "EntityType": "Work Item",
+        if recurring:
+            service = {"WorkType": work.record["WorkType"], "Billed": amount}
+            data.append(_data_entry(ctx.sub_key("Service", n), "Service", amount, service=service))
+        else:
+            part = {
+                "FeeType": work.record["FeeSettings"]["FeeType"],
+                "WorkType": work.record["WorkType"],
+                "InvoiceType": "Final",
                 "Billed": amount,
-                "Expenses": None,
-                "Service": None,
-                "Work": {"Title": work.record["Title"], "WorkType": work.record["WorkType"]},
+                "TimeEntries": None,
             }
-        )
+            data.append(_data_entry(work.key, "Work Item", amount, work=part))
+    if location == "Data" and not recurring:
+        billed = money(lines[0]["Amount"] / 10)
+        expense_key = ctx.sub_key("Expense")
+        line_key = ctx.sub_key("ExpenseLine")
+        lines.append(_invoice_line(line_key, expense_key, "Expense", "Disbursements", 1.0, billed))
+        item = {"ExpenseKey": expense_key, "Description": "Disbursements", "Billed": billed}
+        expenses = {"Billed": billed, "Expenses": [item]}
+        data.append(_data_entry(expense_key, "Expense", billed, expenses=expenses))
+    taxed = _apply_invoice_tax(location, lines, data, tax_name, tax_rate)
     subtotal = money(sum(line["Amount"] for line in lines))
-    tax = money(subtotal * tax_rate / 100)
+    tax = money(subtotal * tax_rate / 100) if location == "Presentation" else taxed
     total = money(subtotal + tax)
     status = pick(rng, _INVOICE_STATUSES)
     issued = EPOCH_2022 + rng.randrange(SPAN)
@@ -115,7 +122,7 @@ def _gen_invoice(ctx: GenContext) -> Record:
         "CurrencyCode": currency,
         "PaymentInstructions": "Payment due 14 days from invoice date",
         "InvoiceStatus": status,
-        "TaxLocation": "Presentation",
+        "TaxLocation": location,
         "Client": {
             "ClientKey": client.key,
             "ClientType": "Organization" if is_org else "Contact",
@@ -134,6 +141,72 @@ def _gen_invoice(ctx: GenContext) -> Record:
         "Payments": payments,
         "Data": data,
     }
+
+
+def _invoice_line(
+    line_key: str, key: str, kind: str, description: str, quantity: float, unit: float
+) -> dict[str, Any]:
+    return {
+        "LineItemKey": line_key,
+        "BillableItemEntityKey": key,
+        "BillableItemType": kind,
+        "Description": description,
+        "Quantity": quantity,
+        "UnitPrice": f"{unit:.2f}",
+        "Amount": money(quantity * unit),
+        "TaxRate": None,
+        "TaxRateName": None,
+    }
+
+
+def _data_entry(
+    key: str,
+    kind: str,
+    billed: float,
+    *,
+    work: dict[str, Any] | None = None,
+    service: dict[str, Any] | None = None,
+    expenses: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One ``$expand=Data`` entry: exactly one of work, service, expenses is filled in."""
+    return {
+        "EntityKey": key,
+        "EntityType": kind,
+        "Billed": billed,
+        "Expenses": expenses,
+        "Service": service,
+        "Work": work,
+    }
+
+
+def _apply_invoice_tax(
+    location: str,
+    lines: list[dict[str, Any]],
+    data: list[dict[str, Any]],
+    name: str,
+    rate: int,
+) -> float:
+    """Fill in the tax fields on the side ``location`` names and null them on the other, as
+    Karbon does; returns the tax the Data side adds up to."""
+    presentation = location == "Presentation" and rate > 0
+    for line in lines:
+        line["TaxRate"] = float(rate) if presentation else None
+        line["TaxRateName"] = name if presentation else None
+    parts = [
+        entry["Work"] or entry["Service"] for entry in data if entry["Work"] or entry["Service"]
+    ]
+    for entry in data:
+        if entry["Expenses"]:
+            parts += entry["Expenses"]["Expenses"]
+    on_data = location == "Data" and rate > 0
+    total = 0.0
+    for part in parts:
+        amount = money(part["Billed"] * rate / 100) if on_data else None
+        part["TaxRate"] = float(rate) if on_data else None
+        part["TaxRateName"] = name if on_data else None
+        part["TaxAmount"] = amount
+        total += amount or 0.0
+    return money(total)
 
 
 def _invoice_summary(r: Record) -> Record:
