@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from karbon_async import F
-from karbon_async._odata import literal, render_expand, render_orderby
+from karbon_async._generated import OPERATIONS
+from karbon_async._odata import literal
+from karbon_async._query import render_expand, render_orderby
 
 
 def read_string_literal(text: str) -> tuple[str, str]:
@@ -100,11 +102,12 @@ def test_filters_do_not_pretend_to_be_booleans() -> None:
 
 
 def test_orderby_and_expand() -> None:
-    assert render_orderby(["LastModifiedDateTime desc", "FullName"]) == (
+    contacts, contact = OPERATIONS["getAllContacts"], OPERATIONS["getContactByID"]
+    assert render_orderby(["LastModifiedDateTime desc", "FullName"], contacts) == (
         "LastModifiedDateTime desc,FullName"
     )
-    assert render_expand(["BusinessCards", "ClientTeam"]) == "BusinessCards,ClientTeam"
-    with pytest.raises(ValueError):
-        render_orderby("FullName sideways")
-    with pytest.raises(ValueError):
-        render_expand("BusinessCards,ClientTeam)")
+    assert render_expand(["ClientTeam", "BusinessCards"], contact) == "BusinessCards,ClientTeam"
+    with pytest.raises(ValueError, match="direction"):
+        render_orderby("FullName sideways", contacts)
+    with pytest.raises(ValueError, match="invalid"):
+        render_expand("BusinessCards,ClientTeam)", contact)

@@ -221,7 +221,9 @@ def query_facts(gen: _Generator) -> dict[str, QueryFacts]:
         elif "$filter" not in query and op.method == "GET" and op.list_key is not None:
             filters = ()
 
-        expand: tuple[str, ...] | None = expand_names(query["$expand"]) if "$expand" in query else ()
+        expand: tuple[str, ...] | None = ()
+        if "$expand" in query:
+            expand = expand_names(query["$expand"])
         if op_id in facts.EXPAND:
             expand = facts.EXPAND[op_id].names
         orderby = orderby_fields(query["$orderby"]) if "$orderby" in query else ()
@@ -316,19 +318,22 @@ def render_operations(gen: _Generator) -> str:
         "",
         "from collections.abc import Mapping",
         "from types import MappingProxyType",
-        "from typing import Final",
+        "from typing import Any, Final",
         "",
         "from ._spec_types import FilterRule, OperationSpec",
         "from .models import (",
         *[f"    {name}," for name in used],
         ")",
         "",
-        "OPERATIONS: Final[Mapping[str, OperationSpec]] = MappingProxyType(",
-        "    {",
+        "",
+        "class Ops:",
+        '    """Every operation by operationId, typed by its request and response models."""',
+        "",
     ]
     for op in gen.operations:
         q = facts_by_id[op.operation_id]
-        lines.append(f"        {op.operation_id!r}: OperationSpec(")
+        types = f"{op.request_model or 'None'}, {q.response_model or 'None'}"
+        lines.append(f"    {op.operation_id}: Final[OperationSpec[{types}]] = OperationSpec(")
         for key, value in (
             ("operation_id", op.operation_id),
             ("method", op.method),
@@ -360,6 +365,16 @@ def render_operations(gen: _Generator) -> str:
             ("summary", op.summary),
         ):
             lines.append(f"            {key}={value!r},")
-        lines.append("        ),")
-    lines += ["    }", ")", ""]
+        lines.append("    )")
+    lines += [
+        "",
+        "",
+        "OPERATIONS: Final[Mapping[str, OperationSpec[Any, Any]]] = MappingProxyType(",
+        "    {",
+        *[f"        {op.operation_id!r}: Ops.{op.operation_id}," for op in gen.operations],
+        "    }",
+        ")",
+        '"""operationId -> its OperationSpec, in the spec\'s order."""',
+        "",
+    ]
     return "\n".join(lines)

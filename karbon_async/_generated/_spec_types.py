@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Generic, TypeVar
 
 import attrs
 
@@ -26,10 +26,15 @@ class FilterRule:
     spellings: tuple[tuple[str, str], ...] = ()
 
 
+B = TypeVar("B")
+R = TypeVar("R")
+
+
 @attrs.frozen(kw_only=True)
-class OperationSpec:
+class OperationSpec(Generic[B, R]):
     """One API operation, as documented by the OpenAPI document plus the curated live facts
-    (``tools/live_facts.py``).
+    (``tools/live_facts.py``). Typed by its request model ``B`` and response model ``R``
+    (``None`` where it has none), so a descriptor built from it is typed too.
 
     ``path`` is the template exactly as in the spec (``/v3/Contacts/{Contactkey}``, including the
     OData forms ``/v3/Comments('{Commentkey}')``); ``path_params`` lists its placeholders in order.
@@ -51,9 +56,9 @@ class OperationSpec:
     path_params: tuple[str, ...]
     query_params: tuple[str, ...]
     header_params: tuple[str, ...] = ()
-    request_model: type[Any] | None
+    request_model: type[B] | None
     request_content_type: str | None = None
-    response_model: type[Any] | None
+    response_model: type[R] | None
     response_content_type: str | None = None
     success_status: int
     success_statuses: tuple[int, ...] = ()
@@ -72,6 +77,11 @@ class OperationSpec:
     def is_list(self) -> bool:
         """True when the response is an OData collection (``{"value": [...]}``)."""
         return self.list_key is not None
+
+    @property
+    def name(self) -> str:
+        """The entity set, for messages: ``Contacts`` for ``/v3/Contacts/{Contactkey}``."""
+        return self.path.split("/")[2].split("(")[0]
 
     def filter_rule(self, field: str) -> FilterRule | None:
         for rule in self.filters or ():
