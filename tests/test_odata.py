@@ -111,3 +111,44 @@ def test_orderby_and_expand() -> None:
         render_orderby("FullName sideways", contacts)
     with pytest.raises(ValueError, match="invalid"):
         render_expand("BusinessCards,ClientTeam)", contact)
+
+
+@given(st.text(), st.sampled_from(["contains", "startswith"]))
+def test_text_function_values_stay_whole(value: str, function: str) -> None:
+    rendered = str(getattr(F.Title, function)(value))
+    assert rendered.startswith(f"{function}(Title,")
+    parsed, rest = read_string_literal(rendered[len(f"{function}(Title,") :])
+    assert (parsed, rest) == (value, ")")
+
+
+@given(st.lists(st.text(), min_size=1, max_size=4))
+def test_lambda_values_stay_whole(values: list[str]) -> None:
+    rendered = str(F.WorkItemKeys.any_in(values))
+    rest = rendered[len("WorkItemKeys/any(x: x in (") :]
+    for value in values:
+        parsed, rest = read_string_literal(rest)
+        assert parsed == value
+        rest = rest[1:]
+    assert rest == ")"
+
+
+@given(st.text())
+def test_spelled_values_are_escaped_too(value: str) -> None:
+    """An endpoint's spelling is applied before the literal is written, never after."""
+    rendered = (F.PrimaryStatus == value).render(lambda field, text: text + "'")
+    parsed, rest = read_string_literal(rendered[len("PrimaryStatus eq ") :])
+    assert (parsed, rest) == (value + "'", "")
+
+
+@pytest.mark.parametrize(
+    ("part", "expected"),
+    [
+        ("day", "day(StartDate) eq 4"),
+        ("month", "month(StartDate) eq 4"),
+        ("year", "year(StartDate) eq 4"),
+    ],
+)
+def test_date_parts(part: str, expected: str) -> None:
+    assert str(getattr(F.StartDate, part)() == 4) == expected
+    with pytest.raises(TypeError):
+        _ = getattr(F.StartDate, part)() == "4"
