@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import karbon_async as ka
 from karbon_async import models as m
 from karbon_async._generated import OPERATIONS
+from karbon_async._query import render_filter
 from karbon_async._resources import RESOURCES, operation_table
 from karbon_async._transport import BeforeResend, Request, Response, StreamedResponse
 
@@ -583,5 +584,6 @@ def test_primary_status_spellings_are_one_value_written_spaced_in_filters() -> N
     spaced = ka.structure("In Progress", m.PrimaryStatus)
     joined = ka.structure("InProgress", m.PrimaryStatus)
     assert spaced is joined
-    rendered = str(ka.F.PrimaryStatus == joined)
-    assert "'In Progress'" in rendered
+    # Whatever the enum's own spelling, the work-items $filter gets the spaced one.
+    rendered = render_filter(ka.F.PrimaryStatus == joined, OPERATIONS["getAllWorkItems"])
+    assert rendered == "PrimaryStatus eq 'In Progress'"
