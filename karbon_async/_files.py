@@ -18,6 +18,7 @@ import aiohttp
 
 from ._converter import structure
 from ._generated import models as m
+from ._generated.operations import Ops
 from ._limits import Lane
 from ._resource import GetEndpoint, Resource, operation
 from ._sender import decode_json
@@ -71,7 +72,7 @@ async def multipart_body(
 class Files(Resource):
     """Upload a file to one record, read its details, list a record's files, download."""
 
-    get = GetEndpoint("/v3/FileDetails/{key}", m.FileDetails, operation_id="getFileDetailsByKey")
+    get = GetEndpoint.of(Ops.getFileDetailsByKey)
 
     @operation("listFiles")
     async def list(

@@ -1,10 +1,16 @@
-"""OData query options, built from typed values so that no user value can change the expression.
+"""OData ``$filter`` expressions built from typed values, kept as a tree so an endpoint can check
+which field, operator and function each clause uses before anything is sent.
 
 ``F.FullName.contains("O'Brien") & (F.ContactType == "Client")`` renders as
 ``contains(FullName,'O''Brien') and ContactType eq 'Client'``. Every value becomes an OData
-literal: strings are quoted with ``'`` doubled, datetimes are ISO 8601 in UTC with ``Z``, dates
-``YYYY-MM-DD``, numbers and booleans as OData writes them; field names must be identifiers.
-A plain ``str`` passed as ``filter=`` is sent as written (raw OData, the caller's responsibility).
+literal in ONE place (``literal``): strings are quoted with ``'`` doubled, datetimes are ISO 8601
+in UTC with ``Z``, dates ``YYYY-MM-DD``, numbers and booleans as OData writes them; field names
+must be identifiers. A plain ``str`` passed as ``filter=`` is sent as written and not checked
+(raw OData, the caller's responsibility: the escape hatch for what the builder cannot say).
+
+Comparisons: ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``; ``.in_([...])``; text functions
+``.contains(v)`` and ``.startswith(v)``; date parts ``F.StartDate.day() == 4`` (also ``month``
+and ``year``); collections ``F.WorkItemKeys.any_in([...])``. Combine with ``&``, ``|``, ``~``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import datetime as dt
 import enum
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Union
 
@@ -23,12 +29,22 @@ from ._converter import format_datetime
 
 Literal = Union[str, int, float, Decimal, bool, dt.date, dt.datetime, enum.Enum, None]  # noqa: UP007
 
+Spell = Callable[[str, str], str]
+"""``(field, string value) -> the spelling sent``: an endpoint's value spellings."""
+
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 _LAMBDA_VARIABLE = "x"
+COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
+TEXT_FUNCTIONS = ("contains", "startswith")
+DATE_PARTS = ("day", "month", "year")
+
+
+def _as_is(field: str, value: str) -> str:
+    return value
 
 
 def literal(value: Literal) -> str:
-    """``value`` as an OData literal."""
+    """``value`` as an OData literal: the only place a value becomes filter text."""
     if isinstance(value, enum.Enum):
         value = value.value
     if value is None:
@@ -52,44 +68,221 @@ def literal(value: Literal) -> str:
     raise TypeError(f"{type(value).__name__} cannot be used in an OData filter")
 
 
-def _list_literal(values: Iterable[Literal]) -> str:
-    items = [literal(value) for value in values]
-    if not items:
-        raise ValueError("an 'in' list needs at least one value")
-    return "(" + ",".join(items) + ")"
+def _spelled(field: str, value: Literal, spell: Spell) -> str:
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, str):
+        value = spell(field, value)
+    return literal(value)
 
 
 @attrs.frozen
+class Clause:
+    """One condition, as an endpoint checks it: the field, the comparison operator (``eq`` ..,
+    ``in``, ``any``; None for ``contains``/``startswith``), the function (``contains``,
+    ``startswith``, ``day``, ``month``, ``year``; None for a plain comparison), the values."""
+
+    field: str
+    operator: str | None
+    function: str | None
+    values: tuple[Literal, ...]
+
+
 class Filter:
     """A boolean OData expression; combine with ``&``, ``|`` and ``~``."""
 
-    text: str
-    _precedence: int = attrs.field(default=3, alias="precedence")  # 1 or, 2 and, 3 atom
+    _precedence = 3  # 1 or, 2 and, 3 atom
 
-    def _operand(self, precedence: int) -> str:
-        return self.text if self._precedence >= precedence else f"({self.text})"
+    def clauses(self) -> Iterator[Clause]:
+        raise NotImplementedError
+
+    def render(self, spell: Spell = _as_is) -> str:
+        """The ``$filter`` text; ``spell`` rewrites string values per field."""
+        raise NotImplementedError
+
+    @property
+    def text(self) -> str:
+        return self.render()
+
+    def _operand(self, precedence: int, spell: Spell) -> str:
+        text = self.render(spell)
+        return text if self._precedence >= precedence else f"({text})"
 
     def __and__(self, other: Filter) -> Filter:
         _require_filter(other)
-        return Filter(f"{self._operand(2)} and {other._operand(2)}", precedence=2)
+        return _And(self, other)
 
     def __or__(self, other: Filter) -> Filter:
         _require_filter(other)
-        return Filter(f"{self._operand(1)} or {other._operand(1)}", precedence=1)
+        return _Or(self, other)
 
     def __invert__(self) -> Filter:
-        return Filter(f"not ({self.text})")
+        return _Not(self)
 
     def __bool__(self) -> bool:
         raise TypeError("use & and | to combine filters, not 'and'/'or'")
 
     def __str__(self) -> str:
-        return self.text
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"Filter({self.render()!r})"
 
 
 def _require_filter(other: object) -> None:
     if not isinstance(other, Filter):
         raise TypeError(f"can only combine a Filter with a Filter, not {type(other).__name__}")
+
+
+@attrs.frozen(repr=False, eq=False)
+class _Compare(Filter):
+    field: str
+    operator: str
+    value: Literal
+    function: str | None = None
+
+    def clauses(self) -> Iterator[Clause]:
+        yield Clause(self.field, self.operator, self.function, (self.value,))
+
+    def render(self, spell: Spell = _as_is) -> str:
+        subject = f"{self.function}({self.field})" if self.function else self.field
+        return f"{subject} {self.operator} {_spelled(self.field, self.value, spell)}"
+
+
+@attrs.frozen(repr=False, eq=False)
+class _TextCall(Filter):
+    function: str
+    field: str
+    value: str
+
+    def clauses(self) -> Iterator[Clause]:
+        yield Clause(self.field, None, self.function, (self.value,))
+
+    def render(self, spell: Spell = _as_is) -> str:
+        return f"{self.function}({self.field},{_spelled(self.field, self.value, spell)})"
+
+
+def _list_literal(field: str, values: tuple[Literal, ...], spell: Spell) -> str:
+    return "(" + ",".join(_spelled(field, value, spell) for value in values) + ")"
+
+
+def _values_of(values: Iterable[Literal]) -> tuple[Literal, ...]:
+    if isinstance(values, str | bytes):
+        raise TypeError("give 'in' a list of values, not one string")
+    items = tuple(values)
+    if not items:
+        raise ValueError("an 'in' list needs at least one value")
+    for item in items:
+        literal(item)  # refused now, not when sent
+    return items
+
+
+@attrs.frozen(repr=False, eq=False)
+class _In(Filter):
+    field: str
+    values: tuple[Literal, ...]
+
+    def clauses(self) -> Iterator[Clause]:
+        yield Clause(self.field, "in", None, self.values)
+
+    def render(self, spell: Spell = _as_is) -> str:
+        return f"{self.field} in {_list_literal(self.field, self.values, spell)}"
+
+
+@attrs.frozen(repr=False, eq=False)
+class _AnyIn(Filter):
+    field: str
+    values: tuple[Literal, ...]
+
+    def clauses(self) -> Iterator[Clause]:
+        yield Clause(self.field, "any", None, self.values)
+
+    def render(self, spell: Spell = _as_is) -> str:
+        x = _LAMBDA_VARIABLE
+        return f"{self.field}/any({x}: {x} in {_list_literal(self.field, self.values, spell)})"
+
+
+@attrs.frozen(repr=False, eq=False)
+class _And(Filter):
+    left: Filter
+    right: Filter
+    _precedence = 2
+
+    def clauses(self) -> Iterator[Clause]:
+        yield from self.left.clauses()
+        yield from self.right.clauses()
+
+    def render(self, spell: Spell = _as_is) -> str:
+        return f"{self.left._operand(2, spell)} and {self.right._operand(2, spell)}"
+
+
+@attrs.frozen(repr=False, eq=False)
+class _Or(Filter):
+    left: Filter
+    right: Filter
+    _precedence = 1
+
+    def clauses(self) -> Iterator[Clause]:
+        yield from self.left.clauses()
+        yield from self.right.clauses()
+
+    def render(self, spell: Spell = _as_is) -> str:
+        return f"{self.left._operand(1, spell)} or {self.right._operand(1, spell)}"
+
+
+@attrs.frozen(repr=False, eq=False)
+class _Not(Filter):
+    inner: Filter
+
+    def clauses(self) -> Iterator[Clause]:
+        yield from self.inner.clauses()
+
+    def render(self, spell: Spell = _as_is) -> str:
+        return f"not ({self.inner.render(spell)})"
+
+
+def _check_field(value: str) -> None:
+    if not isinstance(value, str) or not _FIELD_PATH.match(value):
+        raise ValueError(f"invalid OData field name {value!r}")
+
+
+def _compare(field: str, operator: str, value: Literal, function: str | None = None) -> Filter:
+    literal(value)  # a value without a literal is refused when the filter is built
+    return _Compare(field, operator, value, function)
+
+
+@attrs.frozen(eq=False)
+class DatePart:
+    """``day(Field)``, ``month(Field)`` or ``year(Field)``, to compare with an integer."""
+
+    function: str
+    field: str
+
+    def __eq__(self, value: int) -> Filter:  # type: ignore[override]
+        return _compare(self.field, "eq", _int(value), self.function)
+
+    def __ne__(self, value: int) -> Filter:  # type: ignore[override]
+        return _compare(self.field, "ne", _int(value), self.function)
+
+    def __lt__(self, value: int) -> Filter:
+        return _compare(self.field, "lt", _int(value), self.function)
+
+    def __le__(self, value: int) -> Filter:
+        return _compare(self.field, "le", _int(value), self.function)
+
+    def __gt__(self, value: int) -> Filter:
+        return _compare(self.field, "gt", _int(value), self.function)
+
+    def __ge__(self, value: int) -> Filter:
+        return _compare(self.field, "ge", _int(value), self.function)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"a date part compares with an int, not {type(value).__name__}")
+    return value
 
 
 @attrs.frozen(eq=False)
@@ -100,42 +293,54 @@ class Field:
 
     @path.validator
     def _check(self, _: object, value: str) -> None:
-        if not isinstance(value, str) or not _FIELD_PATH.match(value):
-            raise ValueError(f"invalid OData field name {value!r}")
-
-    def _compare(self, operator: str, value: Literal) -> Filter:
-        return Filter(f"{self.path} {operator} {literal(value)}")
+        _check_field(value)
 
     def __eq__(self, value: Literal) -> Filter:  # type: ignore[override]
-        return self._compare("eq", value)
+        return _compare(self.path, "eq", value)
 
     def __ne__(self, value: Literal) -> Filter:  # type: ignore[override]
-        return self._compare("ne", value)
+        return _compare(self.path, "ne", value)
 
     def __lt__(self, value: Literal) -> Filter:
-        return self._compare("lt", value)
+        return _compare(self.path, "lt", value)
 
     def __le__(self, value: Literal) -> Filter:
-        return self._compare("le", value)
+        return _compare(self.path, "le", value)
 
     def __gt__(self, value: Literal) -> Filter:
-        return self._compare("gt", value)
+        return _compare(self.path, "gt", value)
 
     def __ge__(self, value: Literal) -> Filter:
-        return self._compare("ge", value)
+        return _compare(self.path, "ge", value)
 
     __hash__ = None  # type: ignore[assignment]
 
     def contains(self, value: str) -> Filter:
-        return Filter(f"contains({self.path},{literal(value)})")
+        return self._text("contains", value)
+
+    def startswith(self, value: str) -> Filter:
+        return self._text("startswith", value)
+
+    def _text(self, function: str, value: str) -> Filter:
+        if not isinstance(value, str):
+            raise TypeError(f"{function} takes a string, not {type(value).__name__}")
+        return _TextCall(function, self.path, value)
 
     def in_(self, values: Iterable[Literal]) -> Filter:
-        return Filter(f"{self.path} in {_list_literal(values)}")
+        return _In(self.path, _values_of(values))
 
     def any_in(self, values: Iterable[Literal]) -> Filter:
         """A collection field holding any of ``values``: ``Keys/any(x: x in ('a','b'))``."""
-        variable = _LAMBDA_VARIABLE
-        return Filter(f"{self.path}/any({variable}: {variable} in {_list_literal(values)})")
+        return _AnyIn(self.path, _values_of(values))
+
+    def day(self) -> DatePart:
+        return DatePart("day", self.path)
+
+    def month(self) -> DatePart:
+        return DatePart("month", self.path)
+
+    def year(self) -> DatePart:
+        return DatePart("year", self.path)
 
 
 class _FieldFactory:
@@ -153,32 +358,25 @@ class _FieldFactory:
 F = _FieldFactory()
 
 
-def render_filter(value: Filter | str) -> str:
-    if isinstance(value, Filter):
-        return value.text
-    if isinstance(value, str):
-        return value
-    raise TypeError(
-        f"filter must be a Filter (from F) or a raw OData string, not {type(value).__name__}"
-    )
-
-
-def render_orderby(value: str | Sequence[str]) -> str:
-    """``"FullName"``, ``"LastModifiedDateTime desc"`` or a list of them."""
+def split_names(value: str | Iterable[str], option: str) -> list[str]:
+    """``"A,B"``, ``"A"`` or ``["A", "B"]`` as a list of checked names (``$expand``)."""
     items = [value] if isinstance(value, str) else list(value)
-    rendered = []
+    names = [part.strip() for item in items for part in str(item).split(",")]
+    for name in names:
+        if not _FIELD_PATH.match(name):
+            raise ValueError(f"invalid {option} name {name!r}")
+    return names
+
+
+def parse_orderby(value: str | Iterable[str]) -> list[tuple[str, str]]:
+    """``"FullName"``, ``"LastModifiedDateTime desc"`` or a list of them, as (field, direction)."""
+    items = [value] if isinstance(value, str) else list(value)
+    parsed = []
     for item in items:
-        field, _, direction = item.strip().partition(" ")
-        Field(field)  # validates the name
+        field, _, direction = str(item).strip().partition(" ")
+        _check_field(field)
         direction = direction.strip().lower()
         if direction not in ("", "asc", "desc"):
             raise ValueError(f"invalid $orderby direction in {item!r}: use 'asc' or 'desc'")
-        rendered.append(f"{field} {direction}".strip())
-    return ",".join(rendered)
-
-
-def render_expand(value: str | Sequence[str]) -> str:
-    items = [value] if isinstance(value, str) else list(value)
-    for item in items:
-        Field(item)
-    return ",".join(items)
+        parsed.append((field, direction))
+    return parsed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ._generated import models as m
+from ._generated.operations import Ops
 from ._limits import Lane
 from ._resource import Resource, SingletonEndpoint, operation
 
@@ -16,9 +17,7 @@ class TenantSettingsResource(Resource):
     creating work. ``get()`` asks the API once per client (``with_options`` views share it);
     ``refresh()`` asks again."""
 
-    _fetch = SingletonEndpoint(
-        "/v3/TenantSettings", m.TenantSettings, operation_id="getTenantSettings"
-    )
+    _fetch = SingletonEndpoint.of(Ops.getTenantSettings)
 
     @operation("getTenantSettings")
     async def get(self, *, refresh: bool = False, lane: Lane | None = None) -> m.TenantSettings:

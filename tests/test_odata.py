@@ -10,7 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from karbon_async import F
-from karbon_async._odata import literal, render_expand, render_orderby
+from karbon_async._generated import OPERATIONS
+from karbon_async._odata import literal
+from karbon_async._query import render_expand, render_orderby
 
 
 def read_string_literal(text: str) -> tuple[str, str]:
@@ -100,11 +102,53 @@ def test_filters_do_not_pretend_to_be_booleans() -> None:
 
 
 def test_orderby_and_expand() -> None:
-    assert render_orderby(["LastModifiedDateTime desc", "FullName"]) == (
+    contacts, contact = OPERATIONS["getAllContacts"], OPERATIONS["getContactByID"]
+    assert render_orderby(["LastModifiedDateTime desc", "FullName"], contacts) == (
         "LastModifiedDateTime desc,FullName"
     )
-    assert render_expand(["BusinessCards", "ClientTeam"]) == "BusinessCards,ClientTeam"
-    with pytest.raises(ValueError):
-        render_orderby("FullName sideways")
-    with pytest.raises(ValueError):
-        render_expand("BusinessCards,ClientTeam)")
+    assert render_expand(["ClientTeam", "BusinessCards"], contact) == "BusinessCards,ClientTeam"
+    with pytest.raises(ValueError, match="direction"):
+        render_orderby("FullName sideways", contacts)
+    with pytest.raises(ValueError, match="invalid"):
+        render_expand("BusinessCards,ClientTeam)", contact)
+
+
+@given(st.text(), st.sampled_from(["contains", "startswith"]))
+def test_text_function_values_stay_whole(value: str, function: str) -> None:
+    rendered = str(getattr(F.Title, function)(value))
+    assert rendered.startswith(f"{function}(Title,")
+    parsed, rest = read_string_literal(rendered[len(f"{function}(Title,") :])
+    assert (parsed, rest) == (value, ")")
+
+
+@given(st.lists(st.text(), min_size=1, max_size=4))
+def test_lambda_values_stay_whole(values: list[str]) -> None:
+    rendered = str(F.WorkItemKeys.any_in(values))
+    rest = rendered[len("WorkItemKeys/any(x: x in (") :]
+    for value in values:
+        parsed, rest = read_string_literal(rest)
+        assert parsed == value
+        rest = rest[1:]
+    assert rest == ")"
+
+
+@given(st.text())
+def test_spelled_values_are_escaped_too(value: str) -> None:
+    """An endpoint's spelling is applied before the literal is written, never after."""
+    rendered = (F.PrimaryStatus == value).render(lambda field, text: text + "'")
+    parsed, rest = read_string_literal(rendered[len("PrimaryStatus eq ") :])
+    assert (parsed, rest) == (value + "'", "")
+
+
+@pytest.mark.parametrize(
+    ("part", "expected"),
+    [
+        ("day", "day(StartDate) eq 4"),
+        ("month", "month(StartDate) eq 4"),
+        ("year", "year(StartDate) eq 4"),
+    ],
+)
+def test_date_parts(part: str, expected: str) -> None:
+    assert str(getattr(F.StartDate, part)() == 4) == expected
+    with pytest.raises(TypeError):
+        _ = getattr(F.StartDate, part)() == "4"

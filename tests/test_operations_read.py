@@ -25,8 +25,9 @@ async def test_contacts_reads() -> None:
             await client.contacts.get("nope")
         with pytest.raises(ka.NotFoundError):
             await client.contacts.get_by_user_defined_identifier("no such O'Brien")
-        with pytest.raises(ka.BadRequestError):
+        with pytest.raises(ValueError, match="options: BusinessCards, ClientTeam, ClientAccess"):
             await client.contacts.get(contact.contact_key, expand="Nonsense")
+        assert not [p for _, _, p in fake.accounts[0].request_log if "Nonsense" in p]
 
 
 @covers("getAllOrganizations", "getOrganizationByID", "getOrganizationByUDI")

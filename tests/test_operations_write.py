@@ -67,12 +67,11 @@ async def test_client_group_create_update_patch() -> None:
         await client.client_groups.update(
             created.client_group_key, m.UpdateClientGroupRequest(full_name="The Lees")
         )
-        assert (
-            await client.client_groups.patch(
-                created.client_group_key, m.PatchClientGroupRequest(full_name="Lee family")
-            )
-            is None
+        patched = await client.client_groups.patch(
+            created.client_group_key, m.PatchClientGroupRequest(full_name="Lee family")
         )
+        assert isinstance(patched, m.ClientGroup)
+        assert patched.full_name == "Lee family"
         assert (await client.client_groups.get(created.client_group_key)).full_name == (
             "Lee family"
         )
@@ -111,7 +110,12 @@ async def test_work_item_create_update_patch() -> None:
         created = await client.work_items.create(body)
         assert created.work_item_key
         await client.work_items.update(created.work_item_key, attrs.evolve(body, title="Tax"))
-        await client.work_items.patch(created.work_item_key, m.UpdateWorkItem(due_date=None))
+        patched = await client.work_items.patch(
+            created.work_item_key, m.UpdateWorkItem(due_date=None)
+        )
+        assert isinstance(patched, m.WorkItem)
+        assert patched.work_item_key == created.work_item_key
+        assert patched.due_date is None
         work = await client.work_items.get(created.work_item_key)
         assert work.title == "Tax"
         assert work.due_date is None

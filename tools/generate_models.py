@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from operations_gen import render_operations
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "karbon_async" / "_generated"
 PUBLIC_MODULE = ROOT / "karbon_async" / "models.py"
@@ -1225,59 +1227,6 @@ def render_models(gen: Generator) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_operations(gen: Generator) -> str:
-    used = sorted(
-        {name for op in gen.operations for name in (op.request_model, op.response_model) if name}
-    )
-    lines = [
-        HEADER.rstrip(),
-        '"""Every operation of the Karbon API v3 as data: method, path, parameters, models."""',
-        "",
-        "from __future__ import annotations",
-        "",
-        "from collections.abc import Mapping",
-        "from types import MappingProxyType",
-        "from typing import Final",
-        "",
-        "from ._spec_types import OperationSpec",
-        "from .models import (",
-        *[f"    {name}," for name in used],
-        ")",
-        "",
-        "OPERATIONS: Final[Mapping[str, OperationSpec]] = MappingProxyType(",
-        "    {",
-    ]
-    for op in gen.operations:
-        lines.append(f"        {op.operation_id!r}: OperationSpec(")
-        items: list[tuple[str, Any]] = [
-            ("operation_id", op.operation_id),
-            ("method", op.method),
-            ("path", op.path),
-            ("path_params", op.path_params),
-            ("query_params", op.query_params),
-            ("header_params", op.header_params),
-        ]
-        for key, value in items:
-            lines.append(f"            {key}={value!r},")
-        lines.append(f"            request_model={op.request_model or 'None'},")
-        lines.append(f"            request_content_type={op.request_content_type!r},")
-        lines.append(f"            response_model={op.response_model or 'None'},")
-        for key, value in (
-            ("response_content_type", op.response_content_type),
-            ("success_status", op.success_status),
-            ("list_key", op.list_key),
-            ("paginated", op.paginated),
-            ("max_page_size", op.max_page_size),
-            ("tag", op.tag),
-            ("deprecated", op.deprecated),
-            ("summary", op.summary),
-        ):
-            lines.append(f"            {key}={value!r},")
-        lines.append("        ),")
-    lines += ["    }", ")", ""]
-    return "\n".join(lines)
-
-
 def render_public(gen: Generator) -> str:
     names = sorted([e.name for e in gen.enums.values() if e.used] + list(gen.order))
     lines = [
@@ -1302,10 +1251,10 @@ def render_public(gen: Generator) -> str:
 
 INIT = f'''{HEADER}"""Generated from the Karbon OpenAPI document: models, enums, operations."""
 
-from ._spec_types import OperationSpec
+from ._spec_types import FilterRule, OperationSpec
 from .operations import OPERATIONS
 
-__all__ = ["OPERATIONS", "OperationSpec"]
+__all__ = ["OPERATIONS", "FilterRule", "OperationSpec"]
 '''
 
 

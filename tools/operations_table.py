@@ -9,11 +9,44 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from karbon_async._generated import OPERATIONS
-from karbon_async._resources import operation_table
+from karbon_async._generated import OPERATIONS, OperationSpec
+from karbon_async._read_endpoints import KeyedListEndpoint, ListEndpoint
+from karbon_async._resources import RESOURCES, operation_table
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "OPERATIONS.md"
+
+
+def returns(attribute: str, method_name: str, operation_id: str) -> str:
+    """What the method returns, from its descriptor or its annotation."""
+    value = getattr(RESOURCES[attribute], method_name)
+    op = OPERATIONS.get(operation_id)
+    model = op.response_model.__name__ if op is not None and op.response_model else "None"
+    if isinstance(value, ListEndpoint):
+        return f"`Paginator[{model}]`"
+    if isinstance(value, KeyedListEndpoint):
+        return f"`list[{model}]`"
+    annotation = getattr(value, "__annotations__", {}).get("return")
+    if isinstance(annotation, str):
+        return f"`{annotation.replace('m.', '')}`"
+    return f"`{model}`"
+
+
+def names_cell(names: tuple[str, ...] | None) -> str:
+    if names is None:
+        return "?"
+    return ", ".join(names) or "-"
+
+
+def filters_cell(op: OperationSpec[Any, Any]) -> str:
+    if op.filters is None:
+        return "?" if op.is_list else "-"
+    words = [
+        f"{rule.field} ({' '.join([*rule.operators, *(f + '()' for f in rule.functions)])})"
+        for rule in op.filters
+    ]
+    return "; ".join(words) or "-"
 
 
 def render() -> str:
@@ -26,14 +59,35 @@ def render() -> str:
         "",
         f"Coverage: {len(covered)}/{len(OPERATIONS)} operations of the Karbon API v3.",
         "",
-        "| Resource | Method | operationId | HTTP |",
-        "| --- | --- | --- | --- |",
+        "| Resource | Method | operationId | HTTP | Returns |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for attribute, entry in rows:
         op = OPERATIONS.get(entry.operation_id)
         http = f"`{op.method} {op.path}`" if op is not None else "?"
+        result = returns(attribute, entry.method_name, entry.operation_id)
         lines.append(
-            f"| `client.{attribute}` | `{entry.method_name}` | `{entry.operation_id}` | {http} |"
+            f"| `client.{attribute}` | `{entry.method_name}` | `{entry.operation_id}` | {http} "
+            f"| {result} |"
+        )
+    lines += [
+        "",
+        "## Query options",
+        "",
+        "Checked before sending (from the spec and `tools/live_facts.py`); `-`: not accepted,",
+        "`?`: not known, not checked. `$select` is accepted nowhere.",
+        "",
+        "| operationId | `$filter` fields | `$orderby` | `$expand` |",
+        "| --- | --- | --- | --- |",
+    ]
+    for op in OPERATIONS.values():
+        if op.method != "GET" or (op.expand is None and op.filters is None):
+            continue
+        if not op.is_list and not op.expand:
+            continue
+        lines.append(
+            f"| `{op.operation_id}` | {filters_cell(op)} | {names_cell(op.orderby)} "
+            f"| {names_cell(op.expand)} |"
         )
     missing = sorted(set(OPERATIONS) - covered)
     if missing:

@@ -256,7 +256,9 @@ async def patch_entity(call: Call) -> web.StreamResponse:
         rec["LastModifiedDateTime"] = stamp()
     store.put(key, rec)
     call.emit(*spec.webhook, "Updated", key)
-    if not spec.patch_returns_body:
+    # The four PATCH routes here answer the record when asked (Prefer: return=representation).
+    prefer = call.request.headers.get("Prefer", "").replace(" ", "").lower()
+    if not spec.patch_returns_body and prefer != "return=representation":
         return no_content()
     out = entity_body(call, store, key)
     for name in store.definition.expand:
