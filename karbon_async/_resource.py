@@ -18,7 +18,13 @@ from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
-from ._converter import api_name, structure, unstructure
+from ._converter import (
+    api_name,
+    request_document,
+    structure,
+    unstructure,
+    without_disallowed_nulls,
+)
 from ._exceptions import ConflictError
 from ._limits import Lane
 from ._odata import Filter, render_expand, render_filter, render_orderby
@@ -128,17 +134,13 @@ def _check_expand(
 
 
 def request_body(endpoint: _Endpoint, model: object, expected: type[Any]) -> Any:
-    """The JSON form of a request model: POST and PUT leave out top-level ``None`` (omitting a
-    key leaves the stored value alone where ``null`` might clear it); PATCH keeps ``None``
-    (it clears) and leaves out ``UNSET`` fields."""
+    """The JSON form of a request model: only the fields that were set, at any depth (see
+    ``request_document``)."""
     if not isinstance(model, expected):
         raise TypeError(
             f"{endpoint.operation_id} takes a {expected.__name__}, got {type(model).__name__}"
         )
-    document = unstructure(model)
-    if endpoint.method in ("POST", "PUT") and isinstance(document, dict):
-        document = {key: value for key, value in document.items() if value is not None}
-    return document
+    return request_document(model)
 
 
 async def _send(
@@ -663,7 +665,7 @@ def as_request(record: object, body_model: type[B]) -> B:
         for key, value in document.items()
         if key in body_keys or key not in record_keys  # unknown to the SDK: kept
     }
-    return structure(kept, body_model)
+    return structure(without_disallowed_nulls(kept, body_model), body_model)
 
 
 class ModifyMethod(Generic[M, B]):
