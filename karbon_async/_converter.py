@@ -113,6 +113,12 @@ def parse_bool(value: object) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _structure_enum(value: object, cls: type[KarbonEnum]) -> KarbonEnum:
+    if not isinstance(value, str):
+        raise ValueError(f"not a string: {value!r}")
+    return cls(value)
+
+
 def _finite_decimal(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"{value} cannot be sent: JSON has no NaN or infinity")
@@ -140,6 +146,7 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, lambda value, _: parse_str(value))
     converter.register_structure_hook(int, lambda value, _: parse_int(value))
     converter.register_structure_hook(bool, lambda value, _: parse_bool(value))
+    converter.register_structure_hook(KarbonEnum, _structure_enum)  # more specific than str
     converter.register_unstructure_hook(_Unset, lambda value: value)  # dropped by the model hook
     converter.register_unstructure_hook(KarbonEnum, lambda member: member.value)
 
@@ -227,7 +234,7 @@ def structure(data: Any, cls: type[T]) -> T:
 def _failures(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
     """(field path, message) of every leaf error of a cattrs error tree, JSON keys in the path."""
     if not isinstance(exc, BaseValidationError):
-        yield path, str(exc) or type(exc).__name__
+        yield path, "required, but missing" if isinstance(exc, KeyError) else str(exc)
         return
     owner: Any = getattr(exc, "cl", None)
     for inner in exc.exceptions:

@@ -89,8 +89,8 @@ class KarbonEnum(str, enum.Enum):
 
     ``member.spellings`` lists the member's value and its other documented spellings (for
     example, ``PrimaryStatus.IN_PROGRESS.spellings == ("InProgress", "In Progress")``: bodies
-    use the first, ``$filter`` the second); ``member.canonical`` is the member an alias stands
-    for.
+    use the first, ``$filter`` the second; ``member.spaced`` picks the spaced one);
+    ``member.canonical`` is the member an alias stands for.
     """
 
     _karbon_canonical: KarbonEnum
@@ -130,6 +130,12 @@ class KarbonEnum(str, enum.Enum):
         canonical = self.canonical
         others: Mapping[str, tuple[str, ...]] = type(self).__dict__.get("_karbon_spellings", {})
         return (str(canonical.value), *others.get(canonical.value, ()))
+
+    @property
+    def spaced(self) -> str:
+        """The spelling with the most spaces: the form the list GET sends and ``$filter``
+        matches (``PrimaryStatus.IN_PROGRESS.spaced == "In Progress"``)."""
+        return max(self.spellings, key=lambda text: text.count(" "))
 
     def __eq__(self, other: object) -> bool:
         if str.__eq__(self, other) is True:

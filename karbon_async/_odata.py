@@ -20,6 +20,7 @@ from typing import Union
 import attrs
 
 from ._converter import format_datetime
+from ._model_base import KarbonEnum
 
 Literal = Union[str, int, float, Decimal, bool, dt.date, dt.datetime, enum.Enum, None]  # noqa: UP007
 
@@ -29,7 +30,9 @@ _LAMBDA_VARIABLE = "x"
 
 def literal(value: Literal) -> str:
     """``value`` as an OData literal."""
-    if isinstance(value, enum.Enum):
+    if isinstance(value, KarbonEnum):
+        value = value.spaced  # $filter matches only the spaced form (In Progress)
+    elif isinstance(value, enum.Enum):
         value = value.value
     if value is None:
         return "null"

@@ -215,7 +215,9 @@ async def test_patch_contact_answers_with_the_record() -> None:
 
 
 async def test_patch_organization_asks_for_the_representation() -> None:
-    transport = RecordingTransport(lambda request: ok(request, {"FullName": "Acme"}))
+    transport = RecordingTransport(
+        lambda request: ok(request, {"OrganizationKey": "O1", "FullName": "Acme"})
+    )
     await client_with(transport).organizations.patch(
         "O1", m.PatchOrganizationRequest(full_name="Acme")
     )
@@ -363,7 +365,7 @@ async def test_modify_gives_up_after_the_bound() -> None:
 
     def handler(request: Request) -> Response:
         if request.method == "GET":
-            return ok(request, {"FirstName": "A", "LastName": "B"})
+            return ok(request, {"ContactKey": "C1", "FirstName": "A", "LastName": "B"})
         return Response(status=409, headers={}, body=conflict, url=request.url)
 
     transport = RecordingTransport(handler)
@@ -540,6 +542,7 @@ def test_custom_field_values_are_written_as_strings() -> None:
 def test_primary_status_spellings_are_one_value_written_spaced_in_filters() -> None:
     spaced = ka.structure("In Progress", m.PrimaryStatus)
     joined = ka.structure("InProgress", m.PrimaryStatus)
-    assert spaced is joined
+    assert joined is m.PrimaryStatus.IN_PROGRESS  # the spec's spelling is the member
+    assert spaced == joined  # the list GET's spelling is an alias of it
     rendered = str(ka.F.PrimaryStatus == joined)
     assert "'In Progress'" in rendered

@@ -632,6 +632,8 @@ async def patch_entity(call: Call) -> web.StreamResponse:
     out = _entity_body(call, store, key)
     for name in store.definition.expand:
         out.pop(name, None)
+    if "AccountingDetail" in out:
+        out["AccountingDetail"] = None  # the spec: a PATCH answer's AccountingDetail is null
     return _json(200, out)
 
 
@@ -1449,7 +1451,7 @@ async def create_file(call: Call) -> web.StreamResponse:
         "Id": key,
         "Name": filename,
         "MimeType": mime,
-        "Size": len(data),
+        "Size": str(len(data)),  # the spec types it as a string
     }
     return _json(201, out, headers=_location(call, "Files", key))
 
