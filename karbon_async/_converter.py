@@ -316,6 +316,8 @@ def _check_request(model: KarbonModel, path: str) -> None:
         if value is None:
             if slot.key in not_null:
                 raise ValueError(f"{where} may not be null")
+        elif isinstance(value, Decimal) and not value.is_finite():
+            raise ValueError(f"{where} is {value}: JSON has no NaN or infinity")
         elif isinstance(value, KarbonModel):
             _check_request(value, where)
         elif isinstance(value, list):
@@ -339,29 +341,30 @@ def _check_finite(value: Any, path: str) -> None:
             _check_finite(item, f"{path}[{index}]")
 
 
-def without_disallowed_nulls(document: Any, cls: type[Any]) -> Any:
-    """``document`` (JSON for ``cls``) without the nulls a request may not send, at any depth.
+def without_nulls(document: Any, cls: type[Any]) -> Any:
+    """``document`` (JSON for ``cls``) without the nulls of its known fields, at any depth.
 
-    A GET answers null where its spec does not allow it; writing such a record back (``modify``)
-    leaves those fields out rather than sending a null nobody set.
+    Writing a fetched record back (``modify``) must not send a null nobody set: the API answers
+    null where its spec does not allow it, and for a field the GET left out the response model
+    holds None too. Unknown keys are kept verbatim, and so are null items of a list whose items
+    may be null.
     """
     if not isinstance(document, Mapping) or not _is_model(cls):
         return document
-    not_null = cls._karbon_not_null
     slots = {slot.key: slot for slot in _slots(cls)}
     kept: dict[str, Any] = {}
     for key, value in document.items():
         slot = slots.get(key)
-        if slot is not None and value is None and key in not_null:
-            continue
-        if slot is not None and slot.model is not None:
-            if isinstance(value, list):
+        if slot is not None:
+            if value is None:
+                continue
+            if slot.model is not None and isinstance(value, list):
                 value = [
-                    without_disallowed_nulls(item, slot.model)
+                    without_nulls(item, slot.model)
                     for item in value
                     if item is not None or slot.items_nullable
                 ]
-            else:
-                value = without_disallowed_nulls(value, slot.model)
+            elif slot.model is not None:
+                value = without_nulls(value, slot.model)
         kept[key] = value
     return kept

@@ -23,7 +23,7 @@ from ._converter import (
     request_document,
     structure,
     unstructure,
-    without_disallowed_nulls,
+    without_nulls,
 )
 from ._exceptions import ConflictError
 from ._limits import Lane
@@ -665,7 +665,7 @@ def as_request(record: object, body_model: type[B]) -> B:
         for key, value in document.items()
         if key in body_keys or key not in record_keys  # unknown to the SDK: kept
     }
-    return structure(without_disallowed_nulls(kept, body_model), body_model)
+    return structure(without_nulls(kept, body_model), body_model)
 
 
 class ModifyMethod(Generic[M, B]):
