@@ -1,24 +1,32 @@
 """The one cattrs Converter: API JSON <-> models.
 
-A single hook factory serves every model: it maps snake_case fields to the API's PascalCase keys,
-keeps unknown keys in ``extra`` (and writes them back), and leaves ``UNSET`` fields out of bodies.
-Datetimes are timezone-aware (7-digit fractional seconds and date-only strings are accepted);
-money and other decimals are ``Decimal``.
+A single hook factory serves every model: it maps snake_case fields to the API's PascalCase keys
+(a key that differs only in case lands in its field too), keeps unknown keys in ``extra`` (and
+writes them back), and leaves ``UNSET`` fields out of bodies. Datetimes are timezone-aware
+(7-digit fractional seconds and date-only strings are accepted); money and other decimals are
+``Decimal``. Scalars are strict: a number where a string belongs is an error, never ``str()``-ed.
+A decoding failure is a ``ModelDecodeError`` naming the field path.
+
+Request bodies go through ``request_document``, which also refuses, before anything is sent, a
+``None`` where the spec does not allow null and a NaN or infinite number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import types
-from collections.abc import Callable, Mapping
-from decimal import Decimal
+from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.errors import AttributeValidationNote, BaseValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._exceptions import ModelDecodeError
 from ._model_base import API_NAME, UNSET, KarbonEnum, KarbonModel, Unset, _Unset
 
 T = TypeVar("T")
@@ -69,13 +77,52 @@ def parse_date(value: object) -> dt.date:
 
 
 def parse_decimal(value: object) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueError(f"not a number: {value!r}")
+    """A finite Decimal from a JSON number (or a numeric string); NaN and infinities are errors."""
     if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = Decimal(str(value).strip() if isinstance(value, str) else str(value))
+        except InvalidOperation:
+            raise ValueError(f"not a number: {value!r}") from None
+    else:
+        raise ValueError(f"not a number: {value!r}")
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+def parse_str(value: object) -> str:
+    if isinstance(value, str):
         return value
-    if isinstance(value, int | float | str):
-        return Decimal(str(value))
-    raise ValueError(f"not a number: {value!r}")
+    raise ValueError(f"not a string: {value!r}")
+
+
+def parse_int(value: object) -> int:
+    """An int from a JSON integer; a whole number written as ``2.0`` is accepted, ``2.5`` not."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal | float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    raise ValueError(f"not an integer: {value!r}")
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _structure_enum(value: object, cls: type[KarbonEnum]) -> KarbonEnum:
+    if not isinstance(value, str):
+        raise ValueError(f"not a string: {value!r}")
+    return cls(value)
+
+
+def _finite_decimal(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError(f"{value} cannot be sent: JSON has no NaN or infinity")
+    return value
 
 
 def _is_model(cls: Any) -> bool:
@@ -94,7 +141,12 @@ def _make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(dt.date, lambda value: value.isoformat())
     converter.register_structure_hook(Decimal, lambda value, _: parse_decimal(value))
     # Decimals stay Decimals; the wire encoder writes them as JSON numbers.
-    converter.register_unstructure_hook(Decimal, lambda value: value)
+    converter.register_unstructure_hook(Decimal, _finite_decimal)
+    # cattrs' defaults call str()/int()/bool() on anything: None would become 'None'.
+    converter.register_structure_hook(str, lambda value, _: parse_str(value))
+    converter.register_structure_hook(int, lambda value, _: parse_int(value))
+    converter.register_structure_hook(bool, lambda value, _: parse_bool(value))
+    converter.register_structure_hook(KarbonEnum, _structure_enum)  # more specific than str
     converter.register_unstructure_hook(_Unset, lambda value: value)  # dropped by the model hook
     converter.register_unstructure_hook(KarbonEnum, lambda member: member.value)
 
@@ -105,12 +157,26 @@ def _make_converter() -> cattrs.Converter:
             for field in fields
         }
         known = {api_name(field) for field in fields if field.name != "extra"}
+        by_casefold = {key.casefold(): key for key in known}
         build = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
 
         def structure(data: Any, _: Any) -> KarbonModel:
             if not isinstance(data, Mapping):
                 raise ValueError(f"{cls.__name__} expects a JSON object, got {type(data).__name__}")
             extra = {key: value for key, value in data.items() if key not in known}
+            if extra:
+                # The API sometimes capitalises a key its spec spells in lower case (TenantSettings
+                # ``Primary``): such a key fills its field. Only this rare case copies the item.
+                respelled = {
+                    key: by_casefold[folded]
+                    for key in extra
+                    if isinstance(key, str)
+                    and (folded := key.casefold()) in by_casefold
+                    and by_casefold[folded] not in data
+                }
+                if respelled:
+                    data = {respelled.get(key, key): value for key, value in data.items()}
+                    extra = {k: v for k, v in extra.items() if k not in respelled}
             return build({**data, _EXTRA_KEY: extra}, cls)
 
         return structure
@@ -148,10 +214,157 @@ _converter = _make_converter()
 
 
 def structure(data: Any, cls: type[T]) -> T:
-    """Decode the API's JSON (already parsed) into ``cls``."""
-    return _converter.structure(data, cls)
+    """Decode the API's JSON (already parsed) into ``cls``; a failure is a ``ModelDecodeError``
+    whose message and ``path`` name the field (``WorkItem.FeeSettings.FeeValue``)."""
+    try:
+        return _converter.structure(data, cls)
+    except (ValueError, TypeError, ArithmeticError, BaseValidationError) as exc:
+        if isinstance(exc, ModelDecodeError):
+            raise
+        failures = list(_failures(exc, getattr(cls, "__name__", str(cls))))
+        path, message = failures[0]
+        if len(failures) > 1:
+            message += f" (and {len(failures) - 1} more: " + "; ".join(
+                f"{where}: {what}" for where, what in failures[1:4]
+            )
+            message += ", ...)" if len(failures) > 4 else ")"
+        raise ModelDecodeError(message, path=path) from exc
+
+
+def _failures(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
+    """(field path, message) of every leaf error of a cattrs error tree, JSON keys in the path."""
+    if not isinstance(exc, BaseValidationError):
+        yield path, "required, but missing" if isinstance(exc, KeyError) else str(exc)
+        return
+    owner: Any = getattr(exc, "cl", None)
+    for inner in exc.exceptions:
+        step = ""
+        for note in getattr(inner, "__notes__", ()):
+            if isinstance(note, AttributeValidationNote):
+                fields = attrs.fields_dict(owner) if attrs.has(owner) else {}
+                field = fields.get(note.name)
+                step = "." + (api_name(field) if field is not None else note.name)
+            elif isinstance(note, IterableValidationNote):
+                step = f"[{note.index}]"
+        yield from _failures(inner, path + step)
 
 
 def unstructure(model: Any) -> Any:
     """The API's JSON form of a model (PascalCase keys, ISO datetimes, unknown fields kept)."""
     return _converter.unstructure(model)
+
+
+@attrs.frozen
+class _Slot:
+    """What the request checks need to know about one model field."""
+
+    name: str
+    key: str
+    model: type[KarbonModel] | None  # the model class of the value, or of its list items
+    items_nullable: bool
+
+
+def _union_args(tp: Any) -> tuple[Any, ...]:
+    return get_args(tp) if get_origin(tp) in (Union, types.UnionType) else (tp,)
+
+
+_SLOTS: dict[type[KarbonModel], tuple[_Slot, ...]] = {}
+
+
+def _slots(cls: type[KarbonModel]) -> tuple[_Slot, ...]:
+    cached = _SLOTS.get(cls)
+    if cached is not None:
+        return cached
+    attrs.resolve_types(cls)
+    slots = []
+    for field in attrs.fields(cls):
+        if field.name == "extra":
+            continue
+        model: type[KarbonModel] | None = None
+        items_nullable = False
+        for arg in _union_args(field.type):
+            if get_origin(arg) is list:
+                (item,) = get_args(arg)
+                items_nullable = type(None) in _union_args(item)
+                arg = next((a for a in _union_args(item) if a is not type(None)), item)
+            if _is_model(arg):
+                model = arg
+        slots.append(_Slot(field.name, api_name(field), model, items_nullable))
+    _SLOTS[cls] = tuple(slots)
+    return _SLOTS[cls]
+
+
+def request_document(model: KarbonModel) -> dict[str, Any]:
+    """The JSON body for a request model: only the fields that were set, at any depth.
+
+    Raises ``ValueError`` naming the field path, before anything is sent, for a ``None`` where
+    the spec does not allow null (``CreateContact.AccountingDetail.Sex may not be null``) and
+    for a NaN or infinite number, which JSON cannot carry.
+    """
+    path = type(model).__name__
+    _check_request(model, path)
+    document: dict[str, Any] = unstructure(model)
+    _check_finite(document, path)
+    return document
+
+
+def _check_request(model: KarbonModel, path: str) -> None:
+    not_null = type(model)._karbon_not_null
+    for slot in _slots(type(model)):
+        value = getattr(model, slot.name)
+        where = f"{path}.{slot.key}"
+        if value is None:
+            if slot.key in not_null:
+                raise ValueError(f"{where} may not be null")
+        elif isinstance(value, Decimal) and not value.is_finite():
+            raise ValueError(f"{where} is {value}: JSON has no NaN or infinity")
+        elif isinstance(value, KarbonModel):
+            _check_request(value, where)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if item is None and slot.model is not None and not slot.items_nullable:
+                    raise ValueError(f"{where}[{index}] may not be null")
+                if isinstance(item, KarbonModel):
+                    _check_request(item, f"{where}[{index}]")
+
+
+def _check_finite(value: Any, path: str) -> None:
+    if isinstance(value, float | Decimal):
+        finite = math.isfinite(value) if isinstance(value, float) else value.is_finite()
+        if not finite:
+            raise ValueError(f"{path} is {value}: JSON has no NaN or infinity")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{path}[{index}]")
+
+
+def without_nulls(document: Any, cls: type[Any]) -> Any:
+    """``document`` (JSON for ``cls``) without the nulls of its known fields, at any depth.
+
+    Writing a fetched record back (``modify``) must not send a null nobody set: the API answers
+    null where its spec does not allow it, and for a field the GET left out the response model
+    holds None too. Unknown keys are kept verbatim, and so are null items of a list whose items
+    may be null.
+    """
+    if not isinstance(document, Mapping) or not _is_model(cls):
+        return document
+    slots = {slot.key: slot for slot in _slots(cls)}
+    kept: dict[str, Any] = {}
+    for key, value in document.items():
+        slot = slots.get(key)
+        if slot is not None:
+            if value is None:
+                continue
+            if slot.model is not None and isinstance(value, list):
+                value = [
+                    without_nulls(item, slot.model)
+                    for item in value
+                    if item is not None or slot.items_nullable
+                ]
+            elif slot.model is not None:
+                value = without_nulls(value, slot.model)
+        kept[key] = value
+    return kept

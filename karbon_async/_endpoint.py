@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._converter import unstructure
+from ._converter import request_document
 from ._generated._spec_types import OperationSpec
 from ._limits import Lane
 from ._sender import RequestSender
@@ -118,17 +118,13 @@ def declared_operations(resource_class: type) -> list[DeclaredOperation]:
 
 
 def request_body(endpoint: Endpoint, model: object, expected: type[Any]) -> Any:
-    """The JSON form of a request model: POST and PUT leave out top-level ``None`` (omitting a
-    key leaves the stored value alone where ``null`` might clear it); PATCH keeps ``None``
-    (it clears) and leaves out ``UNSET`` fields."""
+    """The JSON form of a request model: only the fields that were set, at any depth (see
+    ``request_document``)."""
     if not isinstance(model, expected):
         raise TypeError(
             f"{endpoint.operation_id} takes a {expected.__name__}, got {type(model).__name__}"
         )
-    document = unstructure(model)
-    if endpoint.method in ("POST", "PUT") and isinstance(document, dict):
-        document = {key: value for key, value in document.items() if value is not None}
-    return document
+    return request_document(model)
 
 
 async def send(

@@ -16,6 +16,7 @@
     │   ├── ConnectError            the request was never written: safe to retry any method
     │   ├── RequestTimeoutError     no response in time; the request may have been processed
     │   └── ResponseDecodeError     a response arrived but its body was not what the API sends
+    │       └── ModelDecodeError    ...its JSON does not fit the model (``path`` names the field)
     ├── UnsafeURLError              a URL would have sent credentials to another origin
     ├── PaginationError             a nextLink chain that would never end (repeat, empty page)
     └── ConfigurationError          the client cannot be built from what it was given
@@ -65,6 +66,17 @@ class RequestTimeoutError(TransportError):
 
 class ResponseDecodeError(TransportError):
     """The response body could not be decoded as the API's JSON."""
+
+
+class ModelDecodeError(ResponseDecodeError, ValueError):
+    """A JSON body does not fit its model; ``path`` names the field, JSON keys and list indexes
+    from the model class (``WorkItem.FeeSettings.FeeValue``). Raised by the decoder, which does
+    not know the request: ``method`` and ``url`` are empty unless the caller fills them in."""
+
+    def __init__(self, message: str, *, path: str, method: str = "", url: str = "") -> None:
+        super().__init__(f"{path}: {message}", method=method, url=url, maybe_processed=True)
+        self.path = path
+        self.reason = message
 
 
 class UnsafeURLError(KarbonError, ValueError):

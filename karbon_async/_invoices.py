@@ -51,11 +51,11 @@ def invoice_tax_lines(invoice: m.Invoice) -> list[TaxLine]:
     ``TaxLocation`` this version does not know. Lines without any tax field are left out.
     """
     location = invoice.tax_location or m.TaxLocation.PRESENTATION
-    if location is m.TaxLocation.PRESENTATION:
+    if location == m.TaxLocation.PRESENTATION:
         if invoice.line_items is None:
             raise ValueError(_not_expanded(invoice, location, "LineItems"))
         lines = list(_from_line_items(invoice.line_items))
-    elif location is m.TaxLocation.DATA:
+    elif location == m.TaxLocation.DATA:
         if invoice.data is None:
             raise ValueError(_not_expanded(invoice, location, "Data"))
         lines = list(_from_data(invoice.data))

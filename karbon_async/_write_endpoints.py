@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
-from ._converter import api_name, structure, unstructure
+from ._converter import api_name, structure, unstructure, without_nulls
 from ._endpoint import Endpoint, Resource, request_body, send
 from ._exceptions import ConflictError
 from ._generated._spec_types import OperationSpec
@@ -238,7 +238,7 @@ def as_request(record: object, body_model: type[B]) -> B:
         for key, value in document.items()
         if key in body_keys or key not in record_keys  # unknown to the SDK: kept
     }
-    return structure(kept, body_model)
+    return structure(without_nulls(kept, body_model), body_model)
 
 
 class ModifyMethod(Generic[M, B]):

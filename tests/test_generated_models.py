@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from karbon_async import models
 from karbon_async._converter import api_name, structure, unstructure
+from karbon_async._exceptions import ModelDecodeError
 from karbon_async._generated import OPERATIONS
 from karbon_async._model_base import UNSET, KarbonEnum, KarbonModel
 
@@ -166,26 +167,67 @@ def test_json_keys_are_unique(cls: type[KarbonModel]) -> None:
     assert len(names) == len(set(names))
 
 
-RESPONSE_MODELS = [
-    cls
-    for cls in MODELS
-    if all(f.default is not attrs.NOTHING and f.default is not UNSET for f in attrs.fields(cls))
-]
+def models_in(tp: Any) -> list[type[KarbonModel]]:
+    if isinstance(tp, type) and issubclass(tp, KarbonModel):
+        return [tp]
+    return [found for arg in get_args(tp) for found in models_in(arg)]
+
+
+def reachable(roots: list[type[KarbonModel]]) -> set[type[KarbonModel]]:
+    seen: set[type[KarbonModel]] = set()
+    stack = list(roots)
+    while stack:
+        cls = stack.pop()
+        if cls not in seen:
+            seen.add(cls)
+            stack += [m for f in attrs.fields(attrs.resolve_types(cls)) for m in models_in(f.type)]
+    return seen
+
+
+# Every model a request body can contain; the others are response-only.
+REQUEST_SIDE = reachable([op.request_model for op in OPERATIONS.values() if op.request_model])
+RESPONSE_MODELS = [cls for cls in MODELS if cls not in REQUEST_SIDE]
+
+
+def record_key(cls: type[KarbonModel]) -> attrs.Attribute[Any] | None:
+    required = [f for f in attrs.fields(cls) if f.default is attrs.NOTHING]
+    assert len(required) <= 1, f"{cls.__name__}: a response model requires only its key"
+    return required[0] if required else None
 
 
 @pytest.mark.parametrize("cls", RESPONSE_MODELS, ids=lambda cls: cls.__name__)
 def test_nulls_and_unknown_fields_decode(cls: type[KarbonModel]) -> None:
+    key = record_key(cls)
     body: dict[str, Any] = {api_name(f): None for f in attrs.fields(cls) if f.name != "extra"}
+    if key is not None:
+        body[api_name(key)] = "K1"
     body["SomethingNew"] = {"Nested": [1, "two"]}
     decoded = structure(body, cls)
-    assert all(getattr(decoded, f.name) is None for f in attrs.fields(cls) if f.name != "extra")
+    for f in attrs.fields(cls):
+        if f.name not in ("extra", getattr(key, "name", None)):
+            assert getattr(decoded, f.name) is None
     assert decoded.extra == {"SomethingNew": {"Nested": [1, "two"]}}
     assert unstructure(decoded) == body
 
 
+@pytest.mark.parametrize(
+    "cls", [cls for cls in RESPONSE_MODELS if record_key(cls) is not None], ids=lambda c: c.__name__
+)
+def test_a_record_without_its_key_does_not_decode(cls: type[KarbonModel]) -> None:
+    key = record_key(cls)
+    assert key is not None
+    assert key.type is str
+    with pytest.raises(ModelDecodeError, match=f"{cls.__name__}.{api_name(key)}: required"):
+        structure({}, cls)
+
+
 def test_seven_digit_fractions_and_offsets() -> None:
     item = structure(
-        {"StartDate": "2022-07-05T07:30:13.7188114Z", "DueDate": "2022-07-05T07:30:13+00:00"},
+        {
+            "WorkItemKey": "W1",
+            "StartDate": "2022-07-05T07:30:13.7188114Z",
+            "DueDate": "2022-07-05T07:30:13+00:00",
+        },
         models.WorkItem,
     )
     assert item.start_date == dt.datetime(2022, 7, 5, 7, 30, 13, 718811, tzinfo=dt.timezone.utc)
@@ -193,11 +235,11 @@ def test_seven_digit_fractions_and_offsets() -> None:
 
 
 def test_unknown_and_respelled_enum_values() -> None:
-    item = structure({"PrimaryStatus": "InProgress"}, models.WorkItem)
+    item = structure({"WorkItemKey": "W1", "PrimaryStatus": "InProgress"}, models.WorkItem)
     assert item.primary_status is models.PrimaryStatus.IN_PROGRESS
-    assert models.PrimaryStatus("Ready To Start") is models.PrimaryStatus("ReadyToStart")
+    assert models.PrimaryStatus("Ready To Start") == models.PrimaryStatus("ReadyToStart")
     assert models.FeeType("FixedFee") is models.FeeType.FIXED_FEE
-    new = structure({"PrimaryStatus": "On Hold"}, models.WorkItem)
+    new = structure({"WorkItemKey": "W1", "PrimaryStatus": "On Hold"}, models.WorkItem)
     assert new.primary_status is not None
     assert not new.primary_status.is_known
     assert unstructure(new)["PrimaryStatus"] == "On Hold"

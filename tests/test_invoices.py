@@ -92,15 +92,20 @@ def test_tax_lines_come_from_the_side_tax_location_names(
 
 
 def test_tax_location_decodes_tolerantly() -> None:
-    assert ka.structure({"TaxLocation": "Data"}, m.Invoice).tax_location is m.TaxLocation.DATA
-    assert ka.structure({"TaxLocation": None}, m.Invoice).tax_location is None
-    odd = ka.structure({"TaxLocation": "Elsewhere"}, m.Invoice).tax_location
+    assert (
+        ka.structure({"InvoiceKey": "I1", "TaxLocation": "Data"}, m.Invoice).tax_location
+        is m.TaxLocation.DATA
+    )
+    assert ka.structure({"InvoiceKey": "I1", "TaxLocation": None}, m.Invoice).tax_location is None
+    odd = ka.structure({"InvoiceKey": "I1", "TaxLocation": "Elsewhere"}, m.Invoice).tax_location
     assert odd is not None
     assert not odd.is_known
-    again = ka.unstructure(ka.structure({"TaxLocation": "Elsewhere"}, m.Invoice))
+    again = ka.unstructure(
+        ka.structure({"InvoiceKey": "I1", "TaxLocation": "Elsewhere"}, m.Invoice)
+    )
     assert again["TaxLocation"] == "Elsewhere"
     with pytest.raises(ValueError, match="unknown TaxLocation 'Elsewhere'"):
-        ka.invoice_tax_lines(m.Invoice(tax_location=odd, line_items=[], data=[]))
+        ka.invoice_tax_lines(m.Invoice(invoice_key="I1", tax_location=odd, line_items=[], data=[]))
 
 
 @pytest.mark.parametrize(

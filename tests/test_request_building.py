@@ -203,6 +203,15 @@ async def test_patch_sends_only_set_fields_and_keeps_none() -> None:
     assert patched.title == "New"
 
 
+# Every record model requires its own key; one stub body serves all four.
+RECORD_STUB = {
+    "ContactKey": "K1",
+    "OrganizationKey": "K1",
+    "ClientGroupKey": "K1",
+    "WorkItemKey": "K1",
+    "FullName": "Lees",
+}
+
 PREFERRING_PATCHES = [
     ("contacts", m.PatchContactRequest(first_name="Ann"), m.PatchedContact),
     ("organizations", m.PatchOrganizationRequest(full_name="Acme"), m.PatchedOrganization),
@@ -215,7 +224,7 @@ PREFERRING_PATCHES = [
 async def test_patch_asks_for_the_record_and_returns_it(
     attribute: str, body: object, model: type
 ) -> None:
-    transport = RecordingTransport(lambda request: ok(request, {"FullName": "Lees"}))
+    transport = RecordingTransport(lambda request: ok(request, RECORD_STUB))
     patched = await getattr(client_with(transport), attribute).patch("K1", body)
     (request,) = transport.sent
     assert request.headers["Prefer"] == "return=representation"
@@ -229,7 +238,7 @@ async def test_patch_answered_204_reads_the_record_back(
     def handler(request: Request) -> Response:
         if request.method == "PATCH":
             return ok(request, status=204)
-        return ok(request, {"FullName": "Lees"})
+        return ok(request, RECORD_STUB)
 
     transport = RecordingTransport(handler)
     patched = await getattr(client_with(transport), attribute).patch("K1", body)
@@ -258,7 +267,9 @@ async def test_patch_contact_answers_with_the_record() -> None:
 
 
 async def test_patch_organization_asks_for_the_representation() -> None:
-    transport = RecordingTransport(lambda request: ok(request, {"FullName": "Acme"}))
+    transport = RecordingTransport(
+        lambda request: ok(request, {"OrganizationKey": "O1", "FullName": "Acme"})
+    )
     await client_with(transport).organizations.patch(
         "O1", m.PatchOrganizationRequest(full_name="Acme")
     )
@@ -406,7 +417,7 @@ async def test_modify_gives_up_after_the_bound() -> None:
 
     def handler(request: Request) -> Response:
         if request.method == "GET":
-            return ok(request, {"FirstName": "A", "LastName": "B"})
+            return ok(request, {"ContactKey": "C1", "FirstName": "A", "LastName": "B"})
         return Response(status=409, headers={}, body=conflict, url=request.url)
 
     transport = RecordingTransport(handler)
@@ -583,7 +594,8 @@ def test_custom_field_values_are_written_as_strings() -> None:
 def test_primary_status_spellings_are_one_value_written_spaced_in_filters() -> None:
     spaced = ka.structure("In Progress", m.PrimaryStatus)
     joined = ka.structure("InProgress", m.PrimaryStatus)
-    assert spaced is joined
+    assert joined is m.PrimaryStatus.IN_PROGRESS  # the spec's spelling is the member
+    assert spaced == joined  # the list GET's spelling is an alias of it
     # Whatever the enum's own spelling, the work-items $filter gets the spaced one.
     rendered = render_filter(ka.F.PrimaryStatus == joined, OPERATIONS["getAllWorkItems"])
     assert rendered == "PrimaryStatus eq 'In Progress'"

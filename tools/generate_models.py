@@ -35,10 +35,12 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 # Curated tables. Everything the spec cannot tell a generator lives here, in one place.
 # --------------------------------------------------------------------------------------------
 
-# Enum classes: (class name, member values in their canonical spelling, docstring). A spec enum
-# maps to the smallest entry whose values (folded: no spaces/case) include all of its values.
-# Where the API spells a value two ways (InProgress / In Progress) the canonical value is the
-# spaced form that ``$filter`` understands; KarbonEnum folds spacing so both decode.
+# Enum classes: (class name, member values, docstring). Member values are the spec's exact
+# spellings, because they are what requests send: a spec enum maps to the smallest entry whose
+# values include all of its values exactly (``tools/spec_check.py`` re-checks every use). Should
+# two schemas ever spell one logical enum differently, each spelling needs its own entry here.
+# Decoding is looser: KarbonEnum folds spaces, underscores, dashes and case, and ENUM_SPELLINGS
+# lists the other spellings the guides document.
 ENUMS: list[tuple[str, tuple[str, ...], str]] = [
     (
         "PaymentMethod",
@@ -50,8 +52,11 @@ ENUMS: list[tuple[str, tuple[str, ...], str]] = [
             "Check",
             "Cash",
             "Other",
+            "EFT",
+            "Credit Card",
         ),
-        "How an invoice was paid.",
+        "How an invoice was paid. ``EFT`` and ``Credit Card`` are the invoices guide's spellings,"
+        " which the spec does not list; prefer the others when recording a payment.",
     ),
     ("ClientType", ("Contact", "Organization", "ClientGroup"), "The kind of a client."),
     (
@@ -240,13 +245,14 @@ ENUMS: list[tuple[str, tuple[str, ...], str]] = [
     ),
     (
         "PrimaryStatus",
-        ("Planned", "Ready To Start", "In Progress", "Waiting", "Completed"),
-        "The built-in status of a work item (``InProgress`` and ``In Progress`` both decode).",
+        ("Planned", "ReadyToStart", "InProgress", "Waiting", "Completed"),
+        "The built-in status of a work item. Bodies use ``InProgress``; the list GET and"
+        " ``$filter`` use ``In Progress`` (``member.spellings`` has both).",
     ),
     (
         "FeeType",
-        ("Fixed Fee", "Time and Materials", "Non Billable"),
-        "How work is billed (``FixedFee`` and ``Fixed Fee`` both decode).",
+        ("FixedFee", "TimeAndMaterials", "NonBillable"),
+        "How work is billed.",
     ),
     (
         "TimesheetStatus",
@@ -298,6 +304,15 @@ ENUMS: list[tuple[str, tuple[str, ...], str]] = [
         "What happened to the resource a webhook payload is about.",
     ),
 ]
+
+# Other spellings of a member that the API or its guides use, by (enum, member value): decoded to
+# an alias of the member that re-encodes as received, and listed by ``member.spellings``.
+ENUM_SPELLINGS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("PrimaryStatus", "ReadyToStart"): ("Ready To Start",),
+    ("PrimaryStatus", "InProgress"): ("In Progress",),
+    ("PaymentMethod", "Bank Transfer"): ("BankTransfer",),
+    ("PaymentMethod", "Direct Debit"): ("DirectDebit",),
+}
 
 # Properties whose enum is named by the property, not the value set (webhook payload fields with
 # one-value enums that would otherwise land in an unrelated class).
@@ -386,6 +401,43 @@ CLASS_RENAMES: dict[str, str] = {
     "BillingPayment": "Payment",
     "NoteResponse": "Note",
     "ExpenseResponse": "Expense",
+}
+
+# The key of every record model (by final class name): typed ``str`` and required when decoding,
+# because a record without its key is of no use.
+RECORD_KEYS: dict[str, str] = {
+    "BusinessCardWithEntity": "BusinessCardKey",
+    "ClientGroup": "ClientGroupKey",
+    "ClientGroupSummary": "ClientGroupKey",
+    "Comment": "CommentKey",
+    "Contact": "ContactKey",
+    "ContactSummary": "ContactKey",
+    "PatchedContact": "ContactKey",
+    "CustomFieldDefinitionWithKey": "Key",
+    "EstimateSummary": "EstimateSummaryKey",
+    "Expense": "ExpenseKey",
+    "IntegrationTask": "TaskKey",
+    "IntegrationTaskDefinition": "TaskDefinitionKey",
+    "Invoice": "InvoiceKey",
+    "InvoiceSummary": "InvoiceKey",
+    "Note": "Id",
+    "Organization": "OrganizationKey",
+    "OrganizationCreated": "OrganizationKey",
+    "OrganizationSummary": "OrganizationKey",
+    "OrganizationWithBusinessCards": "OrganizationKey",
+    "PatchedOrganization": "OrganizationKey",
+    "Payment": "PaymentKey",
+    "Role": "Key",
+    "Team": "TeamKey",
+    "TimeEntry": "IndividualTimeEntryKey",
+    "Timesheet": "TimesheetKey",
+    "User": "Id",
+    "UserSummary": "Id",
+    "WorkItem": "WorkItemKey",
+    "WorkItemCreated": "WorkItemKey",
+    "WorkItemSummary": "WorkItemKey",
+    "WorkSchedule": "WorkScheduleKey",
+    "WorkTemplate": "WorkTemplateKey",
 }
 
 # Page sizes stated only in prose; used when the description has no recognisable number.
@@ -536,6 +588,7 @@ class FieldDef:
     required: bool
     description: str
     limits: dict[str, Any] = field(default_factory=dict)
+    enum_values: tuple[str, ...] = ()  # the spec's own enum spelling, for tools/spec_check.py
 
 
 @dataclass
@@ -556,7 +609,7 @@ class ModelDef:
                     f.api_name,
                     f.py_name,
                     f.type_expr,
-                    f.nullable and f.required,
+                    f.nullable,
                     f.required,
                     repr(f.limits),
                 )
@@ -615,6 +668,8 @@ class Generator:
         self.operations: list[OperationDef] = []
         self.warnings: list[str] = []
         self.response_reachable = self.reachable_from_responses()
+        self.request_side: set[str] = set()  # classes a request body can contain (after classify)
+        self.shared: set[str] = set()  # ...that a response can contain too
 
     def reachable_from_responses(self) -> set[str]:
         found: set[str] = set()
@@ -760,12 +815,12 @@ class Generator:
         if prop in ENUM_BY_PROPERTY:
             enum = self.enums[ENUM_BY_PROPERTY[prop]]
         else:
-            wanted = {fold(v) for v in values}
-            candidates = [e for e in self.enums.values() if wanted <= {fold(v) for v in e.values}]
+            wanted = set(values)
+            candidates = [e for e in self.enums.values() if wanted <= set(e.values)]
             if not candidates:
-                raise GeneratorError(f"no enum class for {where}: {values}")
+                raise GeneratorError(f"no enum class spells {values} exactly ({where})")
             enum = min(candidates, key=lambda e: (len(e.values), e.name))
-        missing = {fold(v) for v in values} - {fold(v) for v in enum.values}
+        missing = set(values) - set(enum.values)
         if missing:
             raise GeneratorError(f"enum {enum.name} lacks {missing} ({where})")
         enum.used = True
@@ -788,7 +843,10 @@ class Generator:
             kind = "object"
         if kind == "array":
             items = schema.get("items") or {}
-            return f"list[{self.type_of(items, owner, singular(prop), role)}]"
+            item_type = self.type_of(items, owner, singular(prop), role)
+            if self.unwrap_nullable(self.resolve(items)[1])[1]:
+                return f"list[{item_type} | None]"
+            return f"list[{item_type}]"
         if kind == "object":
             props, _, _ = self.collect(schema)
             if not props:
@@ -805,10 +863,7 @@ class Generator:
                 return "datetime.date"
             if fmt == "binary":
                 return "bytes"
-            example = schema.get("example")
-            if fmt is None and isinstance(example, str) and re.match(r"^\d{4}-\d\d-\d\dT", example):
-                return "datetime.datetime"  # a timestamp documented without a format
-            return "str"
+            return "str"  # even where the example looks like a timestamp: the spec says string
         if kind == "integer":
             return "int"
         if kind == "number":
@@ -901,9 +956,17 @@ class Generator:
                     required=is_required,
                     description=first_sentence(prop_schema.get("description")),
                     limits=limits,
+                    enum_values=self.enum_values_of(prop_schema),
                 )
             )
         return ModelDef(class_name, role, first_sentence(description), fields, source)
+
+    def enum_values_of(self, schema: dict[str, Any]) -> tuple[str, ...]:
+        """The spec's enum values of a property (or of its array items); () if none."""
+        schema, _ = self.unwrap_nullable(self.resolve(schema)[1])
+        if schema.get("type") == "array":
+            schema, _ = self.unwrap_nullable(self.resolve(schema.get("items") or {})[1])
+        return tuple(v for v in schema.get("enum", ()) if v is not None)
 
     @staticmethod
     def limits(schema: dict[str, Any]) -> dict[str, Any]:
@@ -1067,6 +1130,9 @@ class Generator:
 
     def apply_renames(self, renames: dict[str, str]) -> None:
         """Rename classes (CLASS_RENAMES) everywhere they are referenced."""
+        unknown = {key for key in ENUM_SPELLINGS if key[1] not in self.enums[key[0]].values}
+        if unknown:
+            raise GeneratorError(f"ENUM_SPELLINGS: no such members {sorted(unknown)}")
         taken = set(self.models) | {e.name for e in self.enums.values()}
         for old, new in renames.items():
             if old not in self.models:
@@ -1091,6 +1157,30 @@ class Generator:
             if op.response_model:
                 op.response_model = renames.get(op.response_model, op.response_model)
 
+    def classify(self) -> None:
+        """Find the classes a request body can reach, and those also reached by responses."""
+
+        def reach(roots: Iterable[str | None]) -> set[str]:
+            seen: set[str] = set()
+            stack = [root for root in roots if root]
+            while stack:
+                name = stack.pop()
+                if name in seen or name not in self.models:
+                    continue
+                seen.add(name)
+                for f in self.models[name].fields:
+                    stack += re.findall(r"[A-Za-z_]\w*", f.type_expr)
+            return seen
+
+        self.request_side = reach(op.request_model for op in self.operations)
+        self.shared = self.request_side & reach(op.response_model for op in self.operations)
+        for name, key in RECORD_KEYS.items():
+            model = self.models.get(name)
+            if model is None or name in self.request_side:
+                raise GeneratorError(f"RECORD_KEYS: {name} is not a response-only class")
+            if key not in {f.api_name for f in model.fields}:
+                raise GeneratorError(f"RECORD_KEYS: {name} has no field {key}")
+
     def flattened_only(self) -> set[str]:
         """Components that only serve as allOf building blocks of other schemas."""
         used_as_branch: set[str] = set()
@@ -1107,14 +1197,23 @@ class Generator:
 # --------------------------------------------------------------------------------------------
 
 
-def render_field(model: ModelDef, f: FieldDef) -> list[str]:
+def render_field(gen: Generator, model: ModelDef, f: FieldDef) -> list[str]:
+    """A request-side field defaults to UNSET (left out of the body) and admits None only where
+    the spec allows null, or where responses share the class (they send nulls anyway; the
+    encoder then refuses a None the spec does not allow). A response-only field defaults to None,
+    except the record's key, which is required."""
     base = f.type_expr
-    if model.role == PATCH:
-        annotation = f"{base} | Unset | None"
-        default: str | None = "UNSET"
-    elif f.required:
-        annotation = f"{base} | None" if f.nullable else base
-        default = None
+    default: str | None
+    if model.name in gen.request_side:
+        if f.required:
+            annotation = f"{base} | None" if f.nullable else base
+            default = None
+        else:
+            may_be_none = f.nullable or model.name in gen.shared
+            annotation = f"{base} | None | Unset" if may_be_none else f"{base} | Unset"
+            default = "UNSET"
+    elif RECORD_KEYS.get(model.name) == f.api_name:
+        annotation, default = base, None
     else:
         annotation = f"{base} | None"
         default = "None"
@@ -1185,9 +1284,10 @@ def render_models(gen: Generator) -> str:
         "# ruff: noqa: RUF001, RUF009",
         '"""Models and enums of the Karbon API v3, generated from its OpenAPI document.',
         "",
-        "Response models accept anything the API sends: every field is optional. Request models",
-        "mark the documented required fields and check the documented limits. PATCH models default",
-        "every field to ``UNSET`` so only the fields you set are sent.",
+        "Response models accept anything the API sends: every field is optional (None when absent)",
+        "except the record's key. Models a request body can contain mark the documented required",
+        "fields, check the documented limits and default every other field to ``UNSET``, so only",
+        "the fields you set are sent, at any depth.",
         '"""',
         "",
         "from __future__ import annotations",
@@ -1195,17 +1295,23 @@ def render_models(gen: Generator) -> str:
         "import datetime",
         "import re",
         "from decimal import Decimal",
-        "from typing import Any",
+        "from typing import Any, ClassVar",
         "",
         "import attrs",
         "",
-        "from .._model_base import UNSET, KarbonEnum, KarbonModel, Unset, api_field",
+        "from .._model_base import UNSET, KarbonEnum, KarbonModel, Unset, api_field, spellings",
         "",
         "",
         *VALIDATOR_SOURCE.splitlines(),
     ]
     for enum in sorted((e for e in gen.enums.values() if e.used), key=lambda e: e.name):
-        lines += ["", "", f"class {enum.name}(KarbonEnum):"]
+        lines += ["", ""]
+        others = {
+            v: ENUM_SPELLINGS[key] for v in enum.values if (key := (enum.name, v)) in ENUM_SPELLINGS
+        }
+        if others:
+            lines.append(f"@spellings({others!r})")
+        lines.append(f"class {enum.name}(KarbonEnum):")
         lines += docstring(enum.description, "    ")
         lines.append("")
         for value in enum.values:
@@ -1214,16 +1320,18 @@ def render_models(gen: Generator) -> str:
         model = gen.models[name]
         lines += ["", "", "@attrs.frozen(kw_only=True)", f"class {name}(KarbonModel):"]
         doc = model.description or f"{name}."
-        role_note = {
-            REQUEST: " Request form: required fields and limits are checked.",
-            PATCH: " PATCH body: only the fields you set are sent.",
-            RESPONSE: "",
-        }[model.role]
+        role_note = ""
+        if name in gen.request_side:
+            role_note = " Request form: only the fields you set are sent; limits are checked."
         lines += docstring(doc + role_note, "    ")
         if model.fields:
             lines.append("")
+        not_null = sorted(f.api_name for f in model.fields if not f.nullable)
+        if name in gen.request_side and not_null:
+            lines.append("    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(")
+            lines += [f"        {{{', '.join(repr(k) for k in not_null)}}}", "    )"]
         for f in model.fields:
-            lines += render_field(model, f)
+            lines += render_field(gen, model, f)
     return "\n".join(lines) + "\n"
 
 
@@ -1233,8 +1341,9 @@ def render_public(gen: Generator) -> str:
         HEADER.rstrip(),
         '"""The Karbon API models and enums.',
         "",
-        "Response models: every field optional. Request models: required fields have no default.",
-        "PATCH models: fields default to ``UNSET`` and only the ones you set are sent.",
+        "Response models: every field optional except the record key. Request models (and every",
+        "model a request body contains): required fields have no default, the others default to",
+        "``UNSET`` and only the ones you set are sent.",
         '"""',
         "",
         "from karbon_async._generated.models import (",
@@ -1293,6 +1402,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.enums.update({name: EnumDef(name, vals, doc) for name, vals, doc in DOCUMENTED_ENUMS})
     gen.run()
     gen.apply_renames(CLASS_RENAMES)
+    gen.classify()
     paths = write_all(gen)
     ruff_format(paths)
     for warning in iter_warnings(gen):

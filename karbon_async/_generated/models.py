@@ -2,9 +2,10 @@
 # ruff: noqa: RUF001, RUF009
 """Models and enums of the Karbon API v3, generated from its OpenAPI document.
 
-Response models accept anything the API sends: every field is optional. Request models
-mark the documented required fields and check the documented limits. PATCH models default
-every field to ``UNSET`` so only the fields you set are sent.
+Response models accept anything the API sends: every field is optional (None when absent)
+except the record's key. Models a request body can contain mark the documented required
+fields, check the documented limits and default every other field to ``UNSET``, so only
+the fields you set are sent, at any depth.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import datetime
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
-from .._model_base import UNSET, KarbonEnum, KarbonModel, Unset, api_field
+from .._model_base import UNSET, KarbonEnum, KarbonModel, Unset, api_field, spellings
 
 
 @attrs.frozen
@@ -142,11 +143,11 @@ class EntityType(KarbonEnum):
 
 
 class FeeType(KarbonEnum):
-    """How work is billed (``FixedFee`` and ``Fixed Fee`` both decode)."""
+    """How work is billed."""
 
-    FIXED_FEE = "Fixed Fee"
-    TIME_AND_MATERIALS = "Time and Materials"
-    NON_BILLABLE = "Non Billable"
+    FIXED_FEE = "FixedFee"
+    TIME_AND_MATERIALS = "TimeAndMaterials"
+    NON_BILLABLE = "NonBillable"
 
 
 class InstallmentPeriod(KarbonEnum):
@@ -199,8 +200,10 @@ class MemberType(KarbonEnum):
     TEAM = "Team"
 
 
+@spellings({"Bank Transfer": ("BankTransfer",), "Direct Debit": ("DirectDebit",)})
 class PaymentMethod(KarbonEnum):
-    """How an invoice was paid."""
+    """How an invoice was paid. ``EFT`` and ``Credit Card`` are the invoices guide's spellings,
+    which the spec does not list; prefer the others when recording a payment."""
 
     BANK_TRANSFER = "Bank Transfer"
     DIRECT_DEBIT = "Direct Debit"
@@ -209,6 +212,8 @@ class PaymentMethod(KarbonEnum):
     CHECK = "Check"
     CASH = "Cash"
     OTHER = "Other"
+    EFT = "EFT"
+    CREDIT_CARD = "Credit Card"
 
 
 class PaymentType(KarbonEnum):
@@ -230,12 +235,14 @@ class PhoneNumberLabel(KarbonEnum):
     OTHER = "Other"
 
 
+@spellings({"ReadyToStart": ("Ready To Start",), "InProgress": ("In Progress",)})
 class PrimaryStatus(KarbonEnum):
-    """The built-in status of a work item (``InProgress`` and ``In Progress`` both decode)."""
+    """The built-in status of a work item. Bodies use ``InProgress``; the list GET and
+    ``$filter`` use ``In Progress`` (``member.spellings`` has both)."""
 
     PLANNED = "Planned"
-    READY_TO_START = "Ready To Start"
-    IN_PROGRESS = "In Progress"
+    READY_TO_START = "ReadyToStart"
+    IN_PROGRESS = "InProgress"
     WAITING = "Waiting"
     COMPLETED = "Completed"
 
@@ -455,9 +462,10 @@ class WorkStatusType(KarbonEnum):
 
 @attrs.frozen(kw_only=True)
 class AddTeamMembers(KarbonModel):
-    """The user profile keys to add as members of a Team. Request form: required fields and
-    limits are checked."""
+    """The user profile keys to add as members of a Team. Request form: only the fields you set
+    are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"UserKeys"})
     user_keys: list[str]
     """The keys of the users to add."""
 
@@ -710,61 +718,90 @@ class BusinessCardAddress(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardAddressInput(KarbonModel):
-    """An object in ``BusinessCard.Address``. Request form: required fields and limits are
-    checked."""
+    """An object in ``BusinessCard.Address``. Request form: only the fields you set are sent;
+    limits are checked."""
 
-    address_key: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AddressKey",
+            "AddressLines",
+            "City",
+            "CountryCode",
+            "Label",
+            "StateProvinceCounty",
+            "ZipCode",
+        }
+    )
+    address_key: str | Unset = UNSET
     """A randomly generated GUID to indicate the address details."""
-    address_lines: str | None = attrs.field(
-        default=None, validator=_Limits("AddressLines", max_length=200)
+    address_lines: str | Unset = attrs.field(
+        default=UNSET, validator=_Limits("AddressLines", max_length=200)
     )
     """Street Address."""
-    city: str | None = attrs.field(default=None, validator=_Limits("City", max_length=100))
+    city: str | Unset = attrs.field(default=UNSET, validator=_Limits("City", max_length=100))
     """City."""
-    state_province_county: str | None = attrs.field(
-        default=None, validator=_Limits("StateProvinceCounty", max_length=100)
+    state_province_county: str | Unset = attrs.field(
+        default=UNSET, validator=_Limits("StateProvinceCounty", max_length=100)
     )
     """State / Province / County."""
-    zip_code: str | None = attrs.field(default=None, validator=_Limits("ZipCode", max_length=20))
+    zip_code: str | Unset = attrs.field(default=UNSET, validator=_Limits("ZipCode", max_length=20))
     """ZipCode / PostCode."""
-    country_code: str | None = None
+    country_code: str | Unset = UNSET
     """Two letter Country Code."""
-    label: AddressLabel | None = None
+    label: AddressLabel | Unset = UNSET
     """The tag to indicate the type of Address."""
 
 
 @attrs.frozen(kw_only=True)
 class BusinessCardInput(KarbonModel):
-    """A business card associated with a contact or organization. Request form: required fields
-    and limits are checked."""
+    """A business card associated with a contact or organization. Request form: only the fields
+    you set are sent; limits are checked."""
 
-    business_card_key: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "Addresses",
+            "BusinessCardKey",
+            "EmailAddresses",
+            "EntityKey",
+            "EntityType",
+            "FacebookLink",
+            "IsPrimaryCard",
+            "LinkedInLink",
+            "OrganizationKey",
+            "PhoneNumbers",
+            "RoleOrTitle",
+            "SkypeLink",
+            "TwitterLink",
+            "WebSites",
+        }
+    )
+    business_card_key: str | Unset = UNSET
     """A Karbon-generated unique identifier for the Business Card."""
-    entity_type: ClientType | None = None
+    entity_type: ClientType | Unset = UNSET
     """The type of entity this Business Card belongs to."""
-    entity_key: str | None = None
+    entity_key: str | Unset = UNSET
     """A Karbon-generated key to indicate the entity (Contact, Organization, or ClientGroup) this
     Business Card belongs to."""
-    is_primary_card: bool | None = None
+    is_primary_card: bool | Unset = UNSET
     """Set to true, if this business card is also the primary business card for this entity."""
-    web_sites: list[str] | None = None
+    web_sites: list[str] | Unset = UNSET
     """The websites associated with this Business card."""
-    email_addresses: list[str] | None = None
+    email_addresses: list[str] | Unset = UNSET
     """The email addresses associated with this Business card."""
-    organization_key: str | None = None
+    organization_key: str | Unset = UNSET
     """A Karbon-generated key to indicate the organization this Business Card belongs to."""
-    role_or_title: str | None = None
+    role_or_title: str | Unset = UNSET
     """The business role or title of the contact this Business Cards belongs to."""
-    facebook_link: str | None = None
+    facebook_link: str | Unset = UNSET
     """The URL to the entity's Facebook profile."""
-    linked_in_link: str | None = None
+    linked_in_link: str | Unset = UNSET
     """The URL to the entity's LinkedIn profile."""
-    twitter_link: str | None = None
+    twitter_link: str | Unset = UNSET
     """The URL to the entity's Twitter profile."""
-    skype_link: str | None = None
+    skype_link: str | Unset = UNSET
     """The URL to the entity's Skype profile."""
-    addresses: list[BusinessCardAddressInput] | None = None
-    phone_numbers: list[BusinessCardPhoneNumberInput] | None = None
+    addresses: list[BusinessCardAddressInput] | Unset = UNSET
+    phone_numbers: list[BusinessCardPhoneNumberInput] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
@@ -783,16 +820,19 @@ class BusinessCardPhoneNumber(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardPhoneNumberInput(KarbonModel):
-    """An object in ``BusinessCard.PhoneNumber``. Request form: required fields and limits are
-    checked."""
+    """An object in ``BusinessCard.PhoneNumber``. Request form: only the fields you set are sent;
+    limits are checked."""
 
-    phone_number_key: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"CountryCode", "Label", "Number", "PhoneNumberKey"}
+    )
+    phone_number_key: str | Unset = UNSET
     """A randomly generated GUID to indicate the phone details."""
-    number: str | None = attrs.field(default=None, validator=_Limits("Number", max_length=20))
+    number: str | Unset = attrs.field(default=UNSET, validator=_Limits("Number", max_length=20))
     """The phone number of the entity."""
-    country_code: str | None = None
+    country_code: str | Unset = UNSET
     """The phone number country code."""
-    label: PhoneNumberLabel | None = None
+    label: PhoneNumberLabel | Unset = UNSET
     """The tag to indicate the type of phone number."""
 
 
@@ -850,60 +890,79 @@ class BusinessCardRequestAddress(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardRequestAddressInput(KarbonModel):
-    """An object in ``BusinessCardRequest.Address``. Request form: required fields and limits are
-    checked."""
+    """An object in ``BusinessCardRequest.Address``. Request form: only the fields you set are
+    sent; limits are checked."""
 
-    address_lines: str | None = attrs.field(
-        default=None, validator=_Limits("AddressLines", max_length=200)
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"AddressLines", "City", "CountryCode", "Label", "StateProvinceCounty", "ZipCode"}
+    )
+    address_lines: str | Unset = attrs.field(
+        default=UNSET, validator=_Limits("AddressLines", max_length=200)
     )
     """Street Address."""
-    city: str | None = attrs.field(default=None, validator=_Limits("City", max_length=100))
+    city: str | Unset = attrs.field(default=UNSET, validator=_Limits("City", max_length=100))
     """City."""
-    state_province_county: str | None = attrs.field(
-        default=None, validator=_Limits("StateProvinceCounty", max_length=100)
+    state_province_county: str | Unset = attrs.field(
+        default=UNSET, validator=_Limits("StateProvinceCounty", max_length=100)
     )
     """State / Province / County."""
-    zip_code: str | None = attrs.field(default=None, validator=_Limits("ZipCode", max_length=20))
+    zip_code: str | Unset = attrs.field(default=UNSET, validator=_Limits("ZipCode", max_length=20))
     """ZipCode / PostCode."""
-    country_code: str | None = None
+    country_code: str | Unset = UNSET
     """Two letter Country Code."""
-    label: AddressLabel | None = None
+    label: AddressLabel | Unset = UNSET
     """The tag to indicate the type of Address."""
 
 
 @attrs.frozen(kw_only=True)
 class BusinessCardRequestInput(KarbonModel):
-    """A business card associated with a contact or organization. Request form: required fields
-    and limits are checked."""
+    """A business card associated with a contact or organization. Request form: only the fields
+    you set are sent; limits are checked."""
 
-    business_card_key: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "Addresses",
+            "BusinessCardKey",
+            "EmailAddresses",
+            "EntityKey",
+            "EntityType",
+            "FacebookLink",
+            "IsPrimaryCard",
+            "LinkedInLink",
+            "PhoneNumbers",
+            "SkypeLink",
+            "TwitterLink",
+            "WebSites",
+        }
+    )
+    business_card_key: str | Unset = UNSET
     """A Karbon-generated unique identifier for the Business Card."""
-    entity_type: ClientType | None = None
+    entity_type: ClientType | Unset = UNSET
     """The type of entity this Business Card belongs to."""
-    entity_key: str | None = None
+    entity_key: str | Unset = UNSET
     """A Karbon-generated key to indicate the entity (Contact, Organization, or ClientGroup) this
     Business Card belongs to."""
-    is_primary_card: bool | None = None
+    is_primary_card: bool | Unset = UNSET
     """Set to true, if this business card is also the primary business card for this entity."""
-    organization_key: str | None = None
+    organization_key: str | Unset | None = UNSET
     """Used on the Business Card for a Contact to specify the Organization that the Contact is
     related to."""
-    web_sites: list[str] | None = None
+    web_sites: list[str] | Unset = UNSET
     """The websites associated with this Business card."""
-    email_addresses: list[str] | None = None
+    email_addresses: list[str] | Unset = UNSET
     """The email addresses associated with this Business card."""
-    role_or_title: str | None = None
+    role_or_title: str | Unset | None = UNSET
     """The business role or title of the contact this Business Cards belongs to."""
-    facebook_link: str | None = None
+    facebook_link: str | Unset = UNSET
     """The URL to the entity's Facebook profile."""
-    linked_in_link: str | None = None
+    linked_in_link: str | Unset = UNSET
     """The URL to the entity's LinkedIn profile."""
-    twitter_link: str | None = None
+    twitter_link: str | Unset = UNSET
     """The URL to the entity's Twitter profile."""
-    skype_link: str | None = None
+    skype_link: str | Unset = UNSET
     """The URL to the entity's Skype profile."""
-    addresses: list[BusinessCardRequestAddressInput] | None = None
-    phone_numbers: list[BusinessCardRequestPhoneNumberInput] | None = None
+    addresses: list[BusinessCardRequestAddressInput] | Unset = UNSET
+    phone_numbers: list[BusinessCardRequestPhoneNumberInput] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
@@ -920,14 +979,15 @@ class BusinessCardRequestPhoneNumber(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardRequestPhoneNumberInput(KarbonModel):
-    """An object in ``BusinessCardRequest.PhoneNumber``. Request form: required fields and limits
-    are checked."""
+    """An object in ``BusinessCardRequest.PhoneNumber``. Request form: only the fields you set
+    are sent; limits are checked."""
 
-    number: str | None = attrs.field(default=None, validator=_Limits("Number", max_length=20))
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"CountryCode", "Label", "Number"})
+    number: str | Unset = attrs.field(default=UNSET, validator=_Limits("Number", max_length=20))
     """The phone number of the entity."""
-    country_code: str | None = None
+    country_code: str | Unset = UNSET
     """The phone number country code."""
-    label: PhoneNumberLabel | None = None
+    label: PhoneNumberLabel | Unset = UNSET
     """The tag to indicate the type of phone number."""
 
 
@@ -940,7 +1000,7 @@ class BusinessCardWithEntity(KarbonModel):
     entity_key: str | None = None
     """A Karbon-generated key to indicate the entity (Contact, Organization, or ClientGroup) this
     Business Card belongs to."""
-    business_card_key: str | None = None
+    business_card_key: str
     """A Karbon-generated unique identifier for the Business Card."""
     is_primary_card: bool | None = None
     """Set to true, if this business card is also the primary business card for this entity."""
@@ -972,7 +1032,7 @@ class ClientGroup(KarbonModel):
     """The information about Karbon controllers generating this response."""
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    client_group_key: str | None = None
+    client_group_key: str
     """A Karbon-generated value that is used to identify the Client Group."""
     full_name: str | None = None
     """The full name of the Client Group."""
@@ -991,7 +1051,7 @@ class ClientGroup(KarbonModel):
     """The main contact for a client with multiple contact details."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Client Group was last modified."""
-    members: list[CreateClientGroupMember] | None = None
+    members: list[CreateClientGroupMember | None] | None = None
     """The members of the Client Group."""
     entity_description: CreateClientGroupEntityDescription | None = None
     accounting_details: str | None = None
@@ -1014,7 +1074,7 @@ class ClientGroupSummary(KarbonModel):
     """The website associated with the Client Group."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which the Client Group was most recently modified."""
-    client_group_key: str | None = None
+    client_group_key: str
     """A Karbon-generated unique identifier for the Client Group."""
 
 
@@ -1024,14 +1084,14 @@ class Comment(KarbonModel):
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
-    comment_key: str | None = None
+    comment_key: str
     """A Karbon-generated unique identifier for the comment."""
     comment_type_key: str | None = None
     """A Karbon-generated value that is used to identify the Karbon entity (e.g., Work Item,
     Notes, Contacts) associated with the comment."""
     comment_body: str | None = None
     """The comment left behind by a Karbon user."""
-    created_date: datetime.datetime | None = None
+    created_date: str | None = None
     """The date and time at which the comment was created in Karbon."""
     author_key: str | None = None
     """A random value that indicates the email address of the Karbon user who created the
@@ -1046,7 +1106,7 @@ class Contact(KarbonModel):
     """The information about Karbon controllers generating this response."""
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    contact_key: str | None = None
+    contact_key: str
     """A Karbon-generated value that is used to identify the Contact."""
     first_name: str | None = None
     """The first name of the Contact."""
@@ -1088,7 +1148,7 @@ class ContactSummary(KarbonModel):
 
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    contact_key: str | None = None
+    contact_key: str
     """A Karbon-generated unique identifier for the Contact."""
     full_name: str | None = None
     """The full name of the Contact."""
@@ -1182,122 +1242,169 @@ class CreateClientGroup(KarbonModel):
     primary_contact: str | None = None
     """The main contact for a client with multiple contact details."""
     entity_description: CreateClientGroupEntityDescription | None = None
-    members: list[CreateClientGroupMember] | None = None
+    members: list[CreateClientGroupMember | None] | None = None
     """The members of the Client Group."""
 
 
 @attrs.frozen(kw_only=True)
 class CreateClientGroupEntityDescription(KarbonModel):
-    """An object in ``CreateClientGroup.EntityDescription``. Request form: required fields and
-    limits are checked."""
+    """An object in ``CreateClientGroup.EntityDescription``. Request form: only the fields you
+    set are sent; limits are checked."""
 
-    text: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Text"})
+    text: str | Unset | None = UNSET
     """Free-form text that can be used to add more information about the Client Group."""
 
 
 @attrs.frozen(kw_only=True)
 class CreateClientGroupMember(KarbonModel):
-    """An object in ``CreateClientGroup.Member``. Request form: required fields and limits are
-    checked."""
+    """An object in ``CreateClientGroup.Member``. Request form: only the fields you set are sent;
+    limits are checked."""
 
-    contact_key: str | None = None
+    contact_key: str | Unset | None = UNSET
     """A Karbon-generated value that is used to identify the Contact."""
-    organization_key: str | None = None
+    organization_key: str | Unset | None = UNSET
     """A Karbon-generated value that is used to identify the Organization."""
 
 
 @attrs.frozen(kw_only=True)
 class CreateClientGroupRequest(KarbonModel):
-    """A single Client Group. Request form: required fields and limits are checked."""
+    """A single Client Group. Request form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "BusinessCard",
+            "ClientManager",
+            "ClientOwner",
+            "ClientTeam",
+            "ContactType",
+            "EntityDescription",
+            "FullName",
+            "Members",
+            "PrimaryContact",
+            "RestrictionLevel",
+            "UserDefinedIdentifier",
+        }
+    )
     full_name: str
     """The full name of the Client Group."""
-    client_owner: str | None = None
+    client_owner: str | Unset = UNSET
     """The team member in your firm who looks after client relationship or is responsible for the
     vast majority of the work of the clients in this Client Group."""
-    client_manager: str | None = None
+    client_manager: str | Unset = UNSET
     """The team member in your firm who manages the work for the clients in this Client Group."""
-    contact_type: str | None = None
+    contact_type: str | Unset = UNSET
     """The Contact Type for this Client Group."""
-    user_defined_identifier: str | None = None
+    user_defined_identifier: str | Unset = UNSET
     """A unique key that you can use to identify this Client Group."""
-    restriction_level: RestrictionLevel | None = None
+    restriction_level: RestrictionLevel | Unset = UNSET
     """The privacy level for this Client Group."""
-    primary_contact: str | None = None
+    primary_contact: str | Unset = UNSET
     """The main contact for a client with multiple contact details."""
-    entity_description: CreateClientGroupEntityDescription | None = None
-    members: list[CreateClientGroupMember] | None = None
+    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
+    members: list[CreateClientGroupMember | None] | Unset = UNSET
     """The members of the Client Group."""
-    accounting_details: str | None = None
+    accounting_details: str | Unset | None = UNSET
     """The accounting details associated with the Client Group."""
-    business_card: BusinessCardInput | None = None
-    client_team: list[CreateClientGroupRequestClientTeam] | None = None
+    business_card: BusinessCardInput | Unset = UNSET
+    client_team: list[CreateClientGroupRequestClientTeam] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
 class CreateClientGroupRequestClientTeam(KarbonModel):
-    """An object in ``CreateClientGroupRequest.ClientTeam``. Request form: required fields and
-    limits are checked."""
+    """An object in ``CreateClientGroupRequest.ClientTeam``. Request form: only the fields you
+    set are sent; limits are checked."""
 
-    member_key: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"MemberKey", "MemberType"})
+    member_key: str | Unset | None = UNSET
     """The unique key of the user or team assigned to the client team role."""
-    member_type: MemberType | None = None
+    member_type: MemberType | Unset | None = UNSET
     """The type of member assigned to the client team, can be either User or Team."""
-    role_type: ClientTeamRole | None = None
+    role_type: ClientTeamRole | Unset | None = UNSET
     """The specific role the user or team is assigned to, can be null if a member of the client
     team without a specific role."""
 
 
 @attrs.frozen(kw_only=True)
 class CreateContact(KarbonModel):
-    """A single Contact. Request form: required fields and limits are checked."""
+    """A single Contact. Request form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AccountingDetail",
+            "BusinessCards",
+            "ClientManager",
+            "ClientOwner",
+            "ClientTeam",
+            "ContactType",
+            "EntityDescription",
+            "FirstName",
+            "LastName",
+            "MiddleName",
+            "PreferredName",
+            "RestrictionLevel",
+            "Salutation",
+            "Suffix",
+            "UserDefinedIdentifier",
+        }
+    )
     first_name: str
     """The first name of the Contact."""
-    middle_name: str | None = None
+    middle_name: str | Unset = UNSET
     """The middle name of the Contact."""
     last_name: str
     """The last name of the Contact."""
-    preferred_name: str | None = None
+    preferred_name: str | Unset = UNSET
     """The preferred name of the Contact."""
-    salutation: str | None = None
+    salutation: str | Unset = UNSET
     """The title to address the Contact."""
-    suffix: str | None = None
+    suffix: str | Unset = UNSET
     """The suffix of the Contact."""
-    restriction_level: RestrictionLevel | None = None
+    restriction_level: RestrictionLevel | Unset = UNSET
     """The privacy level for this Contact."""
-    client_owner: str | None = None
+    client_owner: str | Unset = UNSET
     """The team member in your firm who looks after client relationship or is responsible for the
     vast majority of the work of the Contact."""
-    client_manager: str | None = None
+    client_manager: str | Unset = UNSET
     """The team member in your firm who manages the work for Contact."""
-    contact_type: str | None = None
+    contact_type: str | Unset = UNSET
     """The Contact Type for this Contact."""
-    user_defined_identifier: str | None = None
+    user_defined_identifier: str | Unset = UNSET
     """A unique key that you can use to identify this Contact."""
-    business_cards: list[BusinessCardRequestInput] | None = None
-    entity_description: CreateClientGroupEntityDescription | None = None
-    accounting_detail: DetailsOfAccountingRequest | None = None
-    client_team: list[CreateClientGroupRequestClientTeam] | None = None
+    business_cards: list[BusinessCardRequestInput] | Unset = UNSET
+    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
+    accounting_detail: DetailsOfAccountingRequest | Unset = UNSET
+    client_team: list[CreateClientGroupRequestClientTeam] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
 class CreateFileRequest(KarbonModel):
-    """The request body of ``createFile``. Request form: required fields and limits are checked."""
+    """The request body of ``createFile``. Request form: only the fields you set are sent; limits
+    are checked."""
 
-    contact_keys: str | None = api_field("contact_keys", default=None)
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "client_group_keys",
+            "contact_keys",
+            "file",
+            "integration_task_key",
+            "organization_keys",
+            "workitem_keys",
+        }
+    )
+    contact_keys: str | Unset = api_field("contact_keys", default=UNSET)
     """A Karbon-generated unique identifier for the Contact, which this file will be associated
     with."""
-    organization_keys: str | None = api_field("organization_keys", default=None)
+    organization_keys: str | Unset = api_field("organization_keys", default=UNSET)
     """A Karbon-generated unique identifier for the Organization, which this file will be
     associated with."""
-    client_group_keys: str | None = api_field("client_group_keys", default=None)
+    client_group_keys: str | Unset = api_field("client_group_keys", default=UNSET)
     """A Karbon-generated unique identifier for the Client Group, which this file will be
     associated with."""
-    workitem_keys: str | None = api_field("workitem_keys", default=None)
+    workitem_keys: str | Unset = api_field("workitem_keys", default=UNSET)
     """A Karbon-generated unique identifier for the Work Item, which this file will be associated
     with."""
-    integration_task_key: str | None = api_field("integration_task_key", default=None)
+    integration_task_key: str | Unset = api_field("integration_task_key", default=UNSET)
     """A Karbon-generated unique identifier for the Integration Task, which this file will be
     associated with."""
     file: bytes = api_field("file")
@@ -1306,9 +1413,12 @@ class CreateFileRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateManualPaymentRequest(KarbonModel):
-    """The request body of ``createManualPayment``. Request form: required fields and limits are
-    checked."""
+    """The request body of ``createManualPayment``. Request form: only the fields you set are
+    sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"InvoiceKey", "PaymentDate", "PaymentMethod", "Reference", "TotalAmount"}
+    )
     invoice_key: str
     """The unique key of the Invoice to pay."""
     payment_method: PaymentMethod
@@ -1318,37 +1428,53 @@ class CreateManualPaymentRequest(KarbonModel):
     total_amount: Decimal = attrs.field(validator=_Limits("TotalAmount", minimum="0.01"))
     """The amount of the payment in the nominated currency, must be greater than 0 and equal or
     less than the outstanding due amount on the invoice."""
-    reference: str | None = None
+    reference: str | Unset = UNSET
     """An optional reference to include with the payment."""
 
 
 @attrs.frozen(kw_only=True)
 class CreateOrganization(KarbonModel):
-    """A single Organization. Request form: required fields and limits are checked."""
+    """A single Organization. Request form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AccountingDetail",
+            "BusinessCards",
+            "ClientManager",
+            "ClientOwner",
+            "ClientTeam",
+            "ContactType",
+            "EntityDescription",
+            "FullName",
+            "RestrictionLevel",
+            "UserDefinedIdentifier",
+        }
+    )
     full_name: str
     """The full name of the Organization."""
-    client_owner: str | None = None
+    client_owner: str | Unset = UNSET
     """The team member in your firm who looks after client relationship or is responsible for the
     vast majority of the work of the clients in this Organization."""
-    client_manager: str | None = None
+    client_manager: str | Unset = UNSET
     """The team member in your firm who manages the work for the clients in this Organization."""
-    contact_type: str | None = None
+    contact_type: str | Unset = UNSET
     """The Contact Type for this Organization."""
-    user_defined_identifier: str | None = None
+    user_defined_identifier: str | Unset = UNSET
     """A unique key that you can use to identify this Organization."""
-    restriction_level: RestrictionLevel | None = None
+    restriction_level: RestrictionLevel | Unset = UNSET
     """The privacy level for this Organization."""
-    business_cards: list[BusinessCardRequestInput] | None = None
-    entity_description: CreateClientGroupEntityDescription | None = None
-    accounting_detail: DetailsOfAccountingRequest | None = None
-    client_team: list[CreateClientGroupRequestClientTeam] | None = None
+    business_cards: list[BusinessCardRequestInput] | Unset = UNSET
+    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
+    accounting_detail: DetailsOfAccountingRequest | Unset = UNSET
+    client_team: list[CreateClientGroupRequestClientTeam] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
 class CreateUserRequest(KarbonModel):
-    """The request body of ``createUser``. Request form: required fields and limits are checked."""
+    """The request body of ``createUser``. Request form: only the fields you set are sent; limits
+    are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"EmailAddress", "Name"})
     name: str
     """The name of the User."""
     email_address: str
@@ -1357,9 +1483,10 @@ class CreateUserRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateWebhookSubscriptionRequest(KarbonModel):
-    """The request body of ``createWebhookSubscription``. Request form: required fields and
-    limits are checked."""
+    """The request body of ``createWebhookSubscription``. Request form: only the fields you set
+    are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"TargetUrl", "WebhookType"})
     target_url: str = attrs.field(
         validator=_Limits("TargetUrl", max_length=2000, prefix="https://")
     )
@@ -1367,8 +1494,8 @@ class CreateWebhookSubscriptionRequest(KarbonModel):
     Karbon."""
     webhook_type: WebhookType
     """The type of Karbon entity which the Webhook Subscription is associated with."""
-    signing_key: str | None = attrs.field(
-        default=None, validator=_Limits("SigningKey", min_length=16, pattern="^[A-Za-z0-9-_]+$")
+    signing_key: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("SigningKey", min_length=16, pattern="^[A-Za-z0-9-_]+$")
     )
     """An optional key that will be used to sign webhook payloads, may contain letters, numbers,
     dashes or underscores."""
@@ -1387,15 +1514,18 @@ class CustomFieldDefinition(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CustomFieldDefinitionRequest(KarbonModel):
-    """The structure that defines a Custom Field in Karbon. Request form: required fields and
-    limits are checked."""
+    """The structure that defines a Custom Field in Karbon. Request form: only the fields you set
+    are sent; limits are checked."""
 
-    name: str | None = attrs.field(default=None, validator=_Limits("Name", max_length=100))
-    type: CustomFieldType | None = None
-    is_visible_to_contacts: bool | None = None
-    is_visible_to_organizations: bool | None = None
-    list_options: list[str] | None = attrs.field(
-        default=None, validator=_Limits("ListOptions", item_max_length=256)
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"IsVisibleToContacts", "IsVisibleToOrganizations", "ListOptions", "Name", "Type"}
+    )
+    name: str | Unset = attrs.field(default=UNSET, validator=_Limits("Name", max_length=100))
+    type: CustomFieldType | Unset = UNSET
+    is_visible_to_contacts: bool | Unset = UNSET
+    is_visible_to_organizations: bool | Unset = UNSET
+    list_options: list[str] | Unset = attrs.field(
+        default=UNSET, validator=_Limits("ListOptions", item_max_length=256)
     )
 
 
@@ -1403,7 +1533,7 @@ class CustomFieldDefinitionRequest(KarbonModel):
 class CustomFieldDefinitionWithKey(KarbonModel):
     """The structure that defines a Custom Field in Karbon."""
 
-    key: str | None = None
+    key: str
     name: str | None = None
     type: CustomFieldType | None = None
     is_visible_to_contacts: bool | None = None
@@ -1423,13 +1553,15 @@ class CustomFieldValue(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CustomFieldValueRequest(KarbonModel):
-    """A collection of Custom Fields. Request form: required fields and limits are checked."""
+    """A collection of Custom Fields. Request form: only the fields you set are sent; limits are
+    checked."""
 
-    key: str | None = None
-    name: str | None = attrs.field(default=None, validator=_Limits("Name", max_length=100))
-    type: CustomFieldType | None = None
-    value: list[str] | None = attrs.field(
-        default=None, validator=_Limits("Value", item_max_length=256)
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Key", "Name", "Type", "Value"})
+    key: str | Unset = UNSET
+    name: str | Unset = attrs.field(default=UNSET, validator=_Limits("Name", max_length=100))
+    type: CustomFieldType | Unset = UNSET
+    value: list[str] | Unset = attrs.field(
+        default=UNSET, validator=_Limits("Value", item_max_length=256)
     )
 
 
@@ -1444,10 +1576,11 @@ class CustomFieldValues(KarbonModel):
 @attrs.frozen(kw_only=True)
 class CustomFieldValuesRequest(KarbonModel):
     """The set custom fields for a contact or organization and the associated values and options.
-    Request form: required fields and limits are checked."""
+    Request form: only the fields you set are sent; limits are checked."""
 
-    entity_key: str | None = None
-    custom_field_values: list[CustomFieldValueRequest] | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"CustomFieldValues", "EntityKey"})
+    entity_key: str | Unset = UNSET
+    custom_field_values: list[CustomFieldValueRequest] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
@@ -1564,11 +1697,12 @@ class DetailsOfAccounting(KarbonModel):
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingLegalFirm(KarbonModel):
     """The legal firm(s) that represent the client, these can be strings or references to Karbon
-    organizations."""
+    organizations. Request form: only the fields you set are sent; limits are checked."""
 
-    name: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Name"})
+    name: str | Unset | None = UNSET
     """The name of the legal firm that represents the client."""
-    organization_key: str | None = None
+    organization_key: str | Unset | None = UNSET
     """The Organization key of the Karbon organization client record."""
 
 
@@ -1584,9 +1718,10 @@ class DetailsOfAccountingNote(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingNoteInput(KarbonModel):
-    """An object in ``DetailsOfAccounting.Note``. Request form: required fields and limits are
-    checked."""
+    """An object in ``DetailsOfAccounting.Note``. Request form: only the fields you set are sent;
+    limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Body", "Type"})
     body: str
     """The free-form text in the note."""
     type: AccountingNoteType
@@ -1605,9 +1740,10 @@ class DetailsOfAccountingRegistrationNumber(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingRegistrationNumberInput(KarbonModel):
-    """An object in ``DetailsOfAccounting.RegistrationNumber``. Request form: required fields and
-    limits are checked."""
+    """An object in ``DetailsOfAccounting.RegistrationNumber``. Request form: only the fields you
+    set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"RegistrationNumber", "Type"})
     registration_number: str = attrs.field(validator=_Limits("RegistrationNumber", max_length=50))
     """The registration number."""
     type: RegistrationNumberType
@@ -1616,96 +1752,110 @@ class DetailsOfAccountingRegistrationNumberInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingRequest(KarbonModel):
-    """The details specific to the Accounting firm related to this entity. Request form: required
-    fields and limits are checked."""
+    """The details specific to the Accounting firm related to this entity. Request form: only the
+    fields you set are sent; limits are checked."""
 
-    contact_perma_key: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "Accounting",
+            "Bank",
+            "Benefits",
+            "BillPay",
+            "Expenses",
+            "FileManagement",
+            "Notes",
+            "Payroll",
+            "RegistrationNumbers",
+            "Revenue",
+        }
+    )
+    contact_perma_key: str | Unset | None = UNSET
     """A Karbon-generated key that is used to identify the Contact (if a person)."""
-    organization_perma_key: str | None = None
+    organization_perma_key: str | Unset | None = UNSET
     """A Karbon-generated key that is used to identify the Contact (if a business or an
     organization)."""
-    birth_date: datetime.datetime | None = None
+    birth_date: datetime.datetime | Unset | None = UNSET
     """The day at which the contact (if a person) was born."""
-    death_date: datetime.datetime | None = None
+    death_date: datetime.datetime | Unset | None = UNSET
     """The day at which the contact (if a person) died."""
-    salutation: Salutation | None = None
+    salutation: Salutation | Unset | None = UNSET
     """The title of the contact (if a person)."""
-    sex: Sex | None = None
+    sex: Sex | Unset | None = UNSET
     """The gender of the contact (if a person)."""
-    financial_year_end_day: int | None = None
+    financial_year_end_day: int | Unset | None = UNSET
     """The day of month in which the fiscal year ends for the contact."""
-    financial_year_end_month: int | None = None
+    financial_year_end_month: int | Unset | None = UNSET
     """The month in which the fiscal year ends for the contact."""
-    incorporation_date: datetime.datetime | None = None
+    incorporation_date: datetime.datetime | Unset | None = UNSET
     """The date at which the contact (if a business or an organization) was incorporated."""
-    incorporation_state: str | None = None
+    incorporation_state: str | Unset | None = UNSET
     """The state in which the contact (if a business or an organization) was incorporated."""
-    legal_name: str | None = None
+    legal_name: str | Unset | None = UNSET
     """The legal name of the contact."""
-    line_of_business: str | None = None
+    line_of_business: str | Unset | None = UNSET
     """The industry this contact is associated with."""
-    entity_type: LegalEntityType | None = None
+    entity_type: LegalEntityType | Unset | None = UNSET
     """The entity type of the contact (if a business or an organization)."""
-    tax_country_code: TaxCountryCode | None = None
+    tax_country_code: TaxCountryCode | Unset | None = UNSET
     """The code of the country where the contact pays their tax."""
-    trading_name: str | None = None
+    trading_name: str | Unset | None = UNSET
     """The trading name of the contact (if a business or an organization)."""
-    annual_revenue: Decimal | None = None
+    annual_revenue: Decimal | Unset | None = UNSET
     """The total annual revenue generated by the contact."""
-    base_currency: str | None = None
+    base_currency: str | Unset | None = UNSET
     """The 3-letter code, denoting the currency of annual revenue."""
-    gst_basis: TaxBasis | None = None
+    gst_basis: TaxBasis | Unset | None = UNSET
     """The method of accounting for GST/BAS."""
-    gst_period: str | None = None
+    gst_period: str | Unset | None = UNSET
     """The GST period."""
-    income_tax_installment_period: InstallmentPeriod | None = None
+    income_tax_installment_period: InstallmentPeriod | Unset | None = UNSET
     """The income tax installment period."""
-    is_vat_registered: bool | None = api_field("IsVATRegistered", default=None)
+    is_vat_registered: bool | Unset | None = api_field("IsVATRegistered", default=UNSET)
     """Set to true if the business or organization is registered for VAT."""
-    organization_valuation: Decimal | None = None
+    organization_valuation: Decimal | Unset | None = UNSET
     """The present value of the company."""
-    pays_tax: bool | None = None
+    pays_tax: bool | Unset | None = UNSET
     """Set to true, if the contact has to pay tax."""
-    prepare_gst: bool | None = api_field("PrepareGST", default=None)
+    prepare_gst: bool | Unset | None = api_field("PrepareGST", default=UNSET)
     """<>."""
-    provisional_tax_basic: str | None = None
+    provisional_tax_basic: str | Unset | None = UNSET
     """<>."""
-    provisional_tax_ratio: str | None = None
+    provisional_tax_ratio: str | Unset | None = UNSET
     """<>."""
-    revenue_model: RevenueModel | None = None
+    revenue_model: RevenueModel | Unset | None = UNSET
     """The revenue model of the business or organization."""
-    sales_tax_basis: TaxBasis | None = None
+    sales_tax_basis: TaxBasis | Unset | None = UNSET
     """The tax method."""
-    sales_tax_period: str | None = None
+    sales_tax_period: str | Unset | None = UNSET
     """The tax period."""
-    sells: Sells | None = None
+    sells: Sells | Unset | None = UNSET
     """The item that is primarily supplied by the company."""
-    date_signed_engagement: datetime.datetime | None = None
-    bank: list[str] | None = None
+    date_signed_engagement: datetime.datetime | Unset | None = UNSET
+    bank: list[str] | Unset = UNSET
     """A user definable list of banks the client uses."""
-    payroll: list[str] | None = None
+    payroll: list[str] | Unset = UNSET
     """A user definable list of payroll services the client uses."""
-    bill_pay: list[str] | None = None
+    bill_pay: list[str] | Unset = UNSET
     """A user definable list of bill payment services the client uses."""
-    benefits: list[str] | None = None
+    benefits: list[str] | Unset = UNSET
     """A user definable list of benefits services the client uses."""
-    revenue: list[str] | None = None
+    revenue: list[str] | Unset = UNSET
     """A user definable list of revenue management services the client uses."""
-    expenses: list[str] | None = None
+    expenses: list[str] | Unset = UNSET
     """A user definable list of expense management services the client uses."""
-    file_management: list[str] | None = None
+    file_management: list[str] | Unset = UNSET
     """A user definable list of file management services the client uses."""
-    accounting: list[str] | None = None
+    accounting: list[str] | Unset = UNSET
     """A user definable list of accounting tools and services the client uses."""
-    registration_numbers: list[DetailsOfAccountingRegistrationNumberInput] | None = None
+    registration_numbers: list[DetailsOfAccountingRegistrationNumberInput] | Unset = UNSET
     """The registration numbers associated with the contact."""
-    legal_firm: DetailsOfAccountingLegalFirm | None = None
+    legal_firm: DetailsOfAccountingLegalFirm | Unset | None = UNSET
     """The legal firm(s) that represent the client, these can be strings or references to Karbon
     organizations."""
-    tax_provider: DetailsOfAccountingLegalFirm | None = None
+    tax_provider: DetailsOfAccountingLegalFirm | Unset | None = UNSET
     """The provider of tax services to the client, these can be strings or references to Karbon
     organizations."""
-    notes: list[DetailsOfAccountingNoteInput] | None = None
+    notes: list[DetailsOfAccountingNoteInput] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
@@ -1760,7 +1910,7 @@ class ErrorMessagesError(KarbonModel):
 class EstimateSummary(KarbonModel):
     """One item of the ``getEstimateSummariesByWorkItemKey`` list."""
 
-    estimate_summary_key: str | None = None
+    estimate_summary_key: str
     """A randomly generated GUID."""
     user_key: str | None = None
     """A Karbon-generated unique identifier for the Karbon user."""
@@ -1801,7 +1951,7 @@ class EstimateSummaryWebhook(KarbonModel):
 class Expense(KarbonModel):
     """A single Expense."""
 
-    expense_key: str | None = None
+    expense_key: str
     """The unique identifier of the Expense."""
     timeline: ExpenseRequestTimeline | None = None
     """The entity the Expense is recorded against."""
@@ -1817,8 +1967,11 @@ class Expense(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ExpenseRequest(KarbonModel):
-    """A single Expense. Request form: required fields and limits are checked."""
+    """A single Expense. Request form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"BillableValue", "Description", "ExpenseDate", "Timeline", "Value"}
+    )
     timeline: ExpenseRequestTimeline
     """The entity the Expense is recorded against."""
     expense_date: datetime.datetime
@@ -1833,12 +1986,13 @@ class ExpenseRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ExpenseRequestTimeline(KarbonModel):
-    """The entity the Expense is recorded against. Request form: required fields and limits are
-    checked."""
+    """The entity the Expense is recorded against. Request form: only the fields you set are
+    sent; limits are checked."""
 
-    entity_type: EntityType | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"EntityKey", "EntityType"})
+    entity_type: EntityType | Unset | None = UNSET
     """The type of entity this Expense will be linked to."""
-    entity_key: str | None = None
+    entity_key: str | Unset | None = UNSET
     """A Karbon-generated value to indicate the entity."""
 
 
@@ -1930,7 +2084,7 @@ class GetSingleTimeSheetTimeEntry(KarbonModel):
     """The total time (in minutes) spent on the task."""
     hourly_rate: Decimal | None = None
     """The hourly rate of the user who worked on the task."""
-    descriptions: list[str] | None = None
+    descriptions: list[str | None] | None = None
     """Free-form text that has more information about the Time Entry."""
     billed_status: BilledStatus | None = None
     """An indicator that represents whether the time entry has been or is in the process of being
@@ -1973,10 +2127,10 @@ class GetUserByIdTeam(KarbonModel):
 class IntegrationTask(KarbonModel):
     """A single Integration Task."""
 
-    created_at: datetime.datetime | None = None
+    created_at: str | None = None
     task_definition_key: str | None = None
     """The unique ID of the integration task definition."""
-    task_key: str | None = None
+    task_key: str
     """The unique key of the specific Integration Task Definition for the associated Karbon
     account."""
     locale: str | None = None
@@ -2000,25 +2154,26 @@ class IntegrationTask(KarbonModel):
     Definition."""
     task_status: str | None = None
     primary_status: PrimaryStatus | None = None
-    task_due_date: datetime.datetime | None = None
+    task_due_date: str | None = None
     task_data: list[IntegrationTaskData] | None = None
     """Key/value metadata for the task."""
 
 
 @attrs.frozen(kw_only=True)
 class IntegrationTaskData(KarbonModel):
-    """Optional integration task data key/value pairs. Request form: required fields and limits
-    are checked."""
+    """Optional integration task data key/value pairs. Request form: only the fields you set are
+    sent; limits are checked."""
 
-    key: str | None = None
-    value: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Key", "Value"})
+    key: str | Unset | None = UNSET
+    value: str | Unset | None = UNSET
 
 
 @attrs.frozen(kw_only=True)
 class IntegrationTaskDefinition(KarbonModel):
     """A list of Integration Task Definitions."""
 
-    task_definition_key: str | None = None
+    task_definition_key: str
     """The unique ID of the specific Integration Task Definition."""
     task_name: str | None = None
     """The name of the specific Integration Task Definition."""
@@ -2061,36 +2216,41 @@ class IntegrationTaskWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class IntegrationTaskWriteable(KarbonModel):
-    """The writable properties of an Integration Task. Request form: required fields and limits
-    are checked."""
+    """The writable properties of an Integration Task. Request form: only the fields you set are
+    sent; limits are checked."""
 
-    task_name: str | None = attrs.field(default=None, validator=_Limits("TaskName", max_length=200))
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"PrimaryStatus", "TaskData", "TaskDueDate", "TaskName", "TaskStatus"}
+    )
+    task_name: str | Unset = attrs.field(
+        default=UNSET, validator=_Limits("TaskName", max_length=200)
+    )
     """The name of the specific Integration Task Definition."""
-    task_primary_link_url: str | None = attrs.field(
-        default=None, validator=_Limits("TaskPrimaryLinkUrl", max_length=200)
+    task_primary_link_url: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("TaskPrimaryLinkUrl", max_length=200)
     )
     """The optional default primary link URL of the specific Integration Task Definition."""
-    task_primary_link_label: str | None = attrs.field(
-        default=None, validator=_Limits("TaskPrimaryLinkLabel", max_length=20)
+    task_primary_link_label: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("TaskPrimaryLinkLabel", max_length=20)
     )
     """The optional default label for the primary link URL of the specific Integration Task
     Definition."""
-    task_secondary_link_url: str | None = attrs.field(
-        default=None, validator=_Limits("TaskSecondaryLinkUrl", max_length=200)
+    task_secondary_link_url: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("TaskSecondaryLinkUrl", max_length=200)
     )
     """The optional default label for the secondary link URL of the specific Integration Task
     Definition."""
-    task_secondary_link_label: str | None = attrs.field(
-        default=None, validator=_Limits("TaskSecondaryLinkLabel", max_length=20)
+    task_secondary_link_label: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("TaskSecondaryLinkLabel", max_length=20)
     )
     """The optional default label for the secondary link URL of the specific Integration Task
     Definition."""
-    task_status: str | None = attrs.field(
-        default=None, validator=_Limits("TaskStatus", max_length=50)
+    task_status: str | Unset = attrs.field(
+        default=UNSET, validator=_Limits("TaskStatus", max_length=50)
     )
-    primary_status: PrimaryStatus | None = None
-    task_due_date: datetime.datetime | None = None
-    task_data: list[IntegrationTaskData] | None = None
+    primary_status: PrimaryStatus | Unset = UNSET
+    task_due_date: str | Unset = UNSET
+    task_data: list[IntegrationTaskData] | Unset = UNSET
     """Key/value metadata for the task."""
 
 
@@ -2098,7 +2258,7 @@ class IntegrationTaskWriteable(KarbonModel):
 class Invoice(KarbonModel):
     """A Karbon invoice with associated payment records."""
 
-    invoice_key: str | None = None
+    invoice_key: str
     """The unique key assigned to an invoice by Karbon."""
     invoice_number: str | None = None
     """The invoice number of the invoice."""
@@ -2110,11 +2270,11 @@ class Invoice(KarbonModel):
     """The sum of the line items of the invoice, excluding taxes."""
     invoice_tax_total: Decimal | None = None
     """Total of the taxes on the invoice."""
-    invoice_date: datetime.datetime | None = None
+    invoice_date: str | None = None
     """The date the invoice was issued as an ISO 8601 timestamp."""
-    payment_due_date: datetime.datetime | None = None
+    payment_due_date: str | None = None
     """The date the invoice is due as an ISO 8601 timestamp."""
-    updated_at: datetime.datetime | None = None
+    updated_at: str | None = None
     """A timestamp showing when the invoice was last updated as an ISO 8601 timestamp."""
     currency_code: str | None = None
     """A three letter ISO 4217 currency code denoting the currency used in the invoice, e.g."""
@@ -2147,7 +2307,7 @@ class Invoice(KarbonModel):
 class InvoiceSummary(KarbonModel):
     """A Karbon Invoice record."""
 
-    invoice_key: str | None = None
+    invoice_key: str
     """The unique key assigned to an invoice by Karbon."""
     invoice_number: str | None = None
     """The invoice number of the invoice."""
@@ -2159,11 +2319,11 @@ class InvoiceSummary(KarbonModel):
     """The sum of the line items of the invoice, excluding taxes."""
     invoice_tax_total: Decimal | None = None
     """Total of the taxes on the invoice."""
-    invoice_date: datetime.datetime | None = None
+    invoice_date: str | None = None
     """The date the invoice was issued as an ISO 8601 timestamp."""
-    payment_due_date: datetime.datetime | None = None
+    payment_due_date: str | None = None
     """The date the invoice is due as an ISO 8601 timestamp."""
-    updated_at: datetime.datetime | None = None
+    updated_at: str | None = None
     """A timestamp showing when the invoice was last updated as an ISO 8601 timestamp."""
     currency_code: str | None = None
     """A three letter ISO 4217 currency code denoting the currency used in the invoice, e.g."""
@@ -2225,7 +2385,7 @@ class Note(KarbonModel):
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
-    id: str | None = None
+    id: str
     """A Karbon-generated value that is used to identify the Note."""
     subject: str | None = None
     """The subject line of the Note."""
@@ -2265,21 +2425,32 @@ class NoteCommentWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class NoteRequest(KarbonModel):
-    """A single Note. Request form: required fields and limits are checked."""
+    """A single Note. Request form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AssigneeEmailAddress",
+            "AuthorEmailAddress",
+            "Body",
+            "DueDate",
+            "Subject",
+            "Timelines",
+            "TodoDate",
+        }
+    )
     subject: str
     """The subject line of the Note."""
     body: str
     """The body of the Note."""
     author_email_address: str
     """The email address of the Note's author."""
-    assignee_email_address: str | None = None
+    assignee_email_address: str | Unset = UNSET
     """The email address of the the Karbon user that the Note should be assigned to."""
-    due_date: datetime.datetime | None = None
+    due_date: datetime.datetime | Unset = UNSET
     """The date by which the actions on the note must be complete."""
-    todo_date: datetime.datetime | None = None
+    todo_date: datetime.datetime | Unset = UNSET
     """The date for which the actions will be executed."""
-    timelines: list[ExpenseRequestTimeline] | None = None
+    timelines: list[ExpenseRequestTimeline] | Unset = UNSET
     """The Timelines to which this note will be associated."""
 
 
@@ -2320,7 +2491,7 @@ class Organization(KarbonModel):
     """The information about Karbon controllers generating this response."""
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    organization_key: str | None = None
+    organization_key: str
     """A Karbon-generated value that is used to identify the Organization."""
     full_name: str | None = None
     """The full name of the Organization."""
@@ -2352,7 +2523,7 @@ class OrganizationCreated(KarbonModel):
     """The information about Karbon controllers generating this response."""
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    organization_key: str | None = None
+    organization_key: str
     """A Karbon-generated value that is used to identify the Organization."""
     full_name: str | None = None
     """The full name of the Organization."""
@@ -2379,7 +2550,7 @@ class OrganizationSummary(KarbonModel):
 
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    organization_key: str | None = None
+    organization_key: str
     """A Karbon-generated unique identifier for the Organization."""
     full_name: str | None = None
     """The full name of the Organization."""
@@ -2406,7 +2577,7 @@ class OrganizationWithBusinessCards(KarbonModel):
     """The information about Karbon controllers generating this response."""
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    organization_key: str | None = None
+    organization_key: str
     """A Karbon-generated value that is used to identify the Organization."""
     full_name: str | None = None
     """The full name of the Organization."""
@@ -2430,37 +2601,43 @@ class OrganizationWithBusinessCards(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class PatchClientGroupRequest(KarbonModel):
-    """The request body of ``patchClientGroupByID``. PATCH body: only the fields you set are
-    sent."""
+    """The request body of ``patchClientGroupByID``. Request form: only the fields you set are
+    sent; limits are checked."""
 
-    full_name: str | Unset | None = UNSET
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"FullName"})
+    full_name: str | Unset = UNSET
     """The full name of the Client Group."""
 
 
 @attrs.frozen(kw_only=True)
 class PatchContactRequest(KarbonModel):
-    """The request body of ``patchContactsByID``. PATCH body: only the fields you set are sent."""
+    """The request body of ``patchContactsByID``. Request form: only the fields you set are sent;
+    limits are checked."""
 
-    first_name: str | Unset | None = UNSET
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"FirstName", "LastName", "MiddleName", "PreferredName", "Salutation", "Suffix"}
+    )
+    first_name: str | Unset = UNSET
     """The first name of the Contact."""
-    middle_name: str | Unset | None = UNSET
+    middle_name: str | Unset = UNSET
     """The middle name of the Contact."""
-    last_name: str | Unset | None = UNSET
+    last_name: str | Unset = UNSET
     """The last name of the Contact."""
-    preferred_name: str | Unset | None = UNSET
+    preferred_name: str | Unset = UNSET
     """The preferred name of the Contact."""
-    salutation: str | Unset | None = UNSET
+    salutation: str | Unset = UNSET
     """The title to address the Contact."""
-    suffix: str | Unset | None = UNSET
+    suffix: str | Unset = UNSET
     """The suffix of the Contact."""
 
 
 @attrs.frozen(kw_only=True)
 class PatchOrganizationRequest(KarbonModel):
-    """The request body of ``patchOrganizationByID``. PATCH body: only the fields you set are
-    sent."""
+    """The request body of ``patchOrganizationByID``. Request form: only the fields you set are
+    sent; limits are checked."""
 
-    full_name: str | Unset | None = UNSET
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"FullName"})
+    full_name: str | Unset = UNSET
     """The full name of the Organization."""
 
 
@@ -2472,7 +2649,7 @@ class PatchedContact(KarbonModel):
     """The information about Karbon controllers generating this response."""
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    contact_key: str | None = None
+    contact_key: str
     """A Karbon-generated value that is used to identify the Contact."""
     first_name: str | None = None
     """The first name of the Contact."""
@@ -2514,7 +2691,7 @@ class PatchedOrganization(KarbonModel):
     """The information about Karbon controllers generating this response."""
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
-    organization_key: str | None = None
+    organization_key: str
     """A Karbon-generated value that is used to identify the Organization."""
     full_name: str | None = None
     """The full name of the Organization."""
@@ -2540,7 +2717,7 @@ class PatchedOrganization(KarbonModel):
 class Payment(KarbonModel):
     """A Karbon Payment record."""
 
-    payment_key: str | None = None
+    payment_key: str
     """The unique key assigned to an payment by Karbon."""
     payment_reference: str | None = None
     """The Karbon reference number of the payment."""
@@ -2572,17 +2749,40 @@ class RateLimitErrorMessage(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class RemoveTeamMember(KarbonModel):
-    """The user profile key to remove from a Team. Request form: required fields and limits are
-    checked."""
+    """The user profile key to remove from a Team. Request form: only the fields you set are
+    sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"UserKey"})
     user_key: str
     """The key of the user to remove."""
 
 
 @attrs.frozen(kw_only=True)
 class RequestCreateWorkItem(KarbonModel):
-    """A single work item. Request form: required fields and limits are checked."""
+    """A single work item. Request form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AssigneeEmailAddress",
+            "ClientKey",
+            "ClientTaskRecipient",
+            "ClientType",
+            "Description",
+            "DueDate",
+            "EstimatedBudget",
+            "FeeSettings",
+            "PrimaryStatus",
+            "RelatedClientGroupKey",
+            "SecondaryStatus",
+            "StartDate",
+            "Title",
+            "UserRoleAssignments",
+            "WorkScheduleKey",
+            "WorkStatus",
+            "WorkTemplateKey",
+            "WorkType",
+        }
+    )
     assignee_email_address: str
     """The email address of the user to whom the Work Item has been assigned."""
     title: str
@@ -2591,38 +2791,38 @@ class RequestCreateWorkItem(KarbonModel):
     """A Karbon-generated value used to identify the Client for whom the Work Item is prepared."""
     client_type: ClientType
     """The type of the Client."""
-    related_client_group_key: str | None = None
+    related_client_group_key: str | Unset = UNSET
     """A Karbon-generated value used to identify the Client Group of the Client."""
     start_date: datetime.datetime
     """The date and time at which the Work Item should start."""
-    due_date: datetime.datetime | None = None
+    due_date: datetime.datetime | Unset = UNSET
     """The date and time by which the Work Item should be complete."""
-    deadline_date: datetime.datetime | None = None
+    deadline_date: datetime.datetime | Unset | None = UNSET
     """The date and time by which an external party has specified that the Work Item should be
     complete."""
-    work_type: str | None = None
+    work_type: str | Unset = UNSET
     """The type of work related to the Work Item."""
-    work_status: str | None = None
+    work_status: str | Unset = UNSET
     """The current status of the Work Item."""
-    primary_status: PrimaryStatus | None = None
+    primary_status: PrimaryStatus | Unset = UNSET
     """The current parent-level Status of the Work Item."""
-    secondary_status: str | None = None
+    secondary_status: str | Unset = UNSET
     """The current child-level Status of the Work Item."""
-    work_template_key: str | None = None
+    work_template_key: str | Unset = UNSET
     """A Karbon-generated value used to identify the Template that will be used to generate this
     Work Item."""
-    work_schedule_key: str | None = None
+    work_schedule_key: str | Unset = UNSET
     """A Karbon-generated value used to identify the Work Schedule for this Work Item."""
-    estimated_budget: Decimal | None = None
+    estimated_budget: Decimal | Unset = UNSET
     """The estimated budget for the Work Item."""
-    description: str | None = None
+    description: str | Unset = UNSET
     """A free form text field to add more information about the Work Item."""
-    client_task_recipient: WorkItemUpdateClientTaskRecipientInput | None = None
+    client_task_recipient: WorkItemUpdateClientTaskRecipientInput | Unset = UNSET
     """The details about the recipient of the Client Tasks related to this Work Item."""
-    fee_settings: WorkFeeSettings | None = None
+    fee_settings: WorkFeeSettings | Unset = UNSET
     """The Fee Settings describe how the work will be billed, for FixedFee work the Fee Settings
     can include the value to be billed."""
-    user_role_assignments: list[WorkItemUserRoleAssignmentInput] | None = None
+    user_role_assignments: list[WorkItemUserRoleAssignmentInput] | Unset = UNSET
     """The array that describes the roles of the users associated with this Work Item."""
 
 
@@ -2663,7 +2863,7 @@ class ResponseCreateClientGroup(KarbonModel):
     """The main contact for a client with multiple contact details."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Client Group was last modified."""
-    members: list[CreateClientGroupMember] | None = None
+    members: list[CreateClientGroupMember | None] | None = None
     """The members of the Client Group."""
     entity_description: CreateClientGroupEntityDescription | None = None
 
@@ -2683,9 +2883,10 @@ class ResponseCreateContactClientAccess(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ReverseManualPaymentRequest(KarbonModel):
-    """The request body of ``reverseManualPayment``. Request form: required fields and limits are
-    checked."""
+    """The request body of ``reverseManualPayment``. Request form: only the fields you set are
+    sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"PaymentKey", "ReversalDate"})
     payment_key: str
     """The unique key of the Manual Payment to reverse."""
     reversal_date: datetime.datetime
@@ -2696,7 +2897,7 @@ class ReverseManualPaymentRequest(KarbonModel):
 class Role(KarbonModel):
     """A Karbon Role (internally an Actor in the Tenant pillar)."""
 
-    key: str | None = None
+    key: str
     """A Karbon-generated unique identifier for the Role."""
     name: str | None = None
     """The name of the Role."""
@@ -2769,7 +2970,7 @@ class SettingWorkTypeAvailableStatuses(KarbonModel):
 class Team(KarbonModel):
     """A Karbon team containing a list of member Users and Teams."""
 
-    team_key: str | None = None
+    team_key: str
     """A Karbon-generated unique identifier for the Team."""
     name: str | None = None
     """The name of the Team."""
@@ -2825,7 +3026,7 @@ class TenantSettings(KarbonModel):
 class TimeEntry(KarbonModel):
     """A single individual (non-aggregated) time entry."""
 
-    individual_time_entry_key: str | None = None
+    individual_time_entry_key: str
     """A Karbon-generated GUID key used to uniquely identify the individual time entry
     (32-character hex string, no hyphens)."""
     timesheet_key: str | None = None
@@ -2871,7 +3072,7 @@ class TimeEntry(KarbonModel):
 class Timesheet(KarbonModel):
     """A single TimeSheet with TimeEntries."""
 
-    timesheet_key: str | None = None
+    timesheet_key: str
     """A Karbon-generated unique identifier for the Timesheet."""
     start_date: datetime.datetime | None = None
     """The start date for the TimeSheet."""
@@ -2889,114 +3090,159 @@ class Timesheet(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class UpdateBusinessCardRequest(KarbonModel):
-    """A business card associated with a contact or organization. Request form: required fields
-    and limits are checked."""
+    """A business card associated with a contact or organization. Request form: only the fields
+    you set are sent; limits are checked."""
 
-    entity_type: ClientType | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "Addresses",
+            "BusinessCardKey",
+            "EmailAddresses",
+            "EntityKey",
+            "EntityType",
+            "FacebookLink",
+            "IsPrimaryCard",
+            "LinkedInLink",
+            "PhoneNumbers",
+            "SkypeLink",
+            "TwitterLink",
+            "WebSites",
+        }
+    )
+    entity_type: ClientType | Unset = UNSET
     """The type of entity this Business Card belongs to."""
-    entity_key: str | None = None
+    entity_key: str | Unset = UNSET
     """A Karbon-generated key to indicate the entity (Contact, Organization, or ClientGroup) this
     Business Card belongs to."""
-    business_card_key: str | None = None
+    business_card_key: str | Unset = UNSET
     """A Karbon-generated unique identifier for the Business Card."""
-    is_primary_card: bool | None = None
+    is_primary_card: bool | Unset = UNSET
     """Set to true, if this business card is also the primary business card for this entity."""
-    organization_key: str | None = None
+    organization_key: str | Unset | None = UNSET
     """Used on the Business Card for a Contact to specify the Organization that the Contact is
     related to."""
-    web_sites: list[str] | None = None
+    web_sites: list[str] | Unset = UNSET
     """The websites associated with this Business card."""
-    email_addresses: list[str] | None = None
+    email_addresses: list[str] | Unset = UNSET
     """The email addresses associated with this Business card."""
-    role_or_title: str | None = None
+    role_or_title: str | Unset | None = UNSET
     """The business role or title of the contact this Business Cards belongs to."""
-    facebook_link: str | None = None
+    facebook_link: str | Unset = UNSET
     """The URL to the entity's Facebook profile."""
-    linked_in_link: str | None = None
+    linked_in_link: str | Unset = UNSET
     """The URL to the entity's LinkedIn profile."""
-    twitter_link: str | None = None
+    twitter_link: str | Unset = UNSET
     """The URL to the entity's Twitter profile."""
-    skype_link: str | None = None
+    skype_link: str | Unset = UNSET
     """The URL to the entity's Skype profile."""
-    addresses: list[BusinessCardRequestAddressInput] | None = None
-    phone_numbers: list[BusinessCardRequestPhoneNumberInput] | None = None
+    addresses: list[BusinessCardRequestAddressInput] | Unset = UNSET
+    phone_numbers: list[BusinessCardRequestPhoneNumberInput] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
 class UpdateClientGroupRequest(KarbonModel):
-    """A single Client Group. Request form: required fields and limits are checked."""
+    """A single Client Group. Request form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "BusinessCard",
+            "ClientManager",
+            "ClientOwner",
+            "ContactType",
+            "EntityDescription",
+            "FullName",
+            "Members",
+            "PrimaryContact",
+            "RestrictionLevel",
+            "UserDefinedIdentifier",
+        }
+    )
     full_name: str
     """The full name of the Client Group."""
-    client_owner: str | None = None
+    client_owner: str | Unset = UNSET
     """The team member in your firm who looks after client relationship or is responsible for the
     vast majority of the work of the clients in this Client Group."""
-    client_manager: str | None = None
+    client_manager: str | Unset = UNSET
     """The team member in your firm who manages the work for the clients in this Client Group."""
-    contact_type: str | None = None
+    contact_type: str | Unset = UNSET
     """The Contact Type for this Client Group."""
-    user_defined_identifier: str | None = None
+    user_defined_identifier: str | Unset = UNSET
     """A unique key that you can use to identify this Client Group."""
-    restriction_level: RestrictionLevel | None = None
+    restriction_level: RestrictionLevel | Unset = UNSET
     """The privacy level for this Client Group."""
-    primary_contact: str | None = None
+    primary_contact: str | Unset = UNSET
     """The main contact for a client with multiple contact details."""
-    entity_description: CreateClientGroupEntityDescription | None = None
-    members: list[CreateClientGroupMember] | None = None
+    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
+    members: list[CreateClientGroupMember | None] | Unset = UNSET
     """The members of the Client Group."""
-    business_card: BusinessCardRequestInput | None = None
+    business_card: BusinessCardRequestInput | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
 class UpdateOrganization(KarbonModel):
-    """A single Organization. Request form: required fields and limits are checked."""
+    """A single Organization. Request form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AccountingDetail",
+            "BusinessCards",
+            "ClientManager",
+            "ClientOwner",
+            "ClientTeam",
+            "ContactType",
+            "EntityDescription",
+            "FullName",
+            "RestrictionLevel",
+            "UserDefinedIdentifier",
+        }
+    )
     full_name: str
     """The full name of the Organization."""
-    client_owner: str | None = None
+    client_owner: str | Unset = UNSET
     """The team member in your firm who looks after client relationship or is responsible for the
     vast majority of the work of the clients in this Organization."""
-    client_manager: str | None = None
+    client_manager: str | Unset = UNSET
     """The team member in your firm who manages the work for the clients in this Organization."""
-    contact_type: str | None = None
+    contact_type: str | Unset = UNSET
     """The Contact Type for this Organization."""
-    user_defined_identifier: str | None = None
+    user_defined_identifier: str | Unset = UNSET
     """A unique key that you can use to identify this Organization."""
-    restriction_level: RestrictionLevel | None = None
+    restriction_level: RestrictionLevel | Unset = UNSET
     """The privacy level for this Organization."""
-    accounting_detail: DetailsOfAccountingRequest | None = None
-    business_cards: list[BusinessCardRequestInput] | None = None
-    entity_description: CreateClientGroupEntityDescription | None = None
-    client_team: list[CreateClientGroupRequestClientTeam] | None = None
+    accounting_detail: DetailsOfAccountingRequest | Unset = UNSET
+    business_cards: list[BusinessCardRequestInput] | Unset = UNSET
+    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
+    client_team: list[CreateClientGroupRequestClientTeam] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
 class UpdateWorkItem(KarbonModel):
-    """The properties that can be updated on a Work Item with the PATCH method. PATCH body: only
-    the fields you set are sent."""
+    """The properties that can be updated on a Work Item with the PATCH method. Request form:
+    only the fields you set are sent; limits are checked."""
 
-    title: str | Unset | None = attrs.field(
-        default=UNSET, validator=_Limits("Title", max_length=200)
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"AssigneeEmailAddress", "Description", "StartDate", "Title", "WorkType"}
     )
+    title: str | Unset = attrs.field(default=UNSET, validator=_Limits("Title", max_length=200))
     """The title of the Work Item."""
-    description: str | Unset | None = UNSET
+    description: str | Unset = UNSET
     """A free form text field to add more information about the Work Item."""
-    start_date: datetime.datetime | Unset | None = UNSET
+    start_date: datetime.datetime | Unset = UNSET
     """The start date of the Work Item as an ISO 8601 date or date-time."""
     due_date: datetime.datetime | Unset | None = UNSET
     """The due date of the Work Item as an ISO 8601 date or date-time."""
     deadline_date: datetime.datetime | Unset | None = UNSET
     """The deadline of the workitem as ISO8601 formated datestamp or timestamp."""
-    assignee_email_address: str | Unset | None = UNSET
+    assignee_email_address: str | Unset = UNSET
     """The email address of the Karbon user the Work Item should be assigned to."""
-    work_type: str | Unset | None = UNSET
+    work_type: str | Unset = UNSET
     """The work type label, validated against work types configured on the account."""
 
 
 @attrs.frozen(kw_only=True)
 class UpdateWorkSchedule(KarbonModel):
-    """The properties that can be updated on a Work Schedule with the PATCH method. PATCH body:
-    only the fields you set are sent."""
+    """The properties that can be updated on a Work Schedule with the PATCH method. Request form:
+    only the fields you set are sent; limits are checked."""
 
     schedule_end_date: datetime.datetime | Unset | None = UNSET
     """The date the Work Schedule should stop producing new Work Items, as an ISO8601 formatted
@@ -3013,7 +3259,7 @@ class User(KarbonModel):
     """The information about Karbon controllers generating this response."""
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon data type in this response."""
-    id: str | None = None
+    id: str
     """The unique Id of the User, this should match the key used in the URL."""
     name: str | None = None
     """The name of the User."""
@@ -3034,7 +3280,7 @@ class User(KarbonModel):
 class UserSummary(KarbonModel):
     """The unique id, name and email address for a single User."""
 
-    id: str | None = None
+    id: str
     """A Karbon-generated key used to identify the User."""
     name: str | None = None
     """The name of the User."""
@@ -3072,11 +3318,13 @@ class WebhookSubscription(KarbonModel):
 @attrs.frozen(kw_only=True)
 class WorkFeeSettings(KarbonModel):
     """The Fee Settings describe how the work will be billed, for FixedFee work the Fee Settings
-    can include the value to be billed. Request form: required fields and limits are checked."""
+    can include the value to be billed. Request form: only the fields you set are sent; limits
+    are checked."""
 
-    fee_type: FeeType | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"FeeType"})
+    fee_type: FeeType | Unset | None = UNSET
     """The way the fee is calculated for the Work Item."""
-    fee_value: Decimal | None = None
+    fee_value: Decimal | Unset | None = UNSET
     """The value of the fee in the currency of the Karbon account, this value must be null if
     FeeType is not FixedFee."""
 
@@ -3085,7 +3333,7 @@ class WorkFeeSettings(KarbonModel):
 class WorkItem(KarbonModel):
     """A Work Item with Fee Settings and User Role assignments."""
 
-    work_item_key: str | None = None
+    work_item_key: str
     """A Karbon-generated unique identifier for the Work Item."""
     assignee_email_address: str | None = None
     """The email address of the user to whom the Work Item has been assigned."""
@@ -3152,7 +3400,7 @@ class WorkItem(KarbonModel):
 class WorkItemCreated(KarbonModel):
     """A Work Item with Fee Settings."""
 
-    work_item_key: str | None = None
+    work_item_key: str
     """A Karbon-generated unique identifier for the Work Item."""
     assignee_email_address: str | None = None
     """The email address of the user to whom the Work Item has been assigned."""
@@ -3217,7 +3465,7 @@ class WorkItemCreated(KarbonModel):
 class WorkItemSummary(KarbonModel):
     """The base data for a Work Item."""
 
-    work_item_key: str | None = None
+    work_item_key: str
     """A Karbon-generated unique identifier for the Work Item."""
     assignee_email_address: str | None = None
     """The email address of the user to whom the Work Item has been assigned."""
@@ -3274,14 +3522,17 @@ class WorkItemSummary(KarbonModel):
 @attrs.frozen(kw_only=True)
 class WorkItemUpdateClientTaskRecipientInput(KarbonModel):
     """The details about the recipient of the Client Tasks related to this Work Item. Request
-    form: required fields and limits are checked."""
+    form: only the fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"EmailAddress", "LinkType", "RecipientKey"}
+    )
     recipient_key: str
     """A Karbon-generated value used to identify the Client."""
     link_type: ClientType
     """The Karbon entity, from which to pull the email address in case the email address of the
     Client Task recipient is empty."""
-    email_address: str | None = None
+    email_address: str | Unset = UNSET
     """The email address of the recipient."""
 
 
@@ -3297,9 +3548,10 @@ class WorkItemUserRoleAssignment(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkItemUserRoleAssignmentInput(KarbonModel):
-    """An object in ``WorkItemUserRoleAssignments.UserRoleAssignment``. Request form: required
-    fields and limits are checked."""
+    """An object in ``WorkItemUserRoleAssignments.UserRoleAssignment``. Request form: only the
+    fields you set are sent; limits are checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"RoleKey", "UserProfileKey"})
     role_key: str
     """A Karbon-generated value used to identify the role of the user."""
     user_profile_key: str
@@ -3436,7 +3688,7 @@ class WorkSchedule(KarbonModel):
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
-    work_schedule_key: str | None = None
+    work_schedule_key: str
     """A Karbon-generated unique identifier for the Work Schedule."""
     client_key: str | None = None
     """A Karbon-generated value used to identify the Client for whom the Work Item is prepared."""
@@ -3487,17 +3739,37 @@ class WorkSchedule(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkSchedulePUTRequest(KarbonModel):
-    """A single Work Schedule. Request form: required fields and limits are checked."""
+    """A single Work Schedule. Request form: only the fields you set are sent; limits are
+    checked."""
 
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "CreatedFromWorkItemKey",
+            "CustomFrequencyMultiple",
+            "InitializeBeforeStartDateMultiple",
+            "InitializeBeforeStartDateUnits",
+            "InitializeTasksBeforeStartDateMultiple",
+            "InitializeTasksBeforeStartDateUnits",
+            "PreventStartEndOnWeekend",
+            "RecurrenceFrequency",
+            "ScheduleDueDateDays",
+            "ScheduleDueDateMethod",
+            "ScheduleDueDateMonthMultiple",
+            "ScheduleEndDate",
+            "ScheduleStartDate",
+            "WorkItemTitleDefinition",
+            "WorkScheduleKey",
+        }
+    )
     work_schedule_key: str
     """The key of the WorkSchedule, this should match the key used in the URL."""
-    assignee_user_key: str | None = None
+    assignee_user_key: str | Unset | None = UNSET
     """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
     created_from_work_item_key: str
     """The key of the Work Item, which the Work Schedule will be assigned to."""
     recurrence_frequency: RecurrenceFrequency
     """The unit of time at which this Work Schedule should repeat."""
-    custom_frequency_units: TimeUnit | None = None
+    custom_frequency_units: TimeUnit | Unset | None = UNSET
     """The unit of time at which this Work Schedule should repeat."""
     custom_frequency_multiple: int = attrs.field(
         validator=_Limits("CustomFrequencyMultiple", minimum="1")
@@ -3505,21 +3777,21 @@ class WorkSchedulePUTRequest(KarbonModel):
     """The multiple of time unit at which this Work Schedule should repeat."""
     schedule_start_date: datetime.datetime
     """The date at which this Work Schedule should start running."""
-    schedule_end_date: datetime.datetime | None = None
+    schedule_end_date: datetime.datetime | Unset = UNSET
     """The date at which this Work Schedule should stop running To set the Work Schedule to run
     forever, set the value of this property to `null`."""
     schedule_due_date_method: ScheduleDueDateMethod
     """The method that should be used to count the Due Date for the Work Item."""
-    schedule_due_date_days: int | None = None
+    schedule_due_date_days: int | Unset = UNSET
     """The value of the count for the Due Date This property is not applicable if
     `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
-    schedule_due_date_month_multiple: int | None = None
+    schedule_due_date_month_multiple: int | Unset = UNSET
     """The value to denote the number of the months, if the due date is after 2 months."""
     prevent_start_end_on_weekend: bool
     """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
-    initialize_before_start_date_units: TimeUnit | None = None
+    initialize_before_start_date_units: TimeUnit | Unset = UNSET
     """You can automatically create a Work Item before its Start date."""
-    initialize_before_start_date_multiple: int | None = None
+    initialize_before_start_date_multiple: int | Unset = UNSET
     """You can automatically create a Work Item before its Start date."""
     initialize_tasks_before_start_date_units: TimeUnit
     """You can automatically create budget and tasks for a Work Item before its Start date."""
@@ -3531,15 +3803,34 @@ class WorkSchedulePUTRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkScheduleRequest(KarbonModel):
-    """A single Work Schedule. Request form: required fields and limits are checked."""
+    """A single Work Schedule. Request form: only the fields you set are sent; limits are
+    checked."""
 
-    assignee_user_key: str | None = None
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "CreatedFromWorkItemKey",
+            "CustomFrequencyMultiple",
+            "InitializeBeforeStartDateMultiple",
+            "InitializeBeforeStartDateUnits",
+            "InitializeTasksBeforeStartDateMultiple",
+            "InitializeTasksBeforeStartDateUnits",
+            "PreventStartEndOnWeekend",
+            "RecurrenceFrequency",
+            "ScheduleDueDateDays",
+            "ScheduleDueDateMethod",
+            "ScheduleDueDateMonthMultiple",
+            "ScheduleEndDate",
+            "ScheduleStartDate",
+            "WorkItemTitleDefinition",
+        }
+    )
+    assignee_user_key: str | Unset | None = UNSET
     """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
     created_from_work_item_key: str
     """The key of the Work Item, which the Work Schedule will be assigned to."""
     recurrence_frequency: RecurrenceFrequency
     """The unit of time at which this Work Schedule should repeat."""
-    custom_frequency_units: TimeUnit | None = None
+    custom_frequency_units: TimeUnit | Unset | None = UNSET
     """The unit of time at which this Work Schedule should repeat."""
     custom_frequency_multiple: int = attrs.field(
         validator=_Limits("CustomFrequencyMultiple", minimum="1")
@@ -3547,21 +3838,21 @@ class WorkScheduleRequest(KarbonModel):
     """The multiple of time unit at which this Work Schedule should repeat."""
     schedule_start_date: datetime.datetime
     """The date at which this Work Schedule should start running."""
-    schedule_end_date: datetime.datetime | None = None
+    schedule_end_date: datetime.datetime | Unset = UNSET
     """The date at which this Work Schedule should stop running To set the Work Schedule to run
     forever, set the value of this property to `null`."""
     schedule_due_date_method: ScheduleDueDateMethod
     """The method that should be used to count the Due Date for the Work Item."""
-    schedule_due_date_days: int | None = None
+    schedule_due_date_days: int | Unset = UNSET
     """The value of the count for the Due Date This property is not applicable if
     `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
-    schedule_due_date_month_multiple: int | None = None
+    schedule_due_date_month_multiple: int | Unset = UNSET
     """The value to denote the number of the months, if the due date is after 2 months."""
     prevent_start_end_on_weekend: bool
     """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
-    initialize_before_start_date_units: TimeUnit | None = None
+    initialize_before_start_date_units: TimeUnit | Unset = UNSET
     """You can automatically create a Work Item before its Start date."""
-    initialize_before_start_date_multiple: int | None = None
+    initialize_before_start_date_multiple: int | Unset = UNSET
     """You can automatically create a Work Item before its Start date."""
     initialize_tasks_before_start_date_units: TimeUnit
     """You can automatically create budget and tasks for a Work Item before its Start date."""
@@ -3575,7 +3866,7 @@ class WorkScheduleRequest(KarbonModel):
 class WorkTemplate(KarbonModel):
     """A single Work Template."""
 
-    work_template_key: str | None = None
+    work_template_key: str
     """A Karbon-generated unique identifier for the Work Template."""
     title: str | None = None
     """The title of the Work Template."""

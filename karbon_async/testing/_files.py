@@ -94,7 +94,7 @@ async def create_file(call: Call) -> web.StreamResponse:
         "Id": key,
         "Name": filename,
         "MimeType": mime,
-        "Size": len(data),
+        "Size": str(len(data)),  # the spec types it as a string
     }
     return json_response(201, out, headers=location(call, "Files", key))
 

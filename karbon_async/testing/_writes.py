@@ -263,4 +263,6 @@ async def patch_entity(call: Call) -> web.StreamResponse:
     out = entity_body(call, store, key)
     for name in store.definition.expand:
         out.pop(name, None)
+    if "AccountingDetail" in out:
+        out["AccountingDetail"] = None  # the spec: a PATCH answer's AccountingDetail is null
     return json_response(200, out)

@@ -300,7 +300,7 @@ async def test_files_upload_list_and_download(
     form.add_field("contact_keys", contact)
     status, body = await call(session, fake, "POST", "/v3/Files", data=form)
     assert status == 201
-    assert (body["Name"], body["Size"]) == ("return.pdf", 14)
+    assert (body["Name"], body["Size"]) == ("return.pdf", "14")
     file_key = body["Id"]
     status, body = await call(session, fake, "GET", f"/v3/FileList/Contact?EntityKey={contact}")
     assert [a["FileContextKey"] for a in body["Attachments"]] == [file_key]
