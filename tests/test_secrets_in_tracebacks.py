@@ -196,3 +196,49 @@ async def test_no_credential_reachable_from_a_failed_download(
         finally:
             await client.aclose()
     assert assert_no_secret(caught.value) > 100
+
+
+SIGNING_KEY = "signing-key-3c9e1f7a2b"
+
+
+async def test_reprs_of_objects_holding_secrets_hide_them() -> None:
+    from karbon_async import webhooks as wh
+    from karbon_async._transport import Request
+    from karbon_async.models import CreateWebhookSubscriptionRequest, WebhookType
+
+    client = make_client("https://api.karbonhq.com")
+    try:
+        sender = client._sender
+        request = sender._build("GET", sender.url_for("/v3/Contacts"), None, None, None, None)
+        assert BEARER in request.headers["Authorization"]  # the objects below really hold them
+        body = CreateWebhookSubscriptionRequest(
+            target_url="https://example.com/hooks",
+            webhook_type=WebhookType.CONTACT,
+            signing_key=SIGNING_KEY,
+        )
+        assert body.signing_key == SIGNING_KEY
+        holders: list[object] = [
+            client,
+            client.budget,
+            client._transport,
+            sender._credentials,
+            request,
+            Request("GET", "https://api.karbonhq.com/v3/Contacts", headers=request.headers),
+            body,
+            wh.WebhookReceiver(SIGNING_KEY, wh.WebhookWorker(wh.Router())),
+            wh.SubscriptionKeeper(client, ["Contact"], "https://example.com/hooks", SIGNING_KEY),
+            ka.RedisBudget(
+                ka.RateLimit(), access_key=ACCESS, url=f"redis://:{BEARER}@127.0.0.1:1/0"
+            ),
+        ]
+        for holder in holders:
+            for secret in (*SECRETS, SIGNING_KEY):
+                assert secret not in repr(holder), type(holder).__name__
+                assert secret not in str(holder), type(holder).__name__
+        assert "signing_key=<hidden>" in repr(body)
+        unset = CreateWebhookSubscriptionRequest(
+            target_url="https://example.com/hooks", webhook_type=WebhookType.CONTACT
+        )
+        assert "signing_key=UNSET" in repr(unset)
+    finally:
+        await client.aclose()
