@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from types import FrameType, TracebackType
 from typing import Any
@@ -173,7 +174,10 @@ async def test_no_credential_reachable_from_a_transport_failure(
                 await client.contacts.get("4mYRhDPgWXkf")
         finally:
             await client.aclose()
-    assert caught.value.__cause__ is None
+    assert (caught.value.__cause__, caught.value.__context__) == (None, None)
+    assert caught.value.cause is not None  # the facts of aiohttp's failure are kept
+    if expected is ka.ConnectError:
+        assert caught.value.errno == errno.ECONNREFUSED
     assert assert_no_secret(caught.value) > 100  # the walk really went through the frames
 
 
@@ -195,6 +199,7 @@ async def test_no_credential_reachable_from_a_failed_download(
                     pass
         finally:
             await client.aclose()
+    assert (caught.value.__cause__, caught.value.__context__) == (None, None)
     assert assert_no_secret(caught.value) > 100
 
 
