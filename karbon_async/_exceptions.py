@@ -44,20 +44,45 @@ class TransportError(KarbonError):
 
     ``maybe_processed`` is True when the request may have reached the server, in which case a
     non-idempotent call (POST, PATCH) is never repeated automatically.
+
+    A network failure is not chained (``__cause__`` is None): the underlying exception's frames
+    hold the request headers, credentials included. ``cause`` names its class (for example
+    ``"ClientConnectorError"``) and ``errno`` is its OS error number, when it has one.
     """
 
-    def __init__(self, message: str, *, method: str, url: str, maybe_processed: bool) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        maybe_processed: bool,
+        cause: str | None = None,
+        errno: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
         self.maybe_processed = maybe_processed
+        self.cause = cause
+        self.errno = errno
 
 
 class ConnectError(TransportError):
     """The connection could not be made; the request was never written."""
 
-    def __init__(self, message: str, *, method: str, url: str) -> None:
-        super().__init__(message, method=method, url=url, maybe_processed=False)
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        cause: str | None = None,
+        errno: int | None = None,
+    ) -> None:
+        super().__init__(
+            message, method=method, url=url, maybe_processed=False, cause=cause, errno=errno
+        )
 
 
 class RequestTimeoutError(TransportError):

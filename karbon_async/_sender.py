@@ -214,17 +214,8 @@ class RequestSender:
         if not callable(getattr(transport, "stream", None)):
             raise TypeError(f"{type(transport).__name__} cannot stream; downloads need stream()")
         streaming: StreamingTransport = transport  # type: ignore[assignment]
-        headers = {"User-Agent": self._user_agent}
-        permit = None
-        if offsite:
-            scheme, _, _ = origin_of(url)
-            if self.origin[0] == "https" and scheme != "https":
-                raise UnsafeURLError(f"refusing to follow a download to a non-https URL: {url!r}")
-        else:
-            ensure_same_origin(url, self.origin)
-            headers.update(self._credentials.headers())
-            permit = await self.budget.acquire(lane)
-        request = Request(method="GET", url=url, headers=headers, timeout=self._timeout)
+        request = self._stream_request(url, offsite)
+        permit = None if offsite else await self.budget.acquire(lane)
         try:
             async with streaming.stream(request) as response:
                 if permit is not None:  # the outcome is known once the headers are in
@@ -242,6 +233,19 @@ class RequestSender:
         finally:
             if permit is not None:
                 await permit.release()
+
+    def _stream_request(self, url: str, offsite: bool) -> Request:
+        # Its own frame, gone before anything is sent: the header dict, credentials included,
+        # is no local of a frame a network failure's traceback leads to.
+        headers = {"User-Agent": self._user_agent}
+        if offsite:
+            scheme, _, _ = origin_of(url)
+            if self.origin[0] == "https" and scheme != "https":
+                raise UnsafeURLError(f"refusing to follow a download to a non-https URL: {url!r}")
+        else:
+            ensure_same_origin(url, self.origin)
+            headers.update(self._credentials.headers())
+        return Request(method="GET", url=url, headers=headers, timeout=self._timeout)
 
     async def _attempt(
         self, request: Request, lane: Lane, accept_redirect: bool = False

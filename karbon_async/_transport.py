@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Protocol
 
 import aiohttp
@@ -119,26 +119,28 @@ class AiohttpTransport:
         session = self._ensure_session()
         token = _before_resend.set(([0], before_resend))
         try:
-            with _as_transport_errors(request, waiting_for="a response"):
-                async with session.request(
-                    request.method,
-                    URL(request.url, encoded=True),
-                    headers=dict(request.headers),
-                    data=request.body,
-                    timeout=aiohttp.ClientTimeout(total=request.timeout),
-                    allow_redirects=False,
-                    # Kept after a user's own session middlewares, so every send is seen.
-                    middlewares=(*getattr(session, "_middlewares", ()), _count_sends),
-                ) as response:
-                    body = await response.read()
-                    return Response(
-                        status=response.status,
-                        headers={key: value for key, value in response.headers.items()},
-                        body=body,
-                        url=request.url,
-                    )
+            async with session.request(
+                request.method,
+                URL(request.url, encoded=True),
+                headers=dict(request.headers),
+                data=request.body,
+                timeout=aiohttp.ClientTimeout(total=request.timeout),
+                allow_redirects=False,
+                # Kept after a user's own session middlewares, so every send is seen.
+                middlewares=(*getattr(session, "_middlewares", ()), _count_sends),
+            ) as response:
+                body = await response.read()
+                return Response(
+                    status=response.status,
+                    headers={key: value for key, value in response.headers.items()},
+                    body=body,
+                    url=request.url,
+                )
+        except NETWORK_ERRORS as exc:
+            failure = transport_error(exc, request, waiting_for="a response")
         finally:
             _before_resend.reset(token)
+        raise failure  # outside the handler: see transport_error
 
     @contextlib.asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[StreamedResponse]:
@@ -147,21 +149,27 @@ class AiohttpTransport:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=request.timeout, sock_read=request.timeout
         )
-        with _as_transport_errors(request, waiting_for="data", os_errors=False):
-            async with session.request(
+        try:
+            response = await session.request(
                 request.method,
                 URL(request.url, encoded=True),
                 headers=dict(request.headers),
                 data=request.body,
                 timeout=timeout,
                 allow_redirects=False,
-            ) as response:
+            )
+        except NETWORK_ERRORS as exc:
+            failure = transport_error(exc, request, waiting_for="data")
+        else:
+            async with response:
                 yield StreamedResponse(
                     status=response.status,
                     headers={key: value for key, value in response.headers.items()},
                     url=request.url,
-                    chunks=response.content.iter_chunked(STREAM_CHUNK_SIZE),
+                    chunks=_read_chunks(response, request),
                 )
+            return
+        raise failure
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None:
@@ -169,32 +177,52 @@ class AiohttpTransport:
         self._session = None
 
 
-@contextlib.contextmanager
-def _as_transport_errors(
-    request: Request, *, waiting_for: str, os_errors: bool = True
-) -> Iterator[None]:
-    """aiohttp's failures as TransportErrors that say whether the request may have landed.
-    ``os_errors=False`` where the caller's own code runs inside (a stream's consumer writing a
-    file), whose OSErrors are its own."""
-    try:
-        yield
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        raise ConnectError(
-            f"could not connect: {type(exc).__name__}", method=request.method, url=request.url
-        ) from exc
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise RequestTimeoutError(
-            f"no {waiting_for} within {request.timeout} s",
-            method=request.method,
-            url=request.url,
-            maybe_processed=True,
-        ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        if not os_errors and not isinstance(exc, aiohttp.ClientError):
-            raise
-        raise TransportError(
-            f"connection failed: {type(exc).__name__}: {exc}",
-            method=request.method,
-            url=request.url,
-            maybe_processed=True,
-        ) from exc
+NETWORK_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+"""What aiohttp raises when the network fails (3.10's ``asyncio.TimeoutError`` is no OSError)."""
+
+
+async def _read_chunks(response: aiohttp.ClientResponse, request: Request) -> AsyncIterator[bytes]:
+    """The body chunk by chunk; only the reading is guarded, so an OSError of the consumer's own
+    (writing a file) is never mistaken for a network failure."""
+    chunks = response.content.iter_chunked(STREAM_CHUNK_SIZE)
+    while True:
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except NETWORK_ERRORS as exc:
+            failure = transport_error(exc, request, waiting_for="data")
+        else:
+            yield chunk
+            continue
+        raise failure
+
+
+def transport_error(exc: BaseException, request: Request, *, waiting_for: str) -> TransportError:
+    """A TransportError carrying the facts of aiohttp's failure (its class name, errno and
+    message) and not the failure itself.
+
+    aiohttp's exception is never chained: its traceback leads to frames whose locals hold the
+    request headers, credentials included, and error reporters that capture frame locals
+    (Sentry, rich's ``show_locals``, ``pytest -l``) would print them. Callers raise the result
+    after their ``except`` block, so that ``__context__`` does not link it either."""
+    cause = type(exc).__name__
+    errno = exc.errno if isinstance(exc, OSError) and isinstance(exc.errno, int) else None
+    method, url = request.method, request.url
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        message = f"could not connect: {cause}: {_message(exc)}"
+        return ConnectError(message, method=method, url=url, cause=cause, errno=errno)
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        error_type: type[TransportError] = RequestTimeoutError
+        message = f"no {waiting_for} within {request.timeout} s"
+    else:
+        error_type, message = TransportError, f"connection failed: {cause}: {_message(exc)}"
+    return error_type(
+        message, method=method, url=url, maybe_processed=True, cause=cause, errno=errno
+    )
+
+
+def _message(exc: BaseException) -> str:
+    # Only the text of the failure; aiohttp's ClientResponseError would repr its request_info,
+    # headers included, but its str is status, message and URL.
+    return str(exc)[:500]

@@ -559,3 +559,131 @@ async def test_wildcard_routes_and_a_failing_dead_letter_callback() -> None:
         await worker.join()
     assert seen == ["deleted-Invoice"]
     assert len(worker.dead_letters) == 3
+
+
+# --------------------------------------------------------------------------- receiver hardening
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def depth_of(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((depth_of(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth_of(v) for v in value), default=0)
+    return 0
+
+
+async def test_a_deeply_nested_signed_body_is_a_400_not_a_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = Sink()
+    receiver = receiver_of(sink)
+    deep = body_of(Extra="@")[:-1] + b', "Deep": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert len(deep) < receiver.max_body_size
+    with pytest.raises(RecursionError):  # what the decoder does with it unguarded
+        json.loads(deep)
+    async with TestClient(TestServer(receiver.aiohttp_app("/hooks"))) as http:
+        with caplog.at_level(logging.WARNING, logger="karbon_async.webhooks"):
+            response = await http.post("/hooks", data=deep, headers=signed(deep))
+            assert response.status == 400
+            assert await response.text() == "payload nested too deeply"
+            fine = body_of(Deep=nested(wh.MAX_NESTING_DEPTH - 1))
+            response = await http.post("/hooks", data=fine, headers=signed(fine))
+            assert response.status == 202
+    assert len(sink.events) == 1
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "payload nested too deeply" in caplog.records[0].getMessage()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab,:'),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(alphabet='[]{}"\\ab', max_size=4), inner, max_size=3)
+    ),
+    max_leaves=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(extra=json_values, wrap=st.integers(min_value=0, max_value=40))
+def test_nesting_limit_counts_real_depth_only(extra: Any, wrap: int) -> None:
+    """Brackets, quotes and backslashes inside strings never count; real nesting always does."""
+    value = extra
+    for _ in range(wrap):
+        value = [value]
+    body = body_of(Extra=value)
+    if 1 + depth_of(value) > wh.MAX_NESTING_DEPTH:
+        with pytest.raises(wh.InvalidPayloadError) as refused:
+            wh.parse_event(body)
+        assert refused.value.reason == "payload nested too deeply"
+    else:
+        assert wh.parse_event(body).extra["Extra"] == value
+
+
+async def test_a_timestamp_far_in_the_future_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Accepted and remembered, such a timestamp would make every genuine update of the
+    resource until then look like a replay or a duplicate."""
+    sink = Sink()
+    receiver = receiver_of(sink)
+    ahead = body_of(key="W1", stamp=NOW + dt.timedelta(days=30))
+    slightly = body_of(key="W2", stamp=NOW + dt.timedelta(minutes=4))
+    genuine = body_of(key="W1", stamp=NOW)
+    async with TestClient(TestServer(receiver.aiohttp_app("/hooks"))) as http:
+        with caplog.at_level(logging.WARNING, logger="karbon_async.webhooks"):
+            response = await http.post("/hooks", data=ahead, headers=signed(ahead))
+            assert (response.status, await response.text()) == (400, "timestamp in the future")
+            response = await http.post("/hooks", data=slightly, headers=signed(slightly))
+            assert response.status == 202  # within the default 5 minutes of clock skew
+            response = await http.post("/hooks", data=genuine, headers=signed(genuine))
+            assert (response.status, await response.text()) == (202, "accepted")
+    assert [(e.resource_perma_key, e.timestamp) for e in sink.events] == [
+        ("W2", NOW + dt.timedelta(minutes=4)),
+        ("W1", NOW),
+    ]
+    assert ["timestamp in the future" in r.getMessage() for r in caplog.records] == [True]
+
+    lenient = receiver_of(Sink(), max_future_skew=None)
+    assert (await lenient.receive(ahead, signed(ahead))).status == 202
+    strict = receiver_of(Sink(), max_future_skew=60)
+    assert (await strict.receive(slightly, signed(slightly))).status == 400
+
+
+async def test_a_flood_of_rejections_logs_one_warning_per_reason_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = [1000.0]
+    receiver = receiver_of(Sink(), clock=lambda: clock[0], log_interval=60)
+    good = body_of()
+    forged = signed(good, "wrong-key-0123456789")
+    app = receiver.aiohttp_app("/hooks")
+    async with TestClient(TestServer(app)) as http:
+        with caplog.at_level(logging.DEBUG, logger="karbon_async.webhooks"):
+            for _ in range(300):
+                response = await http.post("/hooks", data=good, headers=forged)
+                assert response.status == 401
+            unsigned = {"Content-Type": "application/json"}
+            response = await http.post("/hooks", data=good, headers=unsigned)
+            assert response.status == 401  # another reason: its own warning
+            clock[0] += 59
+            await http.post("/hooks", data=good, headers=forged)
+            clock[0] += 1
+            await http.post("/hooks", data=good, headers=forged)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(warnings) == 3
+    assert "signature mismatch" in warnings[0]
+    assert "more since" not in warnings[0]
+    assert "missing signature" in warnings[1]
+    assert "signature mismatch" in warnings[2]
+    assert "(300 more since the last warning, logged at DEBUG)" in warnings[2]
+    assert len(debug) == 300
+    assert receiver.stats["signature mismatch"] == 302

@@ -440,6 +440,12 @@ RECORD_KEYS: dict[str, str] = {
     "WorkTemplate": "WorkTemplateKey",
 }
 
+# Fields holding a secret (by final class name and JSON key): their repr says whether they are
+# set, never the value, so a logged or traceback-captured request cannot leak the key.
+SECRET_FIELDS: dict[str, frozenset[str]] = {
+    "CreateWebhookSubscriptionRequest": frozenset({"SigningKey"}),
+}
+
 # Page sizes stated only in prose; used when the description has no recognisable number.
 PAGE_SIZE_FALLBACK: dict[str, int] = {}
 
@@ -1180,6 +1186,11 @@ class Generator:
                 raise GeneratorError(f"RECORD_KEYS: {name} is not a response-only class")
             if key not in {f.api_name for f in model.fields}:
                 raise GeneratorError(f"RECORD_KEYS: {name} has no field {key}")
+        for name, keys in SECRET_FIELDS.items():
+            model = self.models.get(name)
+            missing = keys - ({f.api_name for f in model.fields} if model else set())
+            if missing:
+                raise GeneratorError(f"SECRET_FIELDS: {name} has no field {sorted(missing)}")
 
     def flattened_only(self) -> set[str]:
         """Components that only serve as allOf building blocks of other schemas."""
@@ -1223,9 +1234,11 @@ def render_field(gen: Generator, model: ModelDef, f: FieldDef) -> list[str]:
     if f.limits:
         limit_args = ", ".join(f"{k}={v!r}" for k, v in sorted(f.limits.items()))
         args.append(f"validator=_Limits({f.api_name!r}, {limit_args})")
+    if f.api_name in SECRET_FIELDS.get(model.name, ()):
+        args.append("repr=_hidden")
     if derived_api_name(f.py_name) != f.api_name:
         call = f"api_field({f.api_name!r}{''.join(', ' + a for a in args)})"
-    elif f.limits:
+    elif f.limits or "repr=_hidden" in args:
         call = f"attrs.field({', '.join(args)})"
     else:
         call = default or ""
@@ -1275,6 +1288,11 @@ class _Limits:
                 raise ValueError(f"{name} must be greater than {self.exclusive_minimum}")
             if self.maximum is not None and number > Decimal(self.maximum):
                 raise ValueError(f"{name} must be at most {self.maximum}")
+
+
+def _hidden(value: Any) -> str:
+    """The repr of a secret field: whether it is set, never what it is."""
+    return repr(value) if value is None or value is UNSET else "<hidden>"
 '''
 
 

@@ -61,6 +61,11 @@ class _Limits:
                 raise ValueError(f"{name} must be at most {self.maximum}")
 
 
+def _hidden(value: Any) -> str:
+    """The repr of a secret field: whether it is set, never what it is."""
+    return repr(value) if value is None or value is UNSET else "<hidden>"
+
+
 class AccessLevel(KarbonEnum):
     """A client's access level in Karbon for Clients."""
 
@@ -1495,7 +1500,9 @@ class CreateWebhookSubscriptionRequest(KarbonModel):
     webhook_type: WebhookType
     """The type of Karbon entity which the Webhook Subscription is associated with."""
     signing_key: str | Unset | None = attrs.field(
-        default=UNSET, validator=_Limits("SigningKey", min_length=16, pattern="^[A-Za-z0-9-_]+$")
+        default=UNSET,
+        validator=_Limits("SigningKey", min_length=16, pattern="^[A-Za-z0-9-_]+$"),
+        repr=_hidden,
     )
     """An optional key that will be used to sign webhook payloads, may contain letters, numbers,
     dashes or underscores."""

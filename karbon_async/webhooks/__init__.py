@@ -24,6 +24,7 @@ cancels the subscription.
 
 from .._generated.models import WebhookActionType, WebhookResourceType, WebhookType
 from ._events import (
+    MAX_NESTING_DEPTH,
     WEBHOOK_TYPE_OF,
     InvalidPayloadError,
     WebhookEvent,
@@ -31,8 +32,10 @@ from ._events import (
     resource_type,
 )
 from ._receiver import (
+    DEFAULT_LOG_INTERVAL,
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_FUTURE_SKEW,
     EventSink,
     ReceiveResult,
     WebhookReceiver,
@@ -59,8 +62,11 @@ from ._worker import DeadLetter, SubmitOutcome, WebhookWorker, WorkerStats, merg
 __all__ = [
     "ANY",
     "DEFAULT_FETCHERS",
+    "DEFAULT_LOG_INTERVAL",
     "DEFAULT_MAX_AGE",
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_FUTURE_SKEW",
+    "MAX_NESTING_DEPTH",
     "SIGNATURE_HEADER",
     "WEBHOOK_TYPE_OF",
     "DeadLetter",

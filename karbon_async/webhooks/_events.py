@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -26,7 +27,32 @@ from .._model_base import KarbonModel, api_field
 
 
 class InvalidPayloadError(KarbonError, ValueError):
-    """A webhook body that is not a Karbon payload (not JSON, not an object, no key or type)."""
+    """A webhook body that is not a Karbon payload (not JSON, not an object, no key or type).
+
+    ``reason`` is the short text a receiver answers and counts it by."""
+
+    def __init__(self, message: str, *, reason: str = "invalid payload") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+MAX_NESTING_DEPTH: Final = 32
+"""Karbon's payloads are flat objects. A body nested deeper is refused before it is decoded:
+a few kilobytes of brackets would otherwise exhaust the decoder's recursion."""
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _check_nesting(raw: bytes) -> None:
+    depth = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub(b"", raw)):  # brackets in strings don't nest
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > MAX_NESTING_DEPTH:
+            raise InvalidPayloadError(
+                f"body nested deeper than {MAX_NESTING_DEPTH} levels",
+                reason="payload nested too deeply",
+            )
 
 
 WEBHOOK_TYPE_OF: Final[Mapping[WebhookResourceType, WebhookType]] = {
@@ -104,11 +130,13 @@ def parse_event(raw_body: bytes | str | Mapping[str, Any]) -> WebhookEvent:
     """Decode a webhook body (verify its signature first) into a :class:`WebhookEvent`.
 
     Raises :class:`InvalidPayloadError` when the body is not a JSON object with a non-empty
-    ``ResourcePermaKey``, ``ResourceType`` and ``ActionType``.
+    ``ResourcePermaKey``, ``ResourceType`` and ``ActionType``, or is nested deeper than
+    ``MAX_NESTING_DEPTH``.
     """
     if isinstance(raw_body, Mapping):
         document: Any = raw_body
     else:
+        _check_nesting(raw_body.encode() if isinstance(raw_body, str) else raw_body)
         try:
             document = json.loads(raw_body)
         except (ValueError, UnicodeDecodeError):

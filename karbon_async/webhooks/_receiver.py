@@ -21,6 +21,10 @@ logger = logging.getLogger("karbon_async.webhooks")
 DEFAULT_MAX_BODY_SIZE = 64 * 1024
 """Karbon's payloads are a few hundred bytes; anything this large is not one of them."""
 DEFAULT_MAX_AGE = 3600.0
+DEFAULT_MAX_FUTURE_SKEW = 300.0
+"""How far ahead of our clock a ``TimeStamp`` may be. A later one is refused: remembered, it
+would make every genuine update of the resource until then look like a replay."""
+DEFAULT_LOG_INTERVAL = 60.0
 
 
 class EventSink(Protocol):
@@ -54,6 +58,9 @@ class WebhookReceiver:
     ``Content-Type`` present, not JSON        415     unsupported content type
     no / malformed / wrong ``Signature``      401     missing signature, ...
     not a Karbon payload (after the check)    400     invalid payload
+    JSON nested deeper than 32 levels         400     payload nested too deeply
+    ``TimeStamp`` over ``max_future_skew``    400     timestamp in the future
+      seconds ahead of our clock
     ``TimeStamp`` older than ``max_age``      200     stale (not processed)
     same resource, action and timestamp seen  200     replayed (not processed)
     accepted, collapsed or duplicate          202     accepted / collapsed / duplicate
@@ -62,9 +69,11 @@ class WebhookReceiver:
 
     Unknown resource types are accepted (they reach ``Router.fallback`` handlers). Stale and
     replayed payloads are answered 2xx so that Karbon's own retries never count toward the
-    subscription's auto-cancellation; 503 makes Karbon try again later. Every rejection is
-    logged at WARNING with its reason and the remote address only: never the key or the body.
-    ``stats`` counts results by reason.
+    subscription's auto-cancellation; 503 makes Karbon try again later. Rejections are logged
+    with their reason and the remote address only, never the key or the body: one WARNING per
+    reason every ``log_interval`` seconds, saying how many more were logged at DEBUG since the
+    last one, so that a flood of bad requests cannot flood the log. ``stats`` counts results by
+    reason.
     """
 
     def __init__(
@@ -74,6 +83,8 @@ class WebhookReceiver:
         *,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         max_age: float | None = DEFAULT_MAX_AGE,
+        max_future_skew: float | None = DEFAULT_MAX_FUTURE_SKEW,
+        log_interval: float = DEFAULT_LOG_INTERVAL,
         replay_window: float | None = None,
         replay_cache_size: int = 100_000,
         on_stale: Callable[[WebhookEvent], Any] | None = None,
@@ -87,6 +98,10 @@ class WebhookReceiver:
         self.sink = sink
         self.max_body_size = max_body_size
         self.max_age = max_age
+        self.max_future_skew = max_future_skew
+        self.log_interval = log_interval
+        self._warned_at: dict[str, float] = {}
+        self._unwarned: Counter[str] = Counter()
         self.replay_window = (
             replay_window if replay_window is not None else (max_age or DEFAULT_MAX_AGE)
         )
@@ -105,8 +120,26 @@ class WebhookReceiver:
     ) -> ReceiveResult:
         self.stats[reason] += 1
         if status >= 400:
-            logger.warning("webhook rejected (%d %s) from %s", status, reason, remote or "?")
+            self._log_rejection(status, reason, remote)
         return ReceiveResult(status, reason, event)
+
+    def _log_rejection(self, status: int, reason: str, remote: str | None) -> None:
+        # Reasons are a short fixed set, so these per-reason maps stay small.
+        now = self._clock()
+        last = self._warned_at.get(reason)
+        if last is not None and now - last < self.log_interval:
+            self._unwarned[reason] += 1
+            logger.debug("webhook rejected (%d %s) from %s", status, reason, remote or "?")
+            return
+        self._warned_at[reason] = now
+        unwarned = self._unwarned.pop(reason, 0)
+        logger.warning(
+            "webhook rejected (%d %s) from %s%s",
+            status,
+            reason,
+            remote or "?",
+            f" ({unwarned} more since the last warning, logged at DEBUG)" if unwarned else "",
+        )
 
     def reject_oversized(self, remote: str | None = None) -> ReceiveResult:
         """The result for a body known to be too large before it is read."""
@@ -127,9 +160,13 @@ class WebhookReceiver:
             return self._result(401, error.reason, remote)
         try:
             event = parse_event(raw_body)
-        except InvalidPayloadError:
-            return self._result(400, "invalid payload", remote)
-        if self.max_age is not None and event.is_stale(self.max_age, self._now()):
+        except InvalidPayloadError as error:
+            return self._result(400, error.reason, remote)
+        now = self._now()
+        age = event.age(now)
+        if self.max_future_skew is not None and age is not None and -age > self.max_future_skew:
+            return self._result(400, "timestamp in the future", remote)
+        if self.max_age is not None and event.is_stale(self.max_age, now):
             logger.info(
                 "stale webhook ignored (older than %.0fs) from %s", self.max_age, remote or "?"
             )
