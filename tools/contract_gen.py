@@ -168,7 +168,7 @@ def _merge(into: dict[str, Any], other: Mapping[str, Any]) -> None:
 
 
 def _entity(path: str) -> str:
-    """"/v3/WorkSchedules/{k}" -> "workSchedule": the name Karbon's 4005 message uses."""
+    """ "/v3/WorkSchedules/{k}" -> "workSchedule": the name Karbon's 4005 message uses."""
     first = path.split("/")[2]
     name = first[:-1] if first.endswith("s") else first
     return name[:1].lower() + name[1:]
@@ -280,7 +280,7 @@ def render_contract(contract: Mapping[str, Any]) -> str:
     text = repr(_sorted(contract))  # ruff formats it; repr never splits a string
     return (
         f"{HEADER}"
-        '"""Per-operation request contract reduced from the Karbon OpenAPI spec (see _contract)."""\n'
+        '"""Per-operation request contract reduced from the Karbon spec (see _contract)."""\n'
         "\n"
         "from typing import Any\n"
         "\n"

@@ -56,7 +56,8 @@ async def test_contact_create_put_patch_and_events(
     fake.add_change_listener(events.append)
     status, body = await call(session, fake, "POST", "/v3/Contacts", {"FirstName": "Ada"})
     assert status == 400
-    assert body["error"]["code"] == "4003"
+    # The spec documents 4005 "Required payload data is missing" for Contacts (4003: WorkItems).
+    assert body["error"] == {"code": "4005", "message": "Required payload data is missing: contact"}
     new = {"FirstName": "Ada", "LastName": "Lovelace", "UserDefinedIdentifier": "ADA-1"}
     new["BusinessCards"] = [{"EmailAddresses": ["ada@example.com"], "IsPrimaryCard": True}]
     status, body = await call(session, fake, "POST", "/v3/Contacts", new)
