@@ -118,7 +118,7 @@ async def test_client_group_and_work_item_status_codes(
     assert status == 400
     assert body["error"]["details"]["target"] == "workItem.ClientType"
     work["ClientType"] = "Contact"
-    work["PrimaryStatus"] = "In Progress"
+    work["PrimaryStatus"] = "InProgress"
     status, body = await call(session, fake, "POST", "/v3/WorkItems", work)
     assert status == 201
     assert body["PrimaryStatus"] == "InProgress"
