@@ -223,7 +223,8 @@ async def test_invoices_and_manual_payments(
     status, single = await call(session, fake, "GET", f"/v3/Invoices/{key}?$expand=LineItems")
     assert "LineItems" in single
     assert "Payments" not in single
-    pay = {"InvoiceKey": key, "PaymentMethod": "Cash", "PaymentDate": invoice["InvoiceDate"]}
+    paid_on = invoice["InvoiceDate"][:10]  # the spec's PaymentDate is a date, not a date-time
+    pay = {"InvoiceKey": key, "PaymentMethod": "Cash", "PaymentDate": paid_on}
     pay["TotalAmount"] = invoice["TotalAmountDue"] + 1
     status, body = await call(session, fake, "POST", "/v3/ManualPayments", pay)
     assert status == 400
@@ -342,7 +343,8 @@ async def test_notes_comments_and_estimates(
     assert status == 200
     assert body["value"]
     status, body = await call(session, fake, "POST", "/v3/Users", {"Name": "New Hire"})
-    assert status == 500
+    # The spec documents 400 4005 for a missing required field (older live evidence: 500 5001).
+    assert (status, body["error"]["code"]) == (400, "4005")
     status, body = await call(
         session, fake, "POST", "/v3/Users", {"Name": "New Hire", "EmailAddress": "nh@x.example"}
     )
