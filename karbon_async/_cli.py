@@ -392,6 +392,7 @@ async def run_sandbox(args: argparse.Namespace) -> int:
         seed=args.seed,
         host=args.host,
         port=args.port,
+        strict=not args.lenient,
     ) as fake:
         text = _accounts_toml(fake, limit)
         if args.write_accounts:
@@ -541,6 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--latency-min", type=float, default=0.0)
     sandbox.add_argument("--latency-max", type=float, default=0.0)
     sandbox.add_argument("--write-accounts", help="write an accounts TOML file for `export`")
+    sandbox.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept request bodies and parameters the spec forbids (default: answer 400)",
+    )
 
     demo = commands.add_parser("demo", help="export dozens of fake accounts at once, live")
     demo.add_argument("--accounts", type=int, default=24)

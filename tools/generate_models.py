@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract_gen import write_contract
 from operations_gen import render_operations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1422,6 +1423,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.apply_renames(CLASS_RENAMES)
     gen.classify()
     paths = write_all(gen)
+    paths.append(write_contract(gen, EXTRA_REQUIRED, EXTRA_LIMITS))
     ruff_format(paths)
     for warning in iter_warnings(gen):
         print(f"warning: {warning}", file=sys.stderr)

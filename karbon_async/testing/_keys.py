@@ -88,9 +88,9 @@ class Keyer:
         return key
 
     def guid(self, index: int) -> str:
-        """The key of ``index`` shaped as a GUID (for collections Karbon keys by GUID)."""
+        """The key of ``index`` as a GUID in the spec's form: 32 hex digits, no hyphens."""
         value = self._permute(index)
-        return str(uuid.UUID(int=((self._check_salt & _M64) << 64) | value))
+        return uuid.UUID(int=((self._check_salt & _M64) << 64) | value).hex
 
     def guid_index(self, key: str) -> int | None:
         """Inverse of :meth:`guid`; None for anything else (including malformed GUIDs)."""

@@ -29,6 +29,7 @@ from karbon_async._limits import RateLimit
 from . import _billing, _clients, _custom_fields, _files, _people, _webhooks, _work, _writes
 from ._account import LOG_LIMIT, FakeAccount, StoredFile
 from ._common import ODATA_JSON, ROUTES, Call, Reply, error, json_response
+from ._contract import check_request
 from ._data import COLLECTIONS, AccountData
 from ._entity_sets import check_options, get_entity_set, no_resource, require_get
 from ._events import ChangeEvent, ChangeListener
@@ -80,6 +81,7 @@ class FakeKarbon:
         download_token_ttl: float = 60.0,
         webhook_retry_delays: Iterable[float] = DEFAULT_RETRY_DELAYS,
         webhook_coalesce_window: float = 60.0,
+        strict: bool = True,
     ) -> None:
         if accounts < 1:
             raise ValueError(f"accounts must be at least 1, got {accounts}")
@@ -107,6 +109,8 @@ class FakeKarbon:
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self.base_url = ""
+        self.strict = strict
+        """Answer 400 to requests the spec forbids (see ``_contract``); False: accept them."""
         self.allow_insecure_webhooks = allow_insecure_webhooks
         """Accept http:// loopback webhook TargetUrls (for tests that run a local receiver)."""
         self.download_token_ttl = download_token_ttl
@@ -441,6 +445,14 @@ class FakeKarbon:
         if not path.lower().startswith("/v3/"):
             raise no_resource(request)
         rest = path[4:].rstrip("/")
+        if self.strict:
+            json_body = request.method in ("POST", "PUT", "PATCH") and not (
+                request.content_type.startswith("multipart/")
+            )
+            raw = await request.read() if json_body else None
+            refused = check_request(request.method, rest, str(request.url), request.headers, raw)
+            if refused is not None:
+                raise refused
         method_matched = False
         for r in ROUTES:
             m = r.pattern.match(rest)
