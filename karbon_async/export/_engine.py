@@ -141,7 +141,11 @@ class Exporter:
     async def run(self) -> ExportReport:
         """Export everything; failures are in the report (``report.ok``), not raised."""
         self.started = time.monotonic()
-        await self.store.open()
+        try:
+            await self.store.open()
+        except LocalWriteError as exc:
+            self._fatal = exc
+            return self._report()
         try:
             self._tasks = [
                 asyncio.ensure_future(self._run_account(a, p))
@@ -159,6 +163,10 @@ class Exporter:
         for result in results:
             if isinstance(result, BaseException) and self._fatal is None:
                 raise result
+        return self._report()
+
+    def _report(self) -> ExportReport:
+        assert self.started is not None
         self.refresh()
         if self._fatal is not None:
             for account in self.progress:

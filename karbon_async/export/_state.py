@@ -176,10 +176,13 @@ class CheckpointStore:
     def _open_sync(self) -> None:
         try:
             self._open_journal()
-        except (LocalWriteError, ExportStateError):
+        except BaseException as exc:
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+            if isinstance(exc, OSError) and not isinstance(exc, LocalWriteError):
+                raise LocalWriteError(self.directory / JOURNAL, exc) from exc
             raise
-        except OSError as exc:
-            raise LocalWriteError(self.directory / JOURNAL, exc) from exc
 
     def _open_journal(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -109,8 +109,10 @@ class StreamRunner:
                 await self.store.commit(account.name, resource.name, state, sink)
             await sink.finish()
         except BaseException:
-            await self.store.forget_sink(account.name, resource.name)
-            await sink.close()
+            try:
+                await self.store.forget_sink(account.name, resource.name)
+            finally:  # also when the run is stopped during that wait
+                await sink.close()
             raise
         run.status = DONE
         if run.incremental and run.new_watermark is not None:

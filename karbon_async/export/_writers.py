@@ -12,6 +12,7 @@ sink can return ``None`` positions and upsert on the resource's ``key_field`` in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import json
@@ -242,7 +243,16 @@ class JsonlStream:
         return self._file.already_finished
 
     async def _open(self, position: Any | None) -> None:
-        await asyncio.to_thread(self._file.open_sync, None if position is None else int(position))
+        at = None if position is None else int(position)
+        opening = asyncio.ensure_future(asyncio.to_thread(self._file.open_sync, at))
+        try:
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The thread opens the file even so (the run is being stopped): close it after.
+            with contextlib.suppress(Exception):
+                await opening
+            self._file.close_sync()
+            raise
 
     def _encode(self, records: Sequence[Record]) -> bytes:
         return b"".join(encode_record(r) for r in records)
@@ -269,7 +279,9 @@ class JsonlStream:
             await asyncio.to_thread(self._file.publish_sync, self._file.part)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._file.close_sync)
+        # Inline, not in a thread: a cancelled run must still close it (a thread job cancelled
+        # before it started would never run).
+        self._file.close_sync()
 
 
 def flatten(record: Record, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
