@@ -158,6 +158,7 @@ class BudgetStateFile:
         return _RecordedPermit(self, key, permit)
 
     async def cool_down(self, seconds: float) -> None:
+        self._open()
         await self._budget.cool_down(seconds)
         self._record(f"c {time.time() + max(0.0, seconds):.3f}\n")
 

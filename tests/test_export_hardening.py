@@ -269,7 +269,7 @@ async def _cli(*args: str) -> asyncio.subprocess.Process:
 
 async def test_a_restart_after_kill_9_honours_the_dead_process_window(tmp_path: Path) -> None:
     limit = ka.RateLimit(12, 2.0)
-    async with FakeKarbon(accounts=2, rate_limit=limit, size=10, sizes={"Contacts": 400}) as fake:
+    async with FakeKarbon(accounts=2, rate_limit=limit, size=10, sizes={"Contacts": 300}) as fake:
         path = tmp_path / "accounts.toml"
         path.write_text(
             "".join(
@@ -294,4 +294,35 @@ async def test_a_restart_after_kill_9_honours_the_dead_process_window(tmp_path: 
             assert account.max_in_window() <= limit.requests
             assert account.rejected_429 == 0
         lines = (tmp_path / "o" / "firm 0" / "contacts.jsonl").read_text().splitlines()
-        assert len(lines) == len({json.loads(line)["ContactKey"] for line in lines}) == 400
+        assert len(lines) == len({json.loads(line)["ContactKey"] for line in lines}) == 300
+
+
+async def test_a_budget_state_file_carries_slots_and_pauses_into_the_next_process(
+    tmp_path: Path,
+) -> None:
+    limit = ka.RateLimit(3, 0.4)
+    path = tmp_path / "budget.log"
+    first = ka.BudgetStateFile(path, limit)
+    loop = asyncio.get_running_loop()
+    permits = [await first.acquire() for _ in range(3)]
+    await permits[0].release()  # the other two are in flight when the process "dies"
+    await first.cool_down(0.0)
+    first.close()
+
+    second = ka.BudgetStateFile(path, limit)
+    started = loop.time()
+    await second.acquire()
+    # The slots the first one took are held a window past its end (it is gone, so its
+    # requests in flight had arrived by then), as if this budget had granted them itself.
+    assert limit.per <= loop.time() - started < limit.per + 0.2
+    assert second.snapshot().granted == 1
+    second.close()
+
+    third = ka.BudgetStateFile(path, limit)  # the second's one slot, then a 429's pause
+    await third.cool_down(0.6)
+    third.close()
+    fourth = ka.BudgetStateFile(path, limit)
+    started = loop.time()
+    await fourth.acquire()
+    assert 0.55 <= loop.time() - started < 0.8
+    fourth.close()
