@@ -39,6 +39,7 @@ from ._pagination import Page, Paginator
 from ._redis_budget import OnUnavailable, RedisBudget, account_id
 from ._resources import ResourceSet
 from ._retry import RetryPolicy
+from ._statefile import BudgetStateFile, LocalWriteError
 from ._transport import (
     AiohttpTransport,
     Request,
@@ -58,6 +59,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Budget",
+    "BudgetStateFile",
     "BudgetSnapshot",
     "ConfigurationError",
     "ConflictError",
@@ -68,6 +70,7 @@ __all__ = [
     "Filter",
     "KarbonClient",
     "KarbonEnum",
+    "LocalWriteError",
     "KarbonError",
     "KarbonModel",
     "Lane",

@@ -26,6 +26,7 @@ import asyncio
 import hashlib
 import weakref
 from collections import deque
+from collections.abc import Iterable
 from typing import Protocol
 
 import attrs
@@ -150,6 +151,21 @@ class AccountBudget:
         self._rate_limited += 1
         self._cooldown_until = max(self._cooldown_until, loop.time() + max(0.0, seconds))
         self._schedule(loop, self._cooldown_until)
+
+    def restore(self, released_ago: Iterable[float], cooldown: float = 0.0) -> None:
+        """Count slots another process used, e.g. one that was killed (``BudgetStateFile``).
+
+        Each of ``released_ago`` is one of its requests whose outcome came that many seconds ago
+        (0.0 for one still in flight when it died): its slot stays taken until ``per`` seconds
+        after that, as if this budget had granted it. ``cooldown``: seconds left of a 429 pause.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        freed = (now - age + self._limit.per + SLOT_MARGIN for age in released_ago)
+        self._expiries = deque(sorted([*self._expiries, *(t for t in freed if t > now)]))
+        if cooldown > 0:
+            self._cooldown_until = max(self._cooldown_until, now + cooldown)
+            self._schedule(loop, self._cooldown_until)
 
     def snapshot(self) -> BudgetSnapshot:
         now = _now()

@@ -2,8 +2,10 @@
 
 Progress uses rich when it is installed (``pip install 'karbon-async[cli]'``) and plain text
 otherwise. Bad input (an unknown resource, an unreadable accounts file, missing credentials,
-an unwritable directory) is one line on stderr and exit code 2, before anything is written;
-an export with failed streams exits 1 after its summary.
+an unwritable directory) is one line on stderr and exit code 2, before anything is written; a bad
+accounts file gives one line per bad field of every account. An export with failed streams (one
+account's failure never stops the others) exits 1 after its summary; so does a local file that
+cannot be written (the disk is full), with one line naming it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -24,6 +28,7 @@ from typing import Any, NoReturn
 from ._client import DEFAULT_BASE_URL
 from ._converter import parse_datetime
 from ._limits import RateLimit
+from ._urls import origin_of
 from .export import (
     DEFAULT_RESOURCES,
     FORMATS,
@@ -86,28 +91,62 @@ def load_accounts(path: str | None, environ: dict[str, str] | None = None) -> li
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"accounts file {path} is not valid TOML: {exc}") from exc
     accounts: list[Account] = []
+    problems: list[str] = []
     for name, table in document.items():
         if not isinstance(table, dict):
-            raise UsageError(f"accounts file {path}: [{name}] must be a table")
-        missing = [k for k in ("bearer_token", "access_key") if not table.get(k)]
-        if missing:
-            raise UsageError(f"accounts file {path}: [{name}] has no {' or '.join(missing)}")
-        try:
-            limit = RateLimit(int(table.get("requests", 120)), float(table.get("per", 60.0)))
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"accounts file {path}: [{name}] {exc}") from exc
-        accounts.append(
-            Account(
-                name,
-                str(table["bearer_token"]),
-                str(table["access_key"]),
-                str(table.get("base_url") or DEFAULT_BASE_URL),
-                limit,
+            problems.append(f"[{name}] must be a table")
+            continue
+        errors = _account_errors(name, table)
+        problems += [f"[{name}] {field}: {error}" for field, error in errors]
+        if not errors:
+            accounts.append(
+                Account(
+                    name,
+                    table["bearer_token"],
+                    table["access_key"],
+                    table.get("base_url", DEFAULT_BASE_URL),
+                    RateLimit(table.get("requests", 120), table.get("per", 60.0)),
+                )
             )
-        )
+    if problems:
+        raise UsageError("\n".join(f"accounts file {path}: {p}" for p in problems))
     if not accounts:
         raise UsageError(f"accounts file {path} has no accounts (one [table] per account)")
     return accounts
+
+
+_ACCOUNT_KEYS = ("bearer_token", "access_key", "base_url", "requests", "per")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _account_errors(name: str, table: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, what is wrong) for every bad field of one account's table; secrets not shown."""
+    errors: list[tuple[str, str]] = []
+    if not name.strip() or _CONTROL.search(name):
+        errors.append(("name", "must be non-empty text without control characters"))
+    for key in ("bearer_token", "access_key"):
+        value = table.get(key)
+        if value is None or value == "":
+            errors.append((key, "missing"))
+        elif not isinstance(value, str):
+            errors.append((key, "must be a string"))
+        elif _CONTROL.search(value) or value != value.strip():
+            errors.append((key, "contains a line break, control character or edge space"))
+    base_url = table.get("base_url", DEFAULT_BASE_URL)
+    try:
+        if not isinstance(base_url, str) or _CONTROL.search(base_url):
+            raise ValueError
+        origin_of(base_url)
+    except ValueError:
+        errors.append(("base_url", f"{base_url!r} is not an absolute http(s) URL"))
+    requests = table.get("requests", 120)
+    if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
+        errors.append(("requests", f"{requests!r} is not a positive whole number"))
+    per = table.get("per", 60.0)
+    if isinstance(per, bool) or not isinstance(per, int | float) or not 0 < per < math.inf:
+        errors.append(("per", f"{per!r} is not a positive number of seconds"))
+    errors += [(key, "unknown setting") for key in table if key not in _ACCOUNT_KEYS]
+    return errors
 
 
 def check_writable(directory: str) -> None:
@@ -335,18 +374,32 @@ def command_export(args: argparse.Namespace) -> int:
     resources = resolve_resources_arg(args.resources)
     since = parse_since(args.since)
     accounts = load_accounts(args.accounts)
+    try:
+        exporter = Exporter(
+            accounts,
+            resources,
+            out=args.out,
+            format=args.format,
+            resume=args.resume,
+            since=since,  # type: ignore[arg-type]
+            page_size=args.page_size,
+        )
+    except ValueError as exc:  # e.g. two accounts would share an output folder
+        raise UsageError(str(exc)) from exc
     check_writable(args.out)
-    exporter = Exporter(
-        accounts,
-        resources,
-        out=args.out,
-        format=args.format,
-        resume=args.resume,
-        since=since,  # type: ignore[arg-type]
-        page_size=args.page_size,
-    )
     report = asyncio.run(run_with_view(exporter, args.plain))
-    print_summary(report, args.plain)
+    return finish_export(report, args.plain)
+
+
+def finish_export(report: ExportReport, plain: bool) -> int:
+    """The summary, then the error that stopped the run, if one did; the exit code."""
+    print_summary(report, plain)
+    if report.error is not None:
+        print(
+            f"karbon-async: error: {report.error}; the export stopped. "
+            "Fix that and run again with --resume.",
+            file=sys.stderr,
+        )
     return 0 if report.ok else EXIT_FAILED
 
 
@@ -570,7 +623,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return asyncio.run(run_demo(args))
     except (UsageError, ExportStateError) as exc:
-        print(f"karbon-async: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"karbon-async: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("karbon-async: interrupted; run again with --resume to continue", file=sys.stderr)

@@ -11,7 +11,8 @@
 
 Every account is exported on its own budget (120 requests a minute by default) and all accounts
 at once; each resource of an account is a stream sharing that account's budget. Files are
-``out/ACCOUNT/RESOURCE.jsonl`` (or ``.csv``), written as ``.part`` and renamed when complete.
+``out/ACCOUNT/RESOURCE.jsonl`` (or ``.csv``), written as ``.part`` and renamed when complete
+(``ACCOUNT`` is the name when it is plain ASCII, else a transliteration plus a short hash).
 Checkpoints in ``out/.karbon-export/`` let ``resume=True`` finish an interrupted
 export with every record written exactly once. ``since=datetime`` or ``since="last"`` syncs only
 what changed for resources that sort by ``LastModifiedDateTime desc`` (contacts, organizations);
@@ -19,16 +20,10 @@ others are exported in full. ``sink=`` takes any ``Sink`` (for example a databas
 ``on_event=`` and ``exporter.refresh()`` give live progress.
 """
 
-from ._engine import (
-    SINCE_LAST,
-    Account,
-    AccountProgress,
-    Exporter,
-    ExportEvent,
-    ExportReport,
-    StreamProgress,
-    export,
-)
+from .._statefile import LocalWriteError
+from ._engine import Exporter, export
+from ._options import SINCE_LAST, ExportOptions
+from ._progress import Account, AccountProgress, ExportEvent, ExportReport, StreamProgress
 from ._registry import (
     DEFAULT_RESOURCES,
     RESOURCES,
@@ -60,12 +55,14 @@ __all__ = [
     "CheckpointStore",
     "CsvStream",
     "ExportEvent",
+    "ExportOptions",
     "ExportReport",
     "ExportResource",
     "ExportStateError",
     "Exporter",
     "FileSink",
     "JsonlStream",
+    "LocalWriteError",
     "RunState",
     "Sink",
     "StreamInfo",

@@ -3,179 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
-import math
+import hashlib
 import os
-import random
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import attrs
-
-from .._client import DEFAULT_BASE_URL, KarbonClient
-from .._converter import format_datetime, parse_datetime, unstructure
-from .._exceptions import APIStatusError, KarbonError, RateLimitError, ServerError, TransportError
-from .._limits import RateLimit
-from .._pagination import Page
+from .._budget import Budget
+from .._client import KarbonClient
 from .._retry import RetryPolicy
+from .._statefile import BudgetStateFile, LocalWriteError
+from .._urls import origin_of
+from ._options import ExportOptions, Since
+from ._progress import (
+    Account,
+    AccountProgress,
+    ExportEvent,
+    ExportReport,
+    StreamProgress,
+    describe,
+)
 from ._registry import ExportResource, resolve_resources
-from ._state import DONE, FINISHING, RUNNING, CheckpointStore, RunState, StreamState
-from ._writers import FileSink, Sink, StreamInfo, StreamSink
+from ._state import CheckpointStore
+from ._stream import StreamRunner
+from ._writers import FileSink, Sink, StreamInfo
 
-SINCE_LAST: Literal["last"] = "last"
-Since = dt.datetime | Literal["last"] | None
-
-
-@attrs.frozen
-class Account:
-    """One Karbon account to export; ``name`` names its folder and its rows in reports."""
-
-    name: str
-    bearer_token: str = attrs.field(repr=False)
-    access_key: str = attrs.field(repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    rate_limit: RateLimit = attrs.field(factory=RateLimit)
-
-
-@attrs.define
-class StreamProgress:
-    account: str
-    resource: str
-    status: str = "pending"
-    """pending, running, done, failed, or done-before (a completed stream ``resume`` skipped)."""
-    mode: str = "full"
-    """full, or changes (an incremental sync from a watermark)."""
-    records: int = 0
-    pages: int = 0
-    count: int | None = None
-    """``@odata.count`` of the collection (all of it, also for an incremental sync)."""
-    page_retries: int = 0
-    """Pages fetched again after the client's own retries gave up (e.g. a truncated body)."""
-    error: str | None = None
-    output: str | None = None
-
-    @property
-    def remaining_pages(self) -> int:
-        if self.status not in ("pending", "running"):
-            return 0
-        if self.count is None:
-            return 1
-        per_page = max(1, self.records // max(1, self.pages)) if self.pages else 100
-        return max(0, math.ceil((self.count - self.records) / per_page))
-
-
-@attrs.define
-class AccountProgress:
-    name: str
-    limit: RateLimit
-    streams: dict[str, StreamProgress]
-    requests: int = 0
-    """Requests sent for this account (every attempt, retries included)."""
-    rate_limited: int = 0
-    """429 responses."""
-    started: float | None = None
-    finished: float | None = None
-    in_window: int = 0
-    first_page_at: float | None = None
-    last_page_at: float | None = None
-    pages_fetched: int = 0
-    """Pages fetched in this run (resumed streams' earlier pages not included)."""
-
-    @property
-    def records(self) -> int:
-        return sum(s.records for s in self.streams.values())
-
-    @property
-    def pages(self) -> int:
-        return sum(s.pages for s in self.streams.values())
-
-    @property
-    def done(self) -> bool:
-        return self.finished is not None
-
-    @property
-    def failed(self) -> bool:
-        return any(s.status == "failed" for s in self.streams.values())
-
-    def elapsed(self, now: float | None = None) -> float:
-        if self.started is None:
-            return 0.0
-        end = self.finished if self.finished is not None else (now or time.monotonic())
-        return max(0.0, end - self.started)
-
-    def window_use(self) -> float:
-        """Share of the limit in use right now: slots taken in the current window / limit."""
-        return self.in_window / self.limit.requests
-
-    def sustained_rate(self) -> float | None:
-        """Successful pages after the first window's worth, over the time from the first page
-        to the last, as a share of the limit's rate (1.0: the whole allowance was used).
-        None until more than one window's worth of pages arrived."""
-        first, last = self.first_page_at, self.last_page_at
-        beyond = self.pages_fetched - self.limit.requests
-        if first is None or last is None or beyond < 1 or last <= first:
-            return None
-        return beyond / (last - first) / (self.limit.requests / self.limit.per)
-
-    def eta(self) -> float | None:
-        """Seconds left at the full rate, from ``@odata.count``; None when unknown."""
-        if self.done:
-            return 0.0
-        streams = self.streams.values()
-        if any(s.count is None and s.status in ("pending", "running") for s in streams):
-            return None
-        remaining = sum(s.remaining_pages for s in streams)
-        free_now = max(0, self.limit.requests - self.in_window)
-        return max(0, remaining - free_now) * self.limit.per / self.limit.requests
-
-
-@attrs.frozen
-class ExportEvent:
-    """What ``on_event`` receives: ``kind`` is stream-started, page, page-retry, stream-done,
-    stream-failed or account-done; ``stream`` is live (read it, do not keep it)."""
-
-    kind: str
-    account: AccountProgress
-    stream: StreamProgress | None = None
-    error: BaseException | None = None
-
-
-@attrs.frozen
-class ExportReport:
-    accounts: list[AccountProgress]
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    @property
-    def failures(self) -> list[StreamProgress]:
-        return [s for a in self.accounts for s in a.streams.values() if s.status == "failed"]
-
-    @property
-    def records(self) -> int:
-        return sum(a.records for a in self.accounts)
-
-    @property
-    def requests(self) -> int:
-        return sum(a.requests for a in self.accounts)
-
-    @property
-    def rate_limited(self) -> int:
-        return sum(a.rate_limited for a in self.accounts)
-
-
-def _retryable(error: BaseException) -> bool:
-    """Failures worth fetching the page again for, once the client's retries are spent."""
-    if isinstance(error, RateLimitError | ServerError | TransportError):
-        return True
-    if isinstance(error, APIStatusError):
-        return False  # 4xx: asking again gives the same answer
-    return isinstance(error, ValueError)  # a body that parsed but is not a page
+BUDGETS = "budgets"
+"""The state directory's folder of budget state files, one per (origin, access key)."""
 
 
 class Exporter:
@@ -183,18 +38,25 @@ class Exporter:
 
     * Each account gets its own client, so its own budget: accounts never wait on each other.
       Its streams (one per resource) share that budget first come, first served, each with at
-      most one page in flight and one prefetched, so they progress at the same pace.
+      most one page in flight and one prefetched, so they progress at the same pace. One
+      account's failure (bad credentials, a malformed base URL) never stops another's.
     * Every page is written, then the stream's checkpoint (next link, counts, the sink's
       position) is journaled with the next group commit, after the sink made it durable.
       ``resume=True`` continues each unfinished stream after its last checkpoint and skips
-      finished ones: every record once overall.
+      finished ones (after checking their output is there): every record once overall.
+    * Each account's recent sends are recorded in the state directory before they are made,
+      so a run started after a crash waits for the slots the dead process used.
     * A page the client gave up on (a truncated or malformed body, a 5xx streak, a long
       ``Retry-After``) is fetched again from the same link up to ``max_page_attempts`` times;
       nothing of it was written, so nothing is doubled.
+    * A local file that cannot be written (the disk is full) stops the whole run:
+      ``report.error`` names it, the checkpoints stay consistent, and ``resume=True`` completes.
     * ``since``: a datetime, or ``"last"`` for the watermark the previous sync saved. Resources
       with a ``modified_field`` are then read newest-changed first and stop at the watermark
       (a first ``"last"`` sync reads everything in that order to set one); the others are
       exported in full.
+    * Output paths are checked up front: two accounts whose files would be the same on a
+      case-insensitive file system are refused (``ValueError``) before anything is written.
     """
 
     def __init__(
@@ -235,15 +97,20 @@ class Exporter:
             state_dir = Path(out) / ".karbon-export"
         self.accounts = list(accounts)
         self.sink: Sink = sink or FileSink(out, format=format, durable=durable)  # type: ignore[arg-type]
+        _check_distinct_outputs(self.sink, self.accounts, self.resources)
+        self.state_dir = Path(state_dir)
         self.store = CheckpointStore(state_dir, durable=durable, interval=commit_interval)
-        self.resume = resume
-        self.since = since
-        self.page_size = page_size
-        self.retry = retry
-        self.timeout = timeout
-        self.max_page_attempts = max_page_attempts
-        self.page_retry_delay = page_retry_delay
-        self.on_event = on_event
+        self.options = ExportOptions(
+            resume=resume,
+            since=since,
+            page_size=page_size,
+            retry=retry,
+            timeout=timeout,
+            max_page_attempts=max_page_attempts,
+            page_retry_delay=page_retry_delay,
+            on_event=on_event,
+        )
+        self.runner = StreamRunner(self.store, self.sink, self.options)
         self.progress = [
             AccountProgress(
                 name=a.name,
@@ -253,6 +120,9 @@ class Exporter:
             for a in self.accounts
         ]
         self._clients: dict[str, KarbonClient] = {}
+        self._budgets: dict[str, BudgetStateFile] = {}
+        self._tasks: list[asyncio.Future[None]] = []
+        self._fatal: LocalWriteError | None = None
         self.started: float | None = None
 
     # -- live figures
@@ -267,45 +137,76 @@ class Exporter:
                 account.in_window = snap.in_window
         return self.progress
 
-    def _emit(
-        self,
-        kind: str,
-        account: AccountProgress,
-        stream: StreamProgress | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        if self.on_event is not None:
-            self.on_event(ExportEvent(kind, account, stream, error))
-
     # -- running
     async def run(self) -> ExportReport:
         """Export everything; failures are in the report (``report.ok``), not raised."""
         self.started = time.monotonic()
-        await self.store.open()
         try:
-            await asyncio.gather(
-                *(
-                    self._run_account(a, p)
-                    for a, p in zip(self.accounts, self.progress, strict=True)
-                )
-            )
+            await self.store.open()
+        except LocalWriteError as exc:
+            self._fatal = exc
+            return self._report()
+        try:
+            self._tasks = [
+                asyncio.ensure_future(self._run_account(a, p))
+                for a, p in zip(self.accounts, self.progress, strict=True)
+            ]
+            results = await asyncio.gather(*self._tasks, return_exceptions=True)
         finally:
-            await self.store.close()
+            try:
+                await self.store.close()
+            except LocalWriteError as exc:
+                self._stop(exc)
+            finally:
+                for budget in self._budgets.values():
+                    budget.close()
+        for result in results:
+            if isinstance(result, BaseException) and self._fatal is None:
+                raise result
+        return self._report()
+
+    def _report(self) -> ExportReport:
+        assert self.started is not None
         self.refresh()
-        return ExportReport(self.progress, time.monotonic() - self.started)
+        if self._fatal is not None:
+            for account in self.progress:
+                for stream in account.streams.values():
+                    if stream.status in ("pending", "running"):
+                        stream.status = "stopped"
+        error = None if self._fatal is None else str(self._fatal)
+        return ExportReport(self.progress, time.monotonic() - self.started, error)
+
+    def _stop(self, error: LocalWriteError) -> None:
+        """Nothing more can be saved: stop every stream where it is (its checkpoint holds)."""
+        if self._fatal is None:
+            self._fatal = error
+            for task in self._tasks:
+                task.cancel()
+
+    def _budget(self, account: Account) -> Budget:
+        """The account's budget, recorded in the state directory; one per set of credentials,
+        as the server counts requests per account, not per name."""
+        scheme, host, port = origin_of(account.base_url)
+        identity = f"{scheme}://{host}:{port}\n{account.access_key}".encode()
+        key = hashlib.sha256(identity).hexdigest()[:24]
+        budget = self._budgets.get(key)
+        if budget is None:
+            path = self.state_dir / BUDGETS / f"{key}.log"
+            budget = self._budgets[key] = BudgetStateFile(path, account.rate_limit)
+        return budget
 
     async def _run_account(self, account: Account, progress: AccountProgress) -> None:
         progress.started = time.monotonic()
-        client = KarbonClient(
-            bearer_token=account.bearer_token,
-            access_key=account.access_key,
-            base_url=account.base_url,
-            rate_limit=account.rate_limit,
-            retry=self.retry,
-            timeout=self.timeout,
-        )
-        self._clients[account.name] = client
         try:
+            client = KarbonClient(
+                bearer_token=account.bearer_token,
+                access_key=account.access_key,
+                base_url=account.base_url,
+                budget=self._budget(account),
+                retry=self.options.retry,
+                timeout=self.options.timeout,
+            )
+            self._clients[account.name] = client
             async with client:
                 await asyncio.gather(
                     *(
@@ -314,167 +215,54 @@ class Exporter:
                     )
                 )
                 self.refresh()
+        except Exception as exc:  # this account cannot run at all; the others go on
+            self._fail_account(progress, exc)
         finally:
             progress.finished = time.monotonic()
-        self._emit("account-done", progress)
+        self.runner.emit("account-done", progress)
+
+    def _fail_account(self, progress: AccountProgress, error: Exception) -> None:
+        if isinstance(error, LocalWriteError):
+            self._stop(error)
+            return
+        for stream in progress.streams.values():
+            if stream.status in ("pending", "running"):
+                stream.status = "failed"
+                stream.error = describe(error)
+                self.runner.emit("stream-failed", progress, stream, error)
 
     async def _guarded_stream(
         self, client: KarbonClient, account: AccountProgress, resource: ExportResource
     ) -> None:
         stream = account.streams[resource.name]
         try:
-            await self._run_stream(client, account, stream, resource)
+            await self.runner.run(client, account, stream, resource)
+        except LocalWriteError as exc:
+            self._stop(exc)
         except Exception as exc:  # one stream's failure never stops the others
             stream.status = "failed"
-            stream.error = _describe(exc)
-            self._emit("stream-failed", account, stream, exc)
-
-    async def _run_stream(
-        self,
-        client: KarbonClient,
-        account: AccountProgress,
-        stream: StreamProgress,
-        resource: ExportResource,
-    ) -> None:
-        state = self.store.get(account.name, resource.name)
-        run = state.run
-        if self.resume and run is not None and run.status == DONE:
-            stream.status = "done-before"
-            stream.records, stream.pages, stream.count = run.records, run.pages, run.count
-            stream.mode = "changes" if run.incremental else "full"
-            return
-        if not (self.resume and run is not None):
-            run = state.run = self._new_run(state, resource)
-            position = None
-            # Forget any earlier run durably before its .part file is started afresh, so a
-            # later --resume can never pair an old checkpoint with new data.
-            await self.store.commit(account.name, resource.name, state, None)
-        else:
-            position = run.position
-        stream.mode = "changes" if run.incremental else "full"
-        stream.records, stream.pages, stream.count = run.records, run.pages, run.count
-        stream.status = "running"
-        info = StreamInfo(account.name, resource, run.changes_since if run.incremental else None)
-        output = getattr(self.sink, "path_for", None)
-        stream.output = str(output(info)) if output is not None else None
-        self._emit("stream-started", account, stream)
-        sink = await self.sink.open(info, position)
-        try:
-            if run.status == RUNNING:
-                if run.pages == 0 or run.next_link is not None:
-                    await self._pages(client, account, stream, resource, state, run, sink)
-                run.status = FINISHING  # durable before the output is published
-                await self.store.commit(account.name, resource.name, state, sink)
-            await sink.finish()
-        except BaseException:
-            await self.store.forget_sink(account.name, resource.name)
-            await sink.close()
-            raise
-        run.status = DONE
-        if run.incremental and run.new_watermark is not None:
-            state.watermark = run.new_watermark
-        await self.store.commit(account.name, resource.name, state, None)
-        stream.status = "done"
-        self._emit("stream-done", account, stream)
-
-    def _new_run(self, state: StreamState, resource: ExportResource) -> RunState:
-        if self.since is None or not resource.incremental:
-            return RunState()
-        since = state.watermark if self.since == SINCE_LAST else format_datetime(self.since)
-        return RunState(changes_since=since, incremental=True)
-
-    async def _pages(
-        self,
-        client: KarbonClient,
-        account: AccountProgress,
-        stream: StreamProgress,
-        resource: ExportResource,
-        state: StreamState,
-        run: RunState,
-        sink: StreamSink,
-    ) -> None:
-        endpoint = getattr(client, resource.attribute).list
-        declared = getattr(type(getattr(client, resource.attribute)), "list", None)
-        sized: dict[str, int] = {}
-        if getattr(declared, "paged", True):
-            limit = getattr(declared, "max_page_size", self.page_size)
-            sized["page_size"] = min(self.page_size, limit)
-        field = resource.modified_field
-        since = (
-            parse_datetime(run.changes_since)
-            if run.incremental and run.changes_since is not None
-            else None
-        )
-        failures = 0
-        while True:
-            if run.next_link is not None:
-                paginator = endpoint(resume_from=run.next_link)
-            elif run.incremental:
-                paginator = endpoint(**sized, orderby=f"{field} desc")
-            else:
-                paginator = endpoint(**sized)
-            pages: AsyncGenerator[Page[Any], None] = paginator.pages()
-            try:
-                async with contextlib.aclosing(pages):
-                    async for page in pages:
-                        failures = 0
-                        now = time.monotonic()
-                        if account.first_page_at is None:
-                            account.first_page_at = now
-                        account.last_page_at = now
-                        account.pages_fetched += 1
-                        records = [unstructure(item) for item in page.items]
-                        next_link = page.next_link
-                        if run.incremental and field is not None:
-                            if run.new_watermark is None and records:
-                                run.new_watermark = records[0].get(field)
-                            if since is not None:
-                                fresh = _newer_than(records, field, since)
-                                if len(fresh) < len(records):
-                                    records, next_link = fresh, None
-                        run.position = await sink.write_page(records)
-                        run.pages += 1
-                        run.records += len(records)
-                        run.count = page.count
-                        run.next_link = next_link
-                        self.store.mark(account.name, resource.name, state, sink)
-                        stream.pages, stream.records, stream.count = (
-                            run.pages,
-                            run.records,
-                            run.count,
-                        )
-                        self._emit("page", account, stream)
-                        if next_link is None:
-                            return
-                return  # the server gave no next link
-            except Exception as exc:
-                failures += 1
-                if not _retryable(exc) or failures >= self.max_page_attempts:
-                    raise
-                stream.page_retries += 1
-                self._emit("page-retry", account, stream, exc)
-                ceiling = min(30.0, self.page_retry_delay * 2 ** (failures - 1))
-                await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+            stream.error = describe(exc)
+            self.runner.emit("stream-failed", account, stream, exc)
 
 
-def _newer_than(
-    records: list[dict[str, Any]], field: str, since: dt.datetime
-) -> list[dict[str, Any]]:
-    """The leading records (newest first) changed after ``since``."""
-    fresh: list[dict[str, Any]] = []
-    for record in records:
-        value = record.get(field)
-        if value is None or parse_datetime(value) <= since:
-            break
-        fresh.append(record)
-    return fresh
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    if isinstance(error, KarbonError):
-        return f"{type(error).__name__}: {text}"
-    return f"{type(error).__name__}: {text}"
+def _check_distinct_outputs(
+    sink: Sink, accounts: Sequence[Account], resources: Sequence[ExportResource]
+) -> None:
+    """Refuse two streams whose output files would be one, on any file system: compared as
+    final paths, case-folded (macOS and Windows ignore case by default)."""
+    path_for = getattr(sink, "path_for", None)
+    if path_for is None:
+        return
+    seen: dict[str, str] = {}
+    for account in accounts:
+        for resource in resources:
+            path = str(path_for(StreamInfo(account.name, resource)))
+            other = seen.setdefault(path.casefold(), account.name)
+            if other != account.name:
+                raise ValueError(
+                    f"accounts {other!r} and {account.name!r} would write to the same "
+                    f"file {path}; rename one of them"
+                )
 
 
 async def export(

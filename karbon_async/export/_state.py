@@ -28,6 +28,8 @@ from typing import IO, Any
 
 import attrs
 
+from .. import _statefile
+from .._statefile import LocalWriteError
 from ._writers import ExportStateError, StreamSink, _fsync_dir
 
 try:
@@ -137,15 +139,16 @@ def _sync_all(sinks: list[Any]) -> None:
         and len(sinks) >= _SYNCFS_FROM
         and all(hasattr(s, "sync_device") for s in sinks)
     ):
-        devices: dict[int, int] = {}
+        devices: dict[int, tuple[int, Any]] = {}
         for sink in sinks:
             found = sink.sync_device()
             if found is not None:
-                devices.setdefault(found[0], found[1])
-        for fd in devices.values():
+                devices.setdefault(found[0], (found[1], sink))
+        for fd, sink in devices.values():
             if _syncfs(fd) != 0:
                 error = ctypes.get_errno()
-                raise OSError(error, f"syncfs failed: {os.strerror(error)}")
+                cause = OSError(error, os.strerror(error))
+                raise LocalWriteError(getattr(sink, "path", "the output files"), cause)
         return
     for sink in sinks:
         sink.sync_blocking()
@@ -171,6 +174,17 @@ class CheckpointStore:
 
     # -- lifecycle
     def _open_sync(self) -> None:
+        try:
+            self._open_journal()
+        except BaseException as exc:
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+            if isinstance(exc, OSError) and not isinstance(exc, LocalWriteError):
+                raise LocalWriteError(self.directory / JOURNAL, exc) from exc
+            raise
+
+    def _open_journal(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         lock = open(self.directory / "lock", "wb")  # noqa: SIM115 - held while open
         try:
@@ -185,15 +199,16 @@ class CheckpointStore:
         self._states = load_checkpoints(self.directory)
         path = self.directory / JOURNAL
         compacted = path.with_name(JOURNAL + ".tmp")
-        with open(compacted, "wb") as file:
-            file.write(b"".join(_encode(k, s) for k, s in self._states.items()))
+        with open(compacted, "wb", buffering=0) as file:
+            data = b"".join(_encode(k, s) for k, s in self._states.items())
+            _statefile.write_all(file.fileno(), data, compacted)
             if self.durable:
-                file.flush()
                 os.fsync(file.fileno())
         os.replace(compacted, path)
         if self.durable:
             _fsync_dir(self.directory)
-        self._journal = open(path, "ab")  # noqa: SIM115
+        # Unbuffered: a failed append is cut back by write_all, never flushed again on close.
+        self._journal = open(path, "ab", buffering=0)  # noqa: SIM115
 
     async def open(self) -> None:
         await asyncio.to_thread(self._open_sync)
@@ -254,6 +269,8 @@ class CheckpointStore:
 
     async def flush(self) -> None:
         async with self._commit_lock:
+            if isinstance(self._failed, LocalWriteError):
+                raise self._failed
             if self._failed is not None:
                 raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
             if self._journal is None:
@@ -268,7 +285,10 @@ class CheckpointStore:
             try:
                 await asyncio.gather(*(s.sync() for s in others))
                 await asyncio.to_thread(self._append_sync, blocking, lines)
-            except Exception as exc:  # e.g. the disk is full: nothing more can be promised
+            except LocalWriteError as exc:  # e.g. the disk is full: nothing more can be promised
+                self._failed = exc
+                raise
+            except Exception as exc:
                 self._failed = exc
                 raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
             self.commits += 1
@@ -276,7 +296,12 @@ class CheckpointStore:
     def _append_sync(self, sinks: list[Any], lines: bytes) -> None:
         _sync_all(sinks)
         assert self._journal is not None
-        self._journal.write(lines)
-        self._journal.flush()
+        path = self.directory / JOURNAL
+        fd = self._journal.fileno()
+        os.lseek(fd, 0, os.SEEK_END)
+        _statefile.write_all(fd, lines, path)
         if self.durable:
-            os.fsync(self._journal.fileno())
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise LocalWriteError(path, exc) from exc

@@ -12,10 +12,13 @@ sink can return ``None`` positions and upsert on the resource's ``key_field`` in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +26,8 @@ from typing import IO, Any, Protocol
 
 import attrs
 
+from .. import _statefile
+from .._statefile import LocalWriteError
 from ._registry import ExportResource
 
 Record = Mapping[str, Any]
@@ -79,12 +84,26 @@ def encode_record(record: Record) -> bytes:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ ()@+-]+")
+_HASHED = re.compile(r"-[0-9a-f]{10}$")
+_MAX_SLUG = 100
 
 
 def safe_name(name: str) -> str:
-    """A file-system-safe form of an account name (no separators, no leading dots)."""
-    cleaned = _UNSAFE.sub("_", name).strip(" .") or "account"
-    return cleaned[:120]
+    """The folder of an account: a file-system-safe ASCII form of its name, distinct for
+    distinct names.
+
+    A name made only of safe characters is its own folder. Any other name is transliterated
+    (accents dropped, other characters as ``_``) and gets a hash of the exact name, so that
+    "Müller GmbH" and "Möller GmbH" become ``Muller GmbH-<hash>`` and ``Moller GmbH-<hash>``.
+    A name that already ends like such a hash is hashed too, so no name can take another's
+    folder. Names differing only in case stay as they are: ``Exporter`` refuses those.
+    """
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = _UNSAFE.sub("_", folded).strip(" .")[:_MAX_SLUG].rstrip(" .")
+    if slug == name and not _HASHED.search(name):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{slug or 'account'}-{digest}"
 
 
 def _stamp(watermark: str) -> str:
@@ -122,10 +141,21 @@ class _FileStream:
         self._finished = False
         self._device: int | None = None
 
+    @property
+    def already_finished(self) -> bool:
+        return self._finished
+
     def open_sync(self, position: int | None) -> None:
+        try:
+            self._open_sync(position)
+        except OSError as exc:
+            raise LocalWriteError(self.part, exc) from exc
+
+    def _open_sync(self, position: int | None) -> None:
         self.final.parent.mkdir(parents=True, exist_ok=True)
         if position is None:
-            self._file = open(self.part, "wb")  # noqa: SIM115 - kept open across pages
+            # Unbuffered: a failed write leaves nothing behind to be flushed again on close.
+            self._file = open(self.part, "wb", buffering=0)  # noqa: SIM115 - kept open
             return
         if not self.part.exists():
             if self.final.exists():
@@ -135,7 +165,7 @@ class _FileStream:
                 f"{self.part} is missing but the checkpoint says {position} bytes were written; "
                 "export again without --resume"
             )
-        file = open(self.part, "r+b")  # noqa: SIM115
+        file = open(self.part, "r+b", buffering=0)  # noqa: SIM115
         size = file.seek(0, os.SEEK_END)
         if size < position:
             file.close()
@@ -150,13 +180,14 @@ class _FileStream:
     def write_sync(self, data: bytes) -> int:
         """Append to the OS (a killed process loses nothing written); ``sync`` for the disk."""
         assert self._file is not None
-        self._file.write(data)
-        self._file.flush()
-        return self._file.tell()
+        return _statefile.write_all(self._file.fileno(), data, self.part)
 
     def sync_sync(self) -> None:
         if self.durable and self._file is not None:
-            os.fdatasync(self._file.fileno())
+            try:
+                os.fdatasync(self._file.fileno())
+            except OSError as exc:
+                raise LocalWriteError(self.part, exc) from exc
 
     def device(self) -> int | None:
         """The file system the part file is on, for a batched ``syncfs``; None if closed."""
@@ -180,14 +211,15 @@ class _FileStream:
         if self._finished:
             return False
         if self._file is not None:
-            if self.durable:
-                self._file.flush()
-                os.fsync(self._file.fileno())
+            self.sync_sync()
             self.close_sync()
         return True
 
     def publish_sync(self, source: Path) -> None:
-        os.replace(source, self.final)
+        try:
+            os.replace(source, self.final)
+        except OSError as exc:
+            raise LocalWriteError(self.final, exc) from exc
         if self.durable:
             _fsync_dir(self.final.parent)
         self._finished = True
@@ -205,8 +237,22 @@ class JsonlStream:
     def path(self) -> Path:
         return self._file.final
 
+    @property
+    def already_finished(self) -> bool:
+        """Opened at a position, found published: it was finished before a crash."""
+        return self._file.already_finished
+
     async def _open(self, position: Any | None) -> None:
-        await asyncio.to_thread(self._file.open_sync, None if position is None else int(position))
+        at = None if position is None else int(position)
+        opening = asyncio.ensure_future(asyncio.to_thread(self._file.open_sync, at))
+        try:
+            await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The thread opens the file even so (the run is being stopped): close it after.
+            with contextlib.suppress(Exception):
+                await opening
+            self._file.close_sync()
+            raise
 
     def _encode(self, records: Sequence[Record]) -> bytes:
         return b"".join(encode_record(r) for r in records)
@@ -233,7 +279,9 @@ class JsonlStream:
             await asyncio.to_thread(self._file.publish_sync, self._file.part)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._file.close_sync)
+        # Inline, not in a thread: a cancelled run must still close it (a thread job cancelled
+        # before it started would never run).
+        self._file.close_sync()
 
 
 def flatten(record: Record, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -284,6 +332,14 @@ class CsvStream(JsonlStream):
             for line in lines:
                 columns.update(dict.fromkeys(json.loads(line)))
         target = self._file.final.with_name(self._file.final.name + ".tmp")
+        try:
+            self._write_csv(stage, target, columns)
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            raise LocalWriteError(target, exc) from exc
+        return target
+
+    def _write_csv(self, stage: Path, target: Path, columns: dict[str, None]) -> None:
         with open(target, "w", newline="", encoding="utf-8") as out, open(stage, "rb") as lines:
             writer = csv.writer(out)
             writer.writerow(columns)
@@ -293,7 +349,6 @@ class CsvStream(JsonlStream):
             if self._file.durable:
                 out.flush()
                 os.fsync(out.fileno())
-        return target
 
     async def finish(self) -> None:
         if await asyncio.to_thread(self._file.seal_sync):

@@ -1,0 +1,172 @@
+"""Local files the SDK keeps: one write path for all of them, and the budget state file.
+
+``write_all`` is the only place the exporter and the budget state file hand bytes to the OS, so
+a failed write (the disk is full) is always a ``LocalWriteError`` naming the file, and always
+leaves the file as it was before the write (tests inject faults here).
+
+``BudgetStateFile`` lets a budget survive a restart. The server counts requests per account in
+a sliding window; a process that was killed mid-window took slots its successor knows nothing
+about, so the successor could send a whole window's worth at once and draw 429s. The file
+records, before each request is sent, that a slot was taken, and when its outcome came; on the
+next start the budget is seeded with those slots (``AccountBudget.restore``), so the first
+requests wait as if the earlier sends had happened in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+from ._budget import SLOT_MARGIN, AccountBudget, BudgetSnapshot, Permit
+from ._limits import Lane, RateLimit
+
+__all__ = ["BudgetStateFile", "LocalWriteError", "write_all"]
+
+
+class LocalWriteError(OSError):
+    """A local file (export output, checkpoints, budget state) could not be written."""
+
+    def __init__(self, path: str | os.PathLike[str], cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.strerror}"
+
+
+def write_all(fd: int, data: bytes, path: str | os.PathLike[str]) -> int:
+    """Append ``data`` at ``fd``'s offset; return the new offset. On failure the file is cut
+    back to where it was, so no torn record is left for a later reader."""
+    start = os.lseek(fd, 0, os.SEEK_CUR)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+            os.lseek(fd, start, os.SEEK_SET)
+        raise LocalWriteError(path, exc) from exc
+    return start + len(data)
+
+
+def _load(path: Path, per: float, now: float) -> tuple[list[float], float]:
+    """Slots still held (seconds since each was released) and the cooldown left, from a file
+    an earlier process wrote. That process is gone: a request it had in flight arrived by now."""
+    sent: set[str] = set()
+    released: dict[str, float] = {}
+    cooldown_until = 0.0
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return [], 0.0
+    for line in text.splitlines():
+        parts = line.split()
+        try:
+            if parts[0] == "s":
+                sent.add(parts[1])
+            elif parts[0] == "r":
+                released[parts[1]] = min(now, float(parts[2]))
+            elif parts[0] == "c":
+                cooldown_until = max(cooldown_until, float(parts[1]))
+        except (IndexError, ValueError):
+            continue  # a line torn by the kill
+    ages = [now - released.get(key, now) for key in sent | set(released)]
+    held = [age for age in ages if age < per + SLOT_MARGIN]
+    return held, max(0.0, cooldown_until - now)
+
+
+class _RecordedPermit:
+    __slots__ = ("_file", "_key", "_permit")
+
+    def __init__(self, file: BudgetStateFile, key: str, permit: Permit) -> None:
+        self._file, self._key, self._permit = file, key, permit
+
+    async def release(self) -> None:
+        try:
+            await self._permit.release()
+        finally:
+            self._file._record(f"r {self._key} {time.time():.3f}\n")
+
+
+class BudgetStateFile:
+    """An ``AccountBudget`` whose slots outlive the process: ``KarbonClient(budget=...)``.
+
+    ``path`` holds this account's recent sends; give every process of one account the same
+    file, one process at a time. Wall-clock times are stored, so a clock stepped back while
+    nothing ran makes the successor wait longer, never less than it should.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], limit: RateLimit) -> None:
+        self.path = Path(path)
+        self._budget = AccountBudget(limit)
+        self._fd: int | None = None
+        self._loaded = False
+        self._next = 0
+
+    @property
+    def limit(self) -> RateLimit:
+        return self._budget.limit
+
+    def _open(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        try:
+            self._load_and_compact()
+        except LocalWriteError:
+            raise
+        except OSError as exc:
+            raise LocalWriteError(self.path, exc) from exc
+
+    def _load_and_compact(self) -> None:
+        now = time.time()
+        held, cooldown = _load(self.path, self.limit.per, now)
+        self._budget.restore(held, cooldown)
+        # Rewritten compactly: every slot the dead process held is released as of now.
+        lines = "".join(f"r p{i} {now - age:.3f}\n" for i, age in enumerate(held))
+        if cooldown:
+            lines += f"c {now + cooldown:.3f}\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            write_all(fd, lines.encode(), temporary)
+        finally:
+            os.close(fd)
+        os.replace(temporary, self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    def _record(self, line: str) -> None:
+        if self._fd is not None:
+            os.lseek(self._fd, 0, os.SEEK_END)
+            write_all(self._fd, line.encode(), self.path)
+
+    async def acquire(self, lane: Lane = Lane.BULK) -> Permit:
+        self._open()
+        permit = await self._budget.acquire(lane)
+        key = str(self._next)
+        self._next += 1
+        try:
+            # Written before the request is sent: a kill after this line cannot lose the slot.
+            self._record(f"s {key} {time.time():.3f}\n")
+        except BaseException:
+            await permit.release()
+            raise
+        return _RecordedPermit(self, key, permit)
+
+    async def cool_down(self, seconds: float) -> None:
+        self._open()
+        await self._budget.cool_down(seconds)
+        self._record(f"c {time.time() + max(0.0, seconds):.3f}\n")
+
+    def snapshot(self) -> BudgetSnapshot:
+        return self._budget.snapshot()
+
+    def close(self) -> None:
+        """Close the file (the budget itself keeps working, unrecorded)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,216 @@
+"""One (account, resource) stream: fetch its pages, write them, checkpoint them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from .._client import KarbonClient
+from .._converter import format_datetime, parse_datetime, unstructure
+from .._exceptions import APIStatusError, RateLimitError, ServerError, TransportError
+from .._pagination import Page
+from ._options import SINCE_LAST, ExportOptions
+from ._progress import AccountProgress, ExportEvent, StreamProgress
+from ._registry import ExportResource
+from ._state import DONE, FINISHING, RUNNING, CheckpointStore, RunState, StreamState
+from ._writers import ExportStateError, Sink, StreamInfo, StreamSink
+
+
+def _retryable(error: BaseException) -> bool:
+    """Failures worth fetching the page again for, once the client's retries are spent."""
+    if isinstance(error, RateLimitError | ServerError | TransportError):
+        return True
+    if isinstance(error, APIStatusError):
+        return False  # 4xx: asking again gives the same answer
+    return isinstance(error, ValueError)  # a body that parsed but is not a page
+
+
+class StreamRunner:
+    """Runs streams against one checkpoint store and one sink."""
+
+    def __init__(self, store: CheckpointStore, sink: Sink, options: ExportOptions) -> None:
+        self.store = store
+        self.sink = sink
+        self.options = options
+
+    def emit(
+        self,
+        kind: str,
+        account: AccountProgress,
+        stream: StreamProgress | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        if self.options.on_event is not None:
+            self.options.on_event(ExportEvent(kind, account, stream, error))
+
+    def _info(self, account: str, resource: ExportResource, run: RunState) -> StreamInfo:
+        return StreamInfo(account, resource, run.changes_since if run.incremental else None)
+
+    def _output(self, info: StreamInfo) -> Any:
+        path_for = getattr(self.sink, "path_for", None)
+        return None if path_for is None else path_for(info)
+
+    async def run(
+        self,
+        client: KarbonClient,
+        account: AccountProgress,
+        stream: StreamProgress,
+        resource: ExportResource,
+    ) -> None:
+        state = self.store.get(account.name, resource.name)
+        run = state.run
+        resume = self.options.resume
+        if resume and run is not None and run.status == DONE:
+            output = self._output(self._info(account.name, resource, run))
+            if output is not None and not await asyncio.to_thread(output.exists):
+                raise ExportStateError(
+                    f"the checkpoint says {account.name}/{resource.name} was finished but "
+                    f"{output} is missing; export it again without --resume"
+                )
+            stream.status = "done-before"
+            stream.records, stream.pages, stream.count = run.records, run.pages, run.count
+            stream.mode = "changes" if run.incremental else "full"
+            stream.output = None if output is None else str(output)
+            return
+        if not (resume and run is not None):
+            run = state.run = self._new_run(state, resource)
+            position = None
+            # Forget any earlier run durably before its .part file is started afresh, so a
+            # later --resume can never pair an old checkpoint with new data.
+            await self.store.commit(account.name, resource.name, state, None)
+        else:
+            position = run.position
+        stream.mode = "changes" if run.incremental else "full"
+        stream.records, stream.pages, stream.count = run.records, run.pages, run.count
+        stream.status = "running"
+        info = self._info(account.name, resource, run)
+        output = self._output(info)
+        stream.output = None if output is None else str(output)
+        self.emit("stream-started", account, stream)
+        sink = await self.sink.open(info, position)
+        try:
+            if run.status == RUNNING:
+                if getattr(sink, "already_finished", False):
+                    # Only a FINISHING stream publishes its output: a finished file next to
+                    # an unfinished checkpoint was written by something else.
+                    raise ExportStateError(
+                        f"{stream.output} exists but the checkpoint says "
+                        f"{account.name}/{resource.name} is unfinished; "
+                        "export again without --resume"
+                    )
+                if run.pages == 0 or run.next_link is not None:
+                    await self._pages(client, account, stream, resource, state, run, sink)
+                run.status = FINISHING  # durable before the output is published
+                await self.store.commit(account.name, resource.name, state, sink)
+            await sink.finish()
+        except BaseException:
+            try:
+                await self.store.forget_sink(account.name, resource.name)
+            finally:  # also when the run is stopped during that wait
+                await sink.close()
+            raise
+        run.status = DONE
+        if run.incremental and run.new_watermark is not None:
+            state.watermark = run.new_watermark
+        await self.store.commit(account.name, resource.name, state, None)
+        stream.status = "done"
+        self.emit("stream-done", account, stream)
+
+    def _new_run(self, state: StreamState, resource: ExportResource) -> RunState:
+        since = self.options.since
+        if since is None or not resource.incremental:
+            return RunState()
+        start = state.watermark if since == SINCE_LAST else format_datetime(since)
+        return RunState(changes_since=start, incremental=True)
+
+    async def _pages(
+        self,
+        client: KarbonClient,
+        account: AccountProgress,
+        stream: StreamProgress,
+        resource: ExportResource,
+        state: StreamState,
+        run: RunState,
+        sink: StreamSink,
+    ) -> None:
+        options = self.options
+        endpoint = getattr(client, resource.attribute).list
+        declared = getattr(type(getattr(client, resource.attribute)), "list", None)
+        sized: dict[str, int] = {}
+        if getattr(declared, "paged", True):
+            limit = getattr(declared, "max_page_size", options.page_size)
+            sized["page_size"] = min(options.page_size, limit)
+        field = resource.modified_field
+        since = (
+            parse_datetime(run.changes_since)
+            if run.incremental and run.changes_since is not None
+            else None
+        )
+        failures = 0
+        while True:
+            if run.next_link is not None:
+                paginator = endpoint(resume_from=run.next_link)
+            elif run.incremental:
+                paginator = endpoint(**sized, orderby=f"{field} desc")
+            else:
+                paginator = endpoint(**sized)
+            pages: AsyncGenerator[Page[Any], None] = paginator.pages()
+            try:
+                async with contextlib.aclosing(pages):
+                    async for page in pages:
+                        failures = 0
+                        now = time.monotonic()
+                        if account.first_page_at is None:
+                            account.first_page_at = now
+                        account.last_page_at = now
+                        account.pages_fetched += 1
+                        records = [unstructure(item) for item in page.items]
+                        next_link = page.next_link
+                        if run.incremental and field is not None:
+                            if run.new_watermark is None and records:
+                                run.new_watermark = records[0].get(field)
+                            if since is not None:
+                                fresh = _newer_than(records, field, since)
+                                if len(fresh) < len(records):
+                                    records, next_link = fresh, None
+                        run.position = await sink.write_page(records)
+                        run.pages += 1
+                        run.records += len(records)
+                        run.count = page.count
+                        run.next_link = next_link
+                        self.store.mark(account.name, resource.name, state, sink)
+                        stream.pages, stream.records, stream.count = (
+                            run.pages,
+                            run.records,
+                            run.count,
+                        )
+                        self.emit("page", account, stream)
+                        if next_link is None:
+                            return
+                return  # the server gave no next link
+            except Exception as exc:
+                failures += 1
+                if not _retryable(exc) or failures >= options.max_page_attempts:
+                    raise
+                stream.page_retries += 1
+                self.emit("page-retry", account, stream, exc)
+                ceiling = min(30.0, options.page_retry_delay * 2 ** (failures - 1))
+                await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+
+
+def _newer_than(
+    records: list[dict[str, Any]], field: str, since: dt.datetime
+) -> list[dict[str, Any]]:
+    """The leading records (newest first) changed after ``since``."""
+    fresh: list[dict[str, Any]] = []
+    for record in records:
+        value = record.get(field)
+        if value is None or parse_datetime(value) <= since:
+            break
+        fresh.append(record)
+    return fresh
