@@ -45,6 +45,11 @@ _OPTION_NAMES = {"orderby": "OrderBy", "skiptoken": "SkipToken", "deltatoken": "
 
 Operation = OperationSpec[Any, Any]
 
+_ALL_FUNCTIONS = frozenset(
+    {"contains", "startswith", "endswith", "tolower", "toupper", "any"}
+    | {"year", "month", "day", "hour", "minute", "second"}
+)
+
 
 def _get_operations() -> dict[tuple[str, str], Operation]:
     """The GET operations by (entity set, "list" | "single" | "udi")."""
@@ -79,14 +84,18 @@ def _query_options(op: Operation | None, fallback: frozenset[str]) -> frozenset[
     return frozenset(p.lower() for p in op.query_params if p.startswith("$"))
 
 
-def _filter_policy(op: Operation | None) -> FilterPolicy | None:
+def _filter_policy(op: Operation | None, fallback_fields: frozenset[str] | None) -> FilterPolicy:
     if op is None or op.filters is None:
-        return None
+        return FilterPolicy(frozenset(OPERATOR_NAMES), _ALL_FUNCTIONS, fallback_fields)
     operators = {o for rule in op.filters for o in rule.operators if o in OPERATOR_NAMES}
     functions = {f for rule in op.filters for f in rule.functions}
     if any("any" in rule.operators for rule in op.filters):
         functions.add("any")
-    return FilterPolicy(frozenset(operators | FILTER_COMBINATORS), frozenset(functions))
+    return FilterPolicy(
+        frozenset(operators | FILTER_COMBINATORS),
+        frozenset(functions),
+        frozenset(rule.field for rule in op.filters),
+    )
 
 
 def _option_error(name: str) -> Reply:
@@ -299,17 +308,14 @@ def _get_list(request: web.Request, store: CollectionStore, base_url: str) -> we
         if filter_text is not None or orderby_text is not None:
             items = [store.summary_at(i) for i in store.iter_indexes()]
             if filter_text is not None:
-                fields = (
-                    [rule.field for rule in op.filters]
-                    if op is not None and op.filters is not None
-                    else definition.filter_fields or store.fields
-                )
+                # Parsed against every property of the list item, then judged by the policy.
+                policy = _filter_policy(op, definition.filter_fields)
                 predicate = compile_filter(
                     filter_text,
-                    fields,
+                    store.fields | (policy.fields or frozenset()),
                     definition.filter_type,
                     definition.case_insensitive,
-                    _filter_policy(op),
+                    policy,
                 )
                 items = [i for i in items if predicate(i)]
             if orderby_text is not None:

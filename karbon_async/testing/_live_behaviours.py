@@ -225,11 +225,24 @@ BEHAVIOURS: tuple[LiveBehaviour, ...] = (
     ),
     LiveBehaviour(
         "filter-unknown-property",
-        "a $filter field the list's filter facts do not name",
+        "a $filter field the list's filter facts do not name (also one the list item has: "
+        "judged after operators and functions)",
         400,
-        "Could not find a property named 'Nope' on type 'KarbonService.ContactSummaryDTO'.",
+        "Could not find a property named",
         "spec 4002 example ('Could not find a property named ... SummaryDTO'); FACTS.md §1.1",
-        (_get("Contacts", filter="Nope eq 'x'"),),
+        (
+            Example(
+                "GET",
+                "Contacts",
+                {"$filter": "Nope eq 'x'"},
+                expect={
+                    "error.message": "Could not find a property named 'Nope' on type "
+                    "'KarbonService.ContactSummaryDTO'."
+                },
+            ),
+            _get("Contacts", filter="LastModifiedDateTime eq 2024-01-01"),
+            _get("WorkItems", filter="ClientName eq 'x'"),
+        ),
     ),
     LiveBehaviour(
         "orderby-refused",
@@ -260,7 +273,26 @@ BEHAVIOURS: tuple[LiveBehaviour, ...] = (
         400,
         "for Top query has been exceeded. The value from the incoming request is",
         "spec 4002 examples; FACTS.md §1.1, §8.1",
-        (_get("Contacts", top="130"), _get("WorkTemplates", top="11")),
+        (
+            Example(
+                "GET",
+                "Contacts",
+                {"$top": "130"},
+                expect={
+                    "error.message": "The limit of '100' for Top query has been exceeded. "
+                    "The value from the incoming request is '130'."
+                },
+            ),
+            Example(
+                "GET",
+                "WorkTemplates",
+                {"$top": "11"},
+                expect={
+                    "error.message": "The limit of '10' for Top query has been exceeded. "
+                    "The value from the incoming request is '11'."
+                },
+            ),
+        ),
     ),
     LiveBehaviour(
         "options-before-key",
@@ -271,7 +303,7 @@ BEHAVIOURS: tuple[LiveBehaviour, ...] = (
         (
             _get("ClientGroups/3S2qmFq6pL2y", select="FullName"),
             _get("WorkSchedules/2Tlgtl5sjmNL", expand="ClientType"),
-            _get("Contacts/NOPE12345678", expand="Nope"),
+            _get("WorkItems/NOPE12345678", expand="Anything"),
         ),
     ),
     LiveBehaviour(

@@ -147,16 +147,24 @@ OPERATOR_NAMES = {
 }
 
 
+def _no_property(name: str, type_name: str) -> str:
+    return f"Could not find a property named '{name}' on type 'KarbonService.{type_name}'."
+
+
 @attrs.frozen
 class FilterPolicy:
-    """What one endpoint's ``$filter`` may use: ``operators`` (keys of :data:`OPERATOR_NAMES`)
-    and ``functions`` (``contains``, ``day``, ``any``, ...). ``in`` is not validated: ASP.NET
-    OData has no allowed-operator flag for it."""
+    """What one endpoint's ``$filter`` may use: ``operators`` (keys of :data:`OPERATOR_NAMES`),
+    ``functions`` (``contains``, ``day``, ``any``, ...) and ``fields`` (None: any the records
+    have). ``in`` is not validated: ASP.NET OData has no allowed-operator flag for it.
+
+    Operators and functions are judged before fields: live, ``day(LastModifiedDateTime)`` on
+    Contacts is refused for ``day`` although the field is not filterable either."""
 
     operators: frozenset[str]
     functions: frozenset[str]
+    fields: frozenset[str] | None = None
 
-    def check(self, used: list[tuple[str, str]]) -> None:
+    def check(self, used: list[tuple[str, str]], type_name: str) -> None:
         for kind, name in used:
             if kind == "operator" and name not in self.operators:
                 raise ODataError(
@@ -169,6 +177,9 @@ class FilterPolicy:
                     f"Function '{name}' is not allowed. To allow it, set the 'AllowedFunctions' "
                     "property on EnableQueryAttribute or QueryValidationSettings."
                 )
+        for kind, name in used:
+            if kind == "field" and self.fields is not None and name not in self.fields:
+                raise ODataError(_no_property(name, type_name))
 
 
 @attrs.frozen
@@ -204,7 +215,7 @@ class _Parser:
         self.type_name = type_name
         self.case_insensitive = case_insensitive
         self.lambda_vars: set[str] = set()
-        self.used: list[tuple[str, str]] = []  # ("operator"|"function", name), in text order
+        self.used: list[tuple[str, str]] = []  # ("operator"|"function"|"field", name)
 
     # -- helpers
     def peek(self) -> _Token:
@@ -385,10 +396,8 @@ class _Parser:
         if path[-1] == "any" and len(path) > 1 and self.peek().text == "(":
             return self.parse_any(tok, path[:-1])
         if path[0] not in self.fields:
-            raise ODataError(
-                f"Could not find a property named '{path[0]}' on type "
-                f"'KarbonService.{self.type_name}'."
-            )
+            raise ODataError(_no_property(path[0], self.type_name))
+        self.used.append(("field", path[0]))
 
         def get(r: Record) -> Any:
             value: Any = r
@@ -514,7 +523,7 @@ def compile_filter(
     parser = _Parser(text, fields, type_name, case_insensitive)
     predicate = parser.parse()
     if policy is not None:
-        policy.check(parser.used)
+        policy.check(parser.used, type_name)
     return predicate
 
 
