@@ -4,6 +4,7 @@ business cards (seed data: ``_clients_seed``)."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from ._common import (
     stamp,
 )
 from ._keys import hash_str, mix64
+from ._live_behaviours import ACCOUNTING_INTEGERS
 from ._store import Record
 
 __all__ = ["ENTITY_TYPES", "build_client_group", "build_contact", "build_organization"]
@@ -40,27 +42,47 @@ def cards_with_keys(
     call: Call, collection: str, index: int, cards: Any, entity_type: str, key: str
 ) -> list[dict[str, Any]]:
     keyer = call.account.data.keyer(f"{collection}/BusinessCards")
+    write = call.store(collection).version(key) or 0
     out: list[dict[str, Any]] = []
     for n, card in enumerate(cards if isinstance(cards, list) else [cards]):
         if not isinstance(card, dict):
             continue
-        out.append(_card_record(call, card, keyer.key(index * 16 + n), entity_type, key, n))
+        out.append(_card_record(call, card, keyer.key(index * 16 + n), entity_type, key, n, write))
+    return out
+
+
+def _keyed_entries(entries: Any, key_name: str, seed: int) -> list[dict[str, Any]]:
+    """Addresses or phone numbers with their GUID key: an entry sent with its key keeps it (a
+    PUT sends back what GET gave), one without gets a fresh key (Postman #68)."""
+    listed = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    taken = {e[key_name] for e in listed if isinstance(e.get(key_name), str) and e[key_name]}
+    out = []
+    n = 0
+    for entry in listed:
+        if entry.get(key_name) in taken:
+            out.append(dict(entry))
+            continue
+        while guid_from(seed + n) in taken:
+            n += 1
+        fresh = guid_from(seed + n)
+        taken.add(fresh)
+        out.append({**entry, key_name: fresh})
     return out
 
 
 def _card_record(
-    call: Call, card: Mapping[str, Any], card_key: str, entity_type: str, key: str, n: int
+    call: Call,
+    card: Mapping[str, Any],
+    card_key: str,
+    entity_type: str,
+    key: str,
+    n: int,
+    write: int,
 ) -> dict[str, Any]:
-    rng_base = mix64(hash_str(card_key))
-    addresses = []
-    for i, a in enumerate(card.get("Addresses") or []):
-        if isinstance(a, dict):
-            address = {"AddressKey": guid_from(rng_base + i)} | a
-            addresses.append(address)
-    phones = []
-    for i, ph in enumerate(card.get("PhoneNumbers") or []):
-        if isinstance(ph, dict):
-            phones.append({"PhoneNumberKey": guid_from(rng_base + 100 + i)} | ph)
+    # Seeded by the card and the owner's write count, so every write mints keys never used.
+    seed = mix64(hash_str(f"{card_key}:{write}"))
+    addresses = _keyed_entries(card.get("Addresses"), "AddressKey", seed)
+    phones = _keyed_entries(card.get("PhoneNumbers"), "PhoneNumberKey", seed + 1_000)
     return {
         "BusinessCardKey": card_key,
         "EntityType": entity_type,
@@ -95,6 +117,19 @@ def _common_client_fields(
     return out
 
 
+def _accounting_detail(detail: Any) -> dict[str, Any] | None:
+    """AccountingDetail as stored: integer properties sent as numeric strings become integers
+    (Postman #45, #50)."""
+    if not isinstance(detail, dict):
+        return None
+    out = dict(detail)
+    for name in ACCOUNTING_INTEGERS:
+        value = out.get(name)
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+            out[name] = int(value)
+    return out
+
+
 def build_contact(
     call: Call, body: dict[str, Any], previous: Record | None, key: str | None
 ) -> Record:
@@ -114,8 +149,7 @@ def build_contact(
         ),
     )
     rec["AvatarUrl"] = (previous or {}).get("AvatarUrl")
-    detail = body.get("AccountingDetail")
-    rec["AccountingDetail"] = detail if isinstance(detail, dict) else None
+    rec["AccountingDetail"] = _accounting_detail(body.get("AccountingDetail"))
     rec["ClientAccess"] = (previous or {}).get("ClientAccess", [])
     return rec
 
@@ -126,8 +160,7 @@ def build_organization(
     rec = _common_client_fields(
         body, previous, ("FullName", "ClientOwner", "ClientManager", "UserDefinedIdentifier")
     )
-    detail = body.get("AccountingDetail")
-    rec["AccountingDetail"] = detail if isinstance(detail, dict) else None
+    rec["AccountingDetail"] = _accounting_detail(body.get("AccountingDetail"))
     rec["Contacts"] = (previous or {}).get("Contacts", [])
     return rec
 
@@ -181,7 +214,8 @@ async def put_business_card(call: Call) -> web.StreamResponse:
     body = call.body("businessCard")
     store = call.store(collection)
     rec = copy.deepcopy(store.record_at(require(store, entity_key)))
-    new = _card_record(call, body, card_key, card["EntityType"], entity_key, position)
+    write = store.version(entity_key) or 0
+    new = _card_record(call, body, card_key, card["EntityType"], entity_key, position, write)
     if "IsPrimaryCard" not in body:
         new["IsPrimaryCard"] = card.get("IsPrimaryCard", True)
     if isinstance(rec.get("BusinessCards"), list):

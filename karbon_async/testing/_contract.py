@@ -8,8 +8,9 @@ client that passes against the strict fake sends what the spec allows.
 Checked: JSON types (an integral float counts as an integer, a bool never as a number), ``null``
 only where the schema allows it, required properties, enum values (compared exactly: the
 spec's spelling, case and spaces included), max/min string length, ``pattern``, ``date`` and
-``date-time`` strings, numeric minimum/maximum/exclusiveMinimum, ``additionalProperties: false``,
-array items, and path/header parameters (enum, length).
+``date-time`` strings (a plain date passes as a date-time, and the AccountingDetail integers
+accept numeric strings, as live does), numeric minimum/maximum/exclusiveMinimum,
+``additionalProperties: false``, array items, and path/header parameters (enum, length).
 
 Not checked: unknown extra properties (the live API tolerates them, e.g. on PUT WorkItems);
 other ``format`` values (uri, email, decimal, int32); bodies that are empty, not JSON or not an
@@ -34,6 +35,7 @@ from typing import Any
 
 from ._common import Reply, error, invalid_model
 from ._generated_contract import CONTRACT
+from ._live_behaviours import ACCOUNTING_INTEGERS
 
 __all__ = ["ContractViolation", "check_request", "operation_for"]
 
@@ -106,6 +108,9 @@ def validate(value: Any, schema: Mapping[str, Any], path: str) -> None:
                 break
         else:
             raise failures[0]
+    if isinstance(value, str) and path.rsplit(".", 1)[-1] in ACCOUNTING_INTEGERS:
+        # Live coerces these numeric strings ("11") to integers (see _live_behaviours).
+        value = int(value) if re.fullmatch(r"-?\d+", value.strip()) else value
     types = schema.get("type")
     if types is not None and not any(_is_type(value, t) for t in types):
         wanted = " or ".join(_TYPE_NAMES[t] for t in types)
@@ -194,6 +199,10 @@ def _is_format(value: str, fmt: str) -> bool:
     try:
         if fmt == "date":
             return _DATE.fullmatch(value) is not None and bool(date.fromisoformat(value))
+        if _DATE.fullmatch(value):
+            # A date where a date-time is documented: live accepts it (StartDate "2021-07-11",
+            # Postman #118; DeadlineDate per FACTS.md §1).
+            return bool(date.fromisoformat(value))
         m = _DATE_TIME.fullmatch(value)
         if m is None:
             return False

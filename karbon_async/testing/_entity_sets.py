@@ -1,5 +1,11 @@
 """The generic GETs of the entity sets: lists with OData options, single records, UDI lookups and
-TenantSettings. Everything else is a row of ``_common.ROUTES``."""
+TenantSettings. Everything else is a row of ``_common.ROUTES``.
+
+Which query options, ``$filter`` fields, operators and functions, ``$expand`` names, ``$orderby``
+fields and ``$top`` limit each GET takes come from the SDK's generated operation table (one
+source of truth with the SDK's own checks); the collection's definition is the fallback where
+the table knows nothing. Query options are judged before the key is looked up, as live does.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,21 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from karbon_async._generated._spec_types import OperationSpec
+from karbon_async._generated.operations import OPERATIONS
+
 from ._account import FakeAccount
 from ._common import Reply, error, json_response
 from ._data import COLLECTIONS
-from ._odata import ODataError, compile_filter, parse_orderby, sort_records
+from ._live_behaviours import FILTER_COMBINATORS, UDI_NAMESPACE
+from ._odata import (
+    OPERATOR_NAMES,
+    FilterPolicy,
+    ODataError,
+    compile_filter,
+    parse_orderby,
+    sort_records,
+)
 from ._store import CollectionDef, CollectionStore, Record
 
 __all__ = ["check_options", "get_entity_set", "no_resource", "require_get"]
@@ -24,6 +41,61 @@ _SINGLE_OPTIONS = frozenset({"$expand"})
 
 
 _OPTION_NAMES = {"orderby": "OrderBy", "skiptoken": "SkipToken", "deltatoken": "DeltaToken"}
+
+
+Operation = OperationSpec[Any, Any]
+
+_ALL_FUNCTIONS = frozenset(
+    {"contains", "startswith", "endswith", "tolower", "toupper", "any"}
+    | {"year", "month", "day", "hour", "minute", "second"}
+)
+
+
+def _get_operations() -> dict[tuple[str, str], Operation]:
+    """The GET operations by (entity set, "list" | "single" | "udi")."""
+    out: dict[tuple[str, str], Operation] = {}
+    for op in OPERATIONS.values():
+        if op.method != "GET":
+            continue
+        parts = op.path.split("/")
+        name = parts[2].split("(")[0].lower()
+        if len(parts) == 3:
+            kind = "single" if "(" in parts[2] else "list"
+        elif len(parts) == 4 and "ByUserDefinedIdentifier(" in parts[3]:
+            kind = "udi"
+        elif len(parts) == 4 and parts[3].startswith("{"):
+            kind = "single"
+        else:
+            continue
+        out[(name, kind)] = op
+    return out
+
+
+_OPERATIONS = _get_operations()
+
+
+def _operation(definition: CollectionDef, kind: str) -> Operation | None:
+    return _OPERATIONS.get((definition.name.lower(), kind))
+
+
+def _query_options(op: Operation | None, fallback: frozenset[str]) -> frozenset[str]:
+    if op is None:
+        return fallback
+    return frozenset(p.lower() for p in op.query_params if p.startswith("$"))
+
+
+def _filter_policy(op: Operation | None, fallback_fields: frozenset[str] | None) -> FilterPolicy:
+    if op is None or op.filters is None:
+        return FilterPolicy(frozenset(OPERATOR_NAMES), _ALL_FUNCTIONS, fallback_fields)
+    operators = {o for rule in op.filters for o in rule.operators if o in OPERATOR_NAMES}
+    functions = {f for rule in op.filters for f in rule.functions}
+    if any("any" in rule.operators for rule in op.filters):
+        functions.add("any")
+    return FilterPolicy(
+        frozenset(operators | FILTER_COMBINATORS),
+        frozenset(functions),
+        frozenset(rule.field for rule in op.filters),
+    )
 
 
 def _option_error(name: str) -> Reply:
@@ -39,13 +111,28 @@ def _option_error(name: str) -> Reply:
     )
 
 
-def _expand_name(requested: str, allowed: frozenset[str]) -> str | None:
-    """Resolve an ``$expand`` item; Karbon's own examples mix "BusinessCard" and
-    "BusinessCards" across entities, so either spelling is accepted."""
-    for name in (requested, requested + "s", requested.removesuffix("s")):
-        if name in allowed:
-            return name
-    return None
+def _expand_names(
+    request: web.Request, allowed: frozenset[str] | tuple[str, ...], type_name: str
+) -> list[str]:
+    """The ``$expand`` items, each exactly one of ``allowed`` (no singular/plural leniency:
+    Contacts take ``BusinessCards``, ClientGroups ``BusinessCard``)."""
+    raw = request.query.get("$expand")
+    if raw is None:
+        return []
+    names = []
+    for item in raw.split(","):
+        name = item.strip()
+        if name not in allowed:
+            raise Reply(
+                400,
+                error(
+                    "4002",
+                    f"Could not find a property named '{name}' on type "
+                    f"'KarbonService.{type_name}'.",
+                ),
+            )
+        names.append(name)
+    return names
 
 
 def _non_negative(name: str, raw: str) -> int:
@@ -81,14 +168,18 @@ def get_entity_set(
         raise no_resource(request)
     require_get(request)
     store = account.data.store(definition.name)
-    if tail and definition.udi_function and tail.startswith(definition.udi_function + "("):
-        return _get_by_udi(request, store, tail, base_url)
+    function = definition.udi_function
+    if tail and function:
+        for prefix in (function + "(", UDI_NAMESPACE + function + "("):
+            if tail.startswith(prefix):
+                return _get_by_udi(request, store, tail[len(prefix) - 1 :], base_url)
     if tail:
         key = tail
     if key is not None:
+        expand = _single_expand(request, definition, _operation(definition, "single"))
         if not store.is_key_shaped(key):
             raise Reply(400, error("4002", "Provided key must be a valid GUID."))
-        return _get_single(request, store, key, base_url)
+        return _get_single(request, store, key, expand, base_url)
     if not definition.listable:
         raise no_resource(request)
     return _get_list(request, store, base_url)
@@ -121,27 +212,21 @@ def check_options(request: web.Request, allowed: frozenset[str]) -> None:
             raise _option_error(name)
 
 
-def _single_body(
-    request: web.Request, store: CollectionStore, record: Record, base_url: str
-) -> Any:
+def _single_type_name(definition: CollectionDef) -> str:
+    return (definition.single_type or ".").split(".", 1)[1]
+
+
+def _single_expand(
+    request: web.Request, definition: CollectionDef, op: Operation | None
+) -> set[str]:
+    """Check a single GET's query options; the navigation properties to include."""
+    check_options(request, _query_options(op, _SINGLE_OPTIONS))
+    allowed = op.expand if op is not None and op.expand is not None else definition.expand
+    return set(_expand_names(request, allowed, _single_type_name(definition)))
+
+
+def _single_body(store: CollectionStore, record: Record, expand: set[str], base_url: str) -> Any:
     definition = store.definition
-    check_options(request, _SINGLE_OPTIONS)
-    expand: set[str] = set()
-    raw = request.query.get("$expand")
-    if raw is not None:
-        for item in raw.split(","):
-            requested = item.strip()
-            name = _expand_name(requested, definition.expand)
-            if name is None:
-                raise Reply(
-                    400,
-                    error(
-                        "4002",
-                        f"Could not find a property named '{requested}' on type "
-                        f"'KarbonService.{(definition.single_type or '.').split('.', 1)[1]}'.",
-                    ),
-                )
-            expand.add(name)
     body: dict[str, Any] = {"@odata.context": f"{base_url}/v3/{definition.single_context}"}
     if definition.single_type:
         body["@odata.type"] = definition.single_type
@@ -153,25 +238,26 @@ def _single_body(
 
 
 def _get_single(
-    request: web.Request, store: CollectionStore, key: str, base_url: str
+    request: web.Request, store: CollectionStore, key: str, expand: set[str], base_url: str
 ) -> web.Response:
     index = store.index_of(key)
     if index is None:
         raise Reply(404, error("4004", store.definition.not_found(key)))
     return json_response(
-        200, _single_body(request, store, store.record_at(index), base_url), odata=True
+        200, _single_body(store, store.record_at(index), expand, base_url), odata=True
     )
 
 
 def _get_by_udi(
-    request: web.Request, store: CollectionStore, tail: str, base_url: str
+    request: web.Request, store: CollectionStore, call_text: str, base_url: str
 ) -> web.Response:
+    """``call_text`` is the function call after its name: ``(UserDefinedIdentifier='...')``."""
     definition = store.definition
-    inner = tail[len(definition.udi_function or "") + 1 :]
-    prefix = "UserDefinedIdentifier='"
-    if not inner.endswith("')") or not inner.startswith(prefix):
+    expand = _single_expand(request, definition, _operation(definition, "udi"))
+    prefix = "(UserDefinedIdentifier='"
+    if not call_text.endswith("')") or not call_text.startswith(prefix):
         raise no_resource(request)
-    udi = inner[len(prefix) : -2].replace("''", "'")
+    udi = call_text[len(prefix) : -2].replace("''", "'")
     if not udi.strip():
         raise Reply(400, error("4002", "UserDefinedIdentifier is missing or empty"))
     record = store.find_udi(udi)
@@ -180,26 +266,32 @@ def _get_by_udi(
             404,
             error("4004", f"No {definition.udi_entity} found for provided UserDefinedIdentifer"),
         )
-    return json_response(200, _single_body(request, store, record, base_url), odata=True)
+    return json_response(200, _single_body(store, record, expand, base_url), odata=True)
 
 
 def _get_list(request: web.Request, store: CollectionStore, base_url: str) -> web.Response:
     definition = store.definition
     query = request.query
-    allowed = _LIST_OPTIONS if definition.paged else frozenset({"$filter", "$orderby"})
+    op = _operation(definition, "list")
+    fallback = _LIST_OPTIONS if definition.paged else frozenset({"$filter", "$orderby"})
     if definition.list_expand:
-        allowed |= _SINGLE_OPTIONS
+        fallback |= _SINGLE_OPTIONS
+    allowed = _query_options(op, fallback)
+    if op is not None and definition.paged:
+        allowed |= {"$count"}  # not in the spec's parameters but harmless; kept for callers
     check_options(request, allowed)
-    expand = _list_expand(request, definition)
-    top = definition.max_top if definition.paged else max(1, store.count)
+    expand_allowed = op.expand if op is not None and op.expand is not None else definition.expand
+    expand = _expand_names(request, expand_allowed, definition.filter_type)
+    limit = (op.max_page_size if op is not None else None) or definition.max_top
+    top = limit if definition.paged else max(1, store.count)
     if "$top" in query:
         top = _non_negative("$top", query["$top"])
-        if top > definition.max_top:
+        if top > limit:
             raise Reply(
                 400,
                 error(
                     "4002",
-                    f"The limit of '{definition.max_top}' for Top query has been exceeded. "
+                    f"The limit of '{limit}' for Top query has been exceeded. "
                     f"The value from the incoming request is '{query['$top']}'.",
                 ),
             )
@@ -216,15 +308,19 @@ def _get_list(request: web.Request, store: CollectionStore, base_url: str) -> we
         if filter_text is not None or orderby_text is not None:
             items = [store.summary_at(i) for i in store.iter_indexes()]
             if filter_text is not None:
+                # Parsed against every property of the list item, then judged by the policy.
+                policy = _filter_policy(op, definition.filter_fields)
                 predicate = compile_filter(
                     filter_text,
-                    definition.filter_fields or store.fields,
+                    store.fields | (policy.fields or frozenset()),
                     definition.filter_type,
                     definition.case_insensitive,
+                    policy,
                 )
                 items = [i for i in items if predicate(i)]
             if orderby_text is not None:
-                clauses = parse_orderby(orderby_text, definition.orderby)
+                sortable = op.orderby if op is not None and op.orderby is not None else None
+                clauses = parse_orderby(orderby_text, sortable or definition.orderby)
                 items = sort_records(items, clauses, definition.key_field)
             total = len(items)
             page = items[skip : skip + top]
@@ -247,26 +343,6 @@ def _get_list(request: web.Request, store: CollectionStore, base_url: str) -> we
     if definition.paged and page and skip + top < total:
         body["@odata.nextLink"] = _next_link(request, definition, skip + top, top, base_url)
     return json_response(200, body, odata=True)
-
-
-def _list_expand(request: web.Request, definition: CollectionDef) -> list[str]:
-    raw = request.query.get("$expand")
-    if raw is None:
-        return []
-    names = []
-    for item in raw.split(","):
-        name = _expand_name(item.strip(), definition.expand)
-        if name is None:
-            raise Reply(
-                400,
-                error(
-                    "4002",
-                    f"Could not find a property named '{item.strip()}' on type "
-                    f"'KarbonService.{definition.filter_type}'.",
-                ),
-            )
-        names.append(name)
-    return names
 
 
 def _next_link(

@@ -7,23 +7,30 @@ predicate: never ``eval``, so a hostile or malformed filter can only ever produc
 
 Supported: ``eq ne gt ge lt le``, ``and or not``, parentheses, ``Field in ('a','b')``,
 ``Collection/any(x: x in ('a','b'))`` (and any other predicate on ``x``),
-``contains/startswith/endswith(Field,'v')``, ``tolower/toupper(Field)``, string literals with
+``contains/startswith/endswith(Field,'v')``, ``tolower/toupper(Field)``,
+``day/month/year/hour/minute/second(Field)`` (UTC), string literals with
 ``''`` escaping, integers and decimals, ``true``/``false``/``null`` and unquoted ISO dates and
 datetimes (``2024-01-01``, ``2024-01-01T00:00:00Z``, fractional seconds to any precision).
 Datetime comparisons and ordering use parsed instants, not strings, so ``.7188114Z`` values and
 ``+00:00`` offsets compare correctly.
+
+The grammar is wider than any one Karbon endpoint: a :class:`FilterPolicy` says which logical
+operators and functions an endpoint accepts, and is applied after parsing (as ASP.NET OData
+validates a parsed tree), with the live service's "... is not allowed" messages.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import attrs
 
 __all__ = [
+    "FilterPolicy",
     "ODataError",
     "OrderClause",
     "compile_filter",
@@ -124,6 +131,55 @@ _KEYWORDS = _COMPARISONS | {"and", "or", "not", "in", "true", "false", "null"}
 _LAMBDA_PREFIX = "\x00lambda:"
 _BOOL_FUNCS = {"contains": 2, "startswith": 2, "endswith": 2}
 _STR_FUNCS = {"tolower": 1, "toupper": 1}
+_DATE_PARTS = {"year": 0, "month": 1, "day": 2, "hour": 3, "minute": 4, "second": 5}
+
+# How ASP.NET OData names the operators in "Logical operator '<Name>' is not allowed".
+OPERATOR_NAMES = {
+    "eq": "Equal",
+    "ne": "NotEqual",
+    "gt": "GreaterThan",
+    "ge": "GreaterThanOrEqual",
+    "lt": "LessThan",
+    "le": "LessThanOrEqual",
+    "and": "And",
+    "or": "Or",
+    "not": "Not",
+}
+
+
+def _no_property(name: str, type_name: str) -> str:
+    return f"Could not find a property named '{name}' on type 'KarbonService.{type_name}'."
+
+
+@attrs.frozen
+class FilterPolicy:
+    """What one endpoint's ``$filter`` may use: ``operators`` (keys of :data:`OPERATOR_NAMES`),
+    ``functions`` (``contains``, ``day``, ``any``, ...) and ``fields`` (None: any the records
+    have). ``in`` is not validated: ASP.NET OData has no allowed-operator flag for it.
+
+    Operators and functions are judged before fields: live, ``day(LastModifiedDateTime)`` on
+    Contacts is refused for ``day`` although the field is not filterable either."""
+
+    operators: frozenset[str]
+    functions: frozenset[str]
+    fields: frozenset[str] | None = None
+
+    def check(self, used: list[tuple[str, str]], type_name: str) -> None:
+        for kind, name in used:
+            if kind == "operator" and name not in self.operators:
+                raise ODataError(
+                    f"Logical operator '{OPERATOR_NAMES[name]}' is not allowed. To allow it, set "
+                    "the 'AllowedLogicalOperators' property on EnableQueryAttribute or "
+                    "QueryValidationSettings."
+                )
+            if kind == "function" and name not in self.functions:
+                raise ODataError(
+                    f"Function '{name}' is not allowed. To allow it, set the 'AllowedFunctions' "
+                    "property on EnableQueryAttribute or QueryValidationSettings."
+                )
+        for kind, name in used:
+            if kind == "field" and self.fields is not None and name not in self.fields:
+                raise ODataError(_no_property(name, type_name))
 
 
 @attrs.frozen
@@ -159,6 +215,7 @@ class _Parser:
         self.type_name = type_name
         self.case_insensitive = case_insensitive
         self.lambda_vars: set[str] = set()
+        self.used: list[tuple[str, str]] = []  # ("operator"|"function"|"field", name)
 
     # -- helpers
     def peek(self) -> _Token:
@@ -198,6 +255,7 @@ class _Parser:
         left = self.parse_and()
         while self.is_keyword("or"):
             self.take()
+            self.used.append(("operator", "or"))
             right = self.parse_and()
             self._require_bool(left, right)
             left = _Operand(_or(left.get, right.get), True)
@@ -207,6 +265,7 @@ class _Parser:
         left = self.parse_not()
         while self.is_keyword("and"):
             self.take()
+            self.used.append(("operator", "and"))
             right = self.parse_not()
             self._require_bool(left, right)
             left = _Operand(_and(left.get, right.get), True)
@@ -215,6 +274,7 @@ class _Parser:
     def parse_not(self) -> _Operand:
         if self.is_keyword("not"):
             self.take()
+            self.used.append(("operator", "not"))
             inner = self.parse_not()
             self._require_bool(inner)
             get = inner.get
@@ -226,6 +286,7 @@ class _Parser:
         tok = self.peek()
         if tok.kind == "ident" and tok.text in _COMPARISONS:
             self.take()
+            self.used.append(("operator", tok.text))
             right = self.parse_value()
             return _Operand(_compare(tok.text, left.get, right.get, self._ci(left, right)), True)
         if tok.kind == "ident" and tok.text == "in":
@@ -266,20 +327,23 @@ class _Parser:
             return _Operand(lambda r: False, True)
         if word == "null":
             return _Operand(lambda r: None)
-        if self.peek().text == "(" and (word in _BOOL_FUNCS or word in _STR_FUNCS):
+        if self.peek().text == "(" and (
+            word in _BOOL_FUNCS or word in _STR_FUNCS or word in _DATE_PARTS
+        ):
             return self.parse_function(word)
         if word in _KEYWORDS:
             raise self.error(tok)
         return self.parse_property(tok)
 
     def parse_function(self, name: str) -> _Operand:
+        self.used.append(("function", name))
         self.expect("(")
         args = [self.parse_value()]
         while self.peek().text == ",":
             self.take()
             args.append(self.parse_value())
         self.expect(")")
-        arity = _BOOL_FUNCS.get(name) or _STR_FUNCS[name]
+        arity = _BOOL_FUNCS.get(name) or _STR_FUNCS.get(name) or 1
         if len(args) != arity:
             raise ODataError(
                 f"No function signature for the function with name '{name}' matches the "
@@ -296,6 +360,8 @@ class _Parser:
                 return v.upper() if upper else v.lower()
 
             return _Operand(convert)
+        if name in _DATE_PARTS:
+            return _Operand(_date_part(args[0].get, _DATE_PARTS[name]))
         hay, needle = args[0].get, args[1].get
         ci = self._ci(*args)
         test: Callable[[str, str], bool] = {
@@ -330,10 +396,8 @@ class _Parser:
         if path[-1] == "any" and len(path) > 1 and self.peek().text == "(":
             return self.parse_any(tok, path[:-1])
         if path[0] not in self.fields:
-            raise ODataError(
-                f"Could not find a property named '{path[0]}' on type "
-                f"'KarbonService.{self.type_name}'."
-            )
+            raise ODataError(_no_property(path[0], self.type_name))
+        self.used.append(("field", path[0]))
 
         def get(r: Record) -> Any:
             value: Any = r
@@ -347,6 +411,7 @@ class _Parser:
 
     def parse_any(self, tok: _Token, path: list[str]) -> _Operand:
         """``Items/any(x: <predicate on x>)``: true when some element satisfies it."""
+        self.used.append(("function", "any"))
         collection = self.parse_property(_Token("ident", "/".join(path), tok.pos)).get
         self.expect("(")
         var = self.take()
@@ -377,6 +442,19 @@ class _Parser:
         # A property may be boolean (Karbon has no schema here), so it is allowed too.
         if not all(o.is_bool or o.field is not None for o in operands):
             raise ODataError(f"A binary operator requires boolean operands in '{self.text}'.")
+
+
+def _date_part(arg: _Getter, part: int) -> _Getter:
+    """``day(Field)`` and friends: a component of the field's UTC datetime (None if not one)."""
+
+    def run(r: Record) -> int | None:
+        value = arg(r)
+        instant = parse_datetime(value) if isinstance(value, str) else value
+        if not isinstance(instant, Instant):
+            return None
+        return int(time.gmtime(instant.nanos // 1_000_000_000)[part])
+
+    return run
 
 
 def _and(a: _Getter, b: _Getter) -> _Getter:
@@ -431,16 +509,22 @@ def compile_filter(
     fields: Collection[str],
     type_name: str,
     case_insensitive: Collection[str] = (),
+    policy: FilterPolicy | None = None,
 ) -> Predicate:
     """Compile ``$filter`` text into a predicate over list-shaped records.
 
     ``fields`` are the properties a filter may name (anything else is Karbon's "Could not find a
     property" 400); ``type_name`` appears in that message; ``case_insensitive`` lists properties
     Karbon compares without regard to case (FullName and EmailAddress on Contacts/Organizations).
+    ``policy``: the operators and functions the endpoint allows (None: all the grammar has).
     """
     if not text.strip():
         raise ODataError("The $filter query option cannot be empty.")
-    return _Parser(text, fields, type_name, case_insensitive).parse()
+    parser = _Parser(text, fields, type_name, case_insensitive)
+    predicate = parser.parse()
+    if policy is not None:
+        policy.check(parser.used, type_name)
+    return predicate
 
 
 # --------------------------------------------------------------------------- $orderby

@@ -19,6 +19,7 @@ from ._common import (
     route,
     stamp,
 )
+from ._live_behaviours import SYSTEM_USER_EMAIL, SYSTEM_USER_NAME
 from ._store import CollectionStore, Record
 
 __all__ = ["timeline_entity", "user_by_email", "user_record"]
@@ -34,9 +35,14 @@ def _users_by_email(call: Call) -> dict[str, tuple[str, Record]]:
 
 
 def user_by_email(call: Call, email: Any) -> tuple[str, Record] | None:
+    """The user with this email address (any case); Karbon's system user is one too."""
     if not isinstance(email, str) or not email.strip():
         return None
-    return _users_by_email(call).get(email.strip().casefold())
+    wanted = email.strip().casefold()
+    if wanted == SYSTEM_USER_EMAIL:
+        key = call.account.data.keyer("SystemUser").key(0)
+        return key, {"Name": SYSTEM_USER_NAME, "EmailAddress": SYSTEM_USER_EMAIL}
+    return _users_by_email(call).get(wanted)
 
 
 @route("POST", r"Users")

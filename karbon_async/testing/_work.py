@@ -47,6 +47,13 @@ def work_types(call: Call) -> set[str]:
     return {w["Name"] for w in call.account.data.tenant_settings()["WorkTypes"]}
 
 
+def _work_type_name(call: Call, work_type_key: Any) -> str | None:
+    for w in call.account.data.tenant_settings()["WorkTypes"]:
+        if w["WorkTypeKey"] == work_type_key:
+            return str(w["Name"])
+    return None
+
+
 def build_work_item(
     call: Call, body: dict[str, Any], previous: Record | None, key: str | None
 ) -> Record:
@@ -66,6 +73,9 @@ def build_work_item(
         raise Reply(500, error("5001", "Assignee email address is not an active Karbon user"))
     template_key = body.get("WorkTemplateKey")
     template_title = None
+    work_type = body.get("WorkType")
+    if work_type is not None and work_type not in work_types(call):
+        raise invalid_model("workItem.WorkType", "Work Type is not valid")
     if template_key is not None:
         templates = call.store("WorkTemplates")
         t_index = templates.index_of(str(template_key))
@@ -73,10 +83,10 @@ def build_work_item(
             raise invalid_model(
                 "workItem.WorkTemplateKey", "WorkTemplateKey is not a valid Work Template"
             )
-        template_title = templates.record_at(t_index)["Title"]
-    work_type = body.get("WorkType")
-    if work_type is not None and work_type not in work_types(call):
-        raise invalid_model("workItem.WorkType", "Work Type is not valid")
+        template = templates.record_at(t_index)
+        template_title = template["Title"]
+        if work_type is None:  # the template's work type, unless the body names one
+            work_type = _work_type_name(call, template.get("WorkTypeKey"))
     primary = _normalise_status(body.get("PrimaryStatus")) or "Planned"
     secondary = body.get("SecondaryStatus")
     work_status = spaced_status(primary) or ""

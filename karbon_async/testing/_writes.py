@@ -33,6 +33,7 @@ from ._common import (
     route,
     stamp,
 )
+from ._live_behaviours import patch_only_message
 from ._people import user_by_email
 from ._store import CollectionStore, Record
 from ._work import build_work_item, work_types
@@ -53,7 +54,6 @@ class WriteSpec:
     webhook: tuple[str, str]  # (WebhookType, ResourceType)
     build: Callable[[Call, dict[str, Any], Record | None, str | None], Record]
     cards: str | None = None  # "BusinessCards" (list) / "BusinessCard" (one) / None
-    patch_only_message: str = ""
 
 
 def _validate_required(spec: WriteSpec, body: Mapping[str, Any]) -> None:
@@ -126,7 +126,6 @@ WRITES: dict[str, WriteSpec] = {
             ("Contact", "Contact"),
             build_organization,
             cards="BusinessCards",
-            patch_only_message="Invalid property to update. Only FullName can be patched",
         ),
         WriteSpec(
             "ClientGroups",
@@ -138,7 +137,6 @@ WRITES: dict[str, WriteSpec] = {
             ("Contact", "Contact"),
             build_client_group,
             cards="BusinessCard",
-            patch_only_message="Invalid property to update. Only FullName can be patched",
         ),
         WriteSpec(
             "WorkItems",
@@ -232,10 +230,7 @@ async def patch_entity(call: Call) -> web.StreamResponse:
     body = call.body("update")
     extra = [name for name in body if name not in spec.patchable]
     if extra:
-        message = spec.patch_only_message or (
-            f"Invalid property to update. Only {', '.join(spec.patchable)} can be patched."
-        )
-        raise Reply(400, error("4002", message))
+        raise Reply(400, error("4002", patch_only_message(spec.patchable)))
     for name in spec.required:
         if name in body and (body[name] is None or body[name] == ""):
             raise Reply(400, error("4005", "Required payload data is missing: update"))

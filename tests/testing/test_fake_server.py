@@ -257,10 +257,10 @@ async def test_single_get_expand_and_404(fake: FakeKarbon, session: aiohttp.Clie
             if k not in ("ClientTeam", "ClientAccess")
         },
     }
-    # the singular spelling from Karbon's examples works; unknown expansions are a 400
+    # Contacts take the plural only (ClientGroups the singular); unknown expansions are a 400
     status, body, _ = await get(session, fake, f"/v3/Contacts/{key}", {"$expand": "BusinessCard"})
-    assert status == 200
-    assert "BusinessCards" in body
+    assert status == 400
+    assert "Could not find a property named 'BusinessCard'" in body["error"]["message"]
     status, body, _ = await get(session, fake, f"/v3/Contacts/{key}", {"$expand": "Nope"})
     assert status == 400
     assert body["error"]["code"] == "4002"

@@ -105,7 +105,7 @@ async def test_client_group_and_work_item_status_codes(
     status, _ = await call(session, fake, "PATCH", f"/v3/ClientGroups/{group}", {"FullName": "Y"})
     assert status == 204
     status, body = await call(session, fake, "PATCH", f"/v3/ClientGroups/{group}", {"X": 1})
-    assert body["error"]["message"] == "Invalid property to update. Only FullName can be patched"
+    assert body["error"]["message"] == "Invalid property to update. Only FullName can be patched."
     contact = next(fake.collection(0, "Contacts").keys())
     work = {
         "AssigneeEmailAddress": user_email(fake),
