@@ -1,0 +1,114 @@
+"""``python -m conformance --spec KarbonAPI.json --prism .cache/prism/node_modules/.bin/prism``
+
+Prints one table per mode (static, then dynamic per seed) and the totals; exits 1 on any
+failure that ``limits.KNOWN_LIMITS`` does not explain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import textwrap
+from pathlib import Path
+
+from .driver import Outcome, drive
+from .limits import KNOWN_LIMITS, limit_for
+from .prism import prism_mock
+from .spec import Spec
+
+DEFAULT_SEEDS = (1, 2, 3, 4, 5)
+
+
+def _mark(flag: bool, limit: str | None = None) -> str:
+    if limit is not None and not flag:
+        return "limit"
+    return "yes" if flag else "NO"
+
+
+def render(mode: str, outcomes: list[Outcome]) -> str:
+    width = max(len(o.operation_id) for o in outcomes)
+    lines = [
+        f"== {mode} ==",
+        f"{'operationId':<{width}}  request  decoded  violation / failure",
+    ]
+    for o in outcomes:
+        detail = "; ".join(o.problems) if o.problems else ""
+        if o.limit is not None:
+            detail = f"limit: {o.limit}" + (f" ({detail})" if detail else "")
+        request, decoded = _mark(o.request_valid), _mark(o.decoded, o.limit)
+        row = f"{o.operation_id:<{width}}  {request:<7}  {decoded:<7}"
+        wrapped = textwrap.wrap(detail, 140) or [""]
+        lines.append(f"{row}  {wrapped[0]}".rstrip())
+        lines += [f"{'':<{width + 20}}{more}" for more in wrapped[1:]]
+    return "\n".join(lines)
+
+
+def totals(outcomes: list[Outcome]) -> str:
+    n = len(outcomes)
+    valid = sum(o.request_valid for o in outcomes)
+    decoded = sum(o.decoded for o in outcomes)
+    limits = sum(o.limit is not None for o in outcomes)
+    text = f"{valid}/{n} requests valid, {decoded}/{n} responses decoded"
+    return text + (f" ({limits} known Prism limit(s))" if limits else "")
+
+
+def judge(mode_kind: str, outcomes: list[Outcome]) -> tuple[list[Outcome], list[str]]:
+    """Attach known limits; return the failures they do not explain and the limits that no
+    longer fail. A limit excuses the response only: every request must be valid."""
+    failures, stale = [], []
+    for outcome in outcomes:
+        outcome.limit = limit_for(outcome.operation_id, mode_kind)
+        if outcome.limit is not None and outcome.decoded:
+            stale.append(f"{outcome.operation_id} ({mode_kind}) decoded after all")
+            outcome.limit = None
+        if not outcome.request_valid or (not outcome.decoded and outcome.limit is None):
+            failures.append(outcome)
+    return failures, stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--spec", type=Path, required=True)
+    parser.add_argument("--prism", type=Path, required=True, help="the prism executable")
+    parser.add_argument("--seeds", type=int, nargs="*", default=list(DEFAULT_SEEDS))
+    parser.add_argument("--no-static", action="store_true")
+    args = parser.parse_args(argv)
+    spec = Spec.load(args.spec)
+
+    modes: list[tuple[str, str, int | None]] = []
+    if not args.no_static:
+        modes.append(("static", "static", None))
+    modes += [(f"dynamic --seed {seed}", "dynamic", seed) for seed in args.seeds]
+
+    summary: list[str] = []
+    unexplained = 0
+    for title, kind, seed in modes:
+        with prism_mock(args.prism, args.spec, dynamic=kind == "dynamic", seed=seed) as base_url:
+            outcomes = asyncio.run(drive(base_url, spec))
+        failures, stale = judge(kind, outcomes)
+        unexplained += len(failures)
+        print(render(title, outcomes))
+        notes = sorted({f"{o.operation_id}: {n}" for o in outcomes for n in o.notes})
+        for note in notes:
+            print(f"note (spec/Prism, not the SDK): {note}")
+        for line in stale:
+            print(f"stale limit (remove its row from limits.py): {line}")
+        line = f"{title}: {totals(outcomes)}; {len(failures)} failure(s)"
+        print(line + "\n", flush=True)
+        summary.append(line)
+
+    print("== summary ==")
+    print("\n".join(summary))
+    for key, reason in sorted(KNOWN_LIMITS.items()):
+        if key[1] == "*" or any(kind == key[1] for _, kind, _ in modes):
+            print(f"limit {key[0]} ({key[1]}): {reason}")
+    if unexplained:
+        print(f"FAIL: {unexplained} failure(s) not explained by a known limit")
+        return 1
+    print("OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
