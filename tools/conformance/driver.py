@@ -136,7 +136,7 @@ def _body(spec: Spec, call: Call) -> Any:
     return ka.structure(spec.request_example(call.operation_id), call.request)
 
 
-async def _invoke(client: ka.KarbonClient, spec: Spec, call: Call) -> Any:
+async def call_operation(client: ka.KarbonClient, spec: Spec, call: Call) -> Any:
     method = bound_method(client, call)
     op = call.operation_id
     kind = call.kind
@@ -170,7 +170,7 @@ async def _invoke(client: ka.KarbonClient, spec: Spec, call: Call) -> Any:
     return await method(_key(spec, op))  # GET, DELETE, KEYED_LIST
 
 
-def _decode_problems(call: Call, result: Any, raw: Any) -> list[str]:
+def decode_problems(call: Call, result: Any, raw: Any) -> list[str]:
     """Why ``result`` is not a faithful decoding of ``raw`` (empty: it is)."""
     if call.response is None:
         return []
@@ -239,7 +239,7 @@ async def _run_one(
     error: BaseException | None = None
     result: Any = None
     try:
-        result = await asyncio.wait_for(_invoke(client, spec, call), CALL_TIMEOUT)
+        result = await asyncio.wait_for(call_operation(client, spec, call), CALL_TIMEOUT)
     except Exception as exc:  # every failure is a finding, reported and counted
         error = exc
     exchanges = list(transport.exchanges)
@@ -270,7 +270,7 @@ async def _run_one(
     if last.body:
         with contextlib.suppress(ValueError):
             raw = json.loads(last.body)
-    decode_problems = _decode_problems(call, result, raw)
+    decode_problems = decode_problems(call, result, raw)
     outcome.problems += [f"decode: {p}" for p in decode_problems]
     outcome.decoded = not decode_problems
     return outcome
