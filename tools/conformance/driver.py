@@ -189,6 +189,8 @@ def decode_problems(call: Call, result: Any, raw: Any) -> list[str]:
     # The list call returned one item, but the SDK decoded the whole page the same way.
     for index, raw_item in enumerate(raw_items):
         item = items[index] if index < len(items) else ka.structure(raw_item, call.response)
+        if not isinstance(item, call.response):
+            continue  # already reported
         lost = missing_keys(raw_item, ka.unstructure(item))
         problems += [
             f"lost key [{index}]{key}" if len(raw_items) > 1 else f"lost key {key}" for key in lost
@@ -264,25 +266,25 @@ async def _run_one(
         outcome.problems.append(f"HTTP {first.status}: {(first.body or b'')[:300]!r}")
     if error is not None:
         if not rejected:
-            outcome.problems.append(f"decode: {type(error).__name__}: {_short(error)}")
+            outcome.problems.append(f"decode: {type(error).__name__}: {describe_error(error)}")
         return outcome
     raw: Any = None
     if last.body:
         with contextlib.suppress(ValueError):
             raw = json.loads(last.body)
-    decode_problems = decode_problems(call, result, raw)
-    outcome.problems += [f"decode: {p}" for p in decode_problems]
-    outcome.decoded = not decode_problems
+    lost = decode_problems(call, result, raw)
+    outcome.problems += [f"decode: {p}" for p in lost]
+    outcome.decoded = not lost
     return outcome
 
 
-def _short(error: BaseException, limit: int = 600) -> str:
+def describe_error(error: BaseException, limit: int = 600) -> str:
     text = str(error)
     exceptions = getattr(error, "exceptions", None)
     if exceptions:  # cattrs' ClassValidationError: the first leaf says what went wrong
         notes = getattr(error, "__notes__", None) or []
         text += f" [{'; '.join(str(n) for n in notes)}]" if notes else ""
-        text += " <- " + _short(exceptions[0], limit)
+        text += " <- " + describe_error(exceptions[0], limit)
     else:
         notes = getattr(error, "__notes__", None) or []
         if notes:

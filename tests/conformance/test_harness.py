@@ -1,0 +1,188 @@
+"""The conformance harness's own logic, without Prism or Karbon's spec (runs in ``make test``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import attrs
+import pytest
+from _conformance_stub import StubTransport, stub_client
+from conformance.__main__ import judge, totals
+from conformance.driver import (
+    Outcome,
+    RecordingTransport,
+    call_operation,
+    decode_problems,
+    parse_violations,
+)
+from conformance.limits import KNOWN_LIMITS, limit_for
+from conformance.operations import CALLS, Call, Kind, bound_method
+from conformance.spec import Spec
+
+import karbon_async as ka
+
+OPERATION_COUNT = 74  # README: "Every operation (74/74)"
+
+
+def test_the_table_has_one_call_per_operation_and_each_method_exists() -> None:
+    assert len(CALLS) == OPERATION_COUNT
+    client = stub_client(StubTransport())
+    for call in CALLS.values():
+        assert callable(bound_method(client, call)), call.method
+        for model in (call.request, call.response):
+            assert model is None or isinstance(model, type)
+
+
+def test_every_limit_names_an_operation_and_a_mode() -> None:
+    for (operation_id, mode), reason in KNOWN_LIMITS.items():
+        assert operation_id in CALLS
+        assert mode in ("static", "dynamic", "*")
+        assert reason.strip()
+
+
+def test_limit_for_prefers_the_mode_row() -> None:
+    assert limit_for("no-such-operation", "static") is None
+    op = next(iter(KNOWN_LIMITS))[0]
+    assert limit_for(op, "static") == KNOWN_LIMITS.get((op, "static"), KNOWN_LIMITS.get((op, "*")))
+
+
+def test_parse_violations_reads_prisms_header() -> None:
+    header = json.dumps(
+        [{"location": ["request", "body", "Name"], "severity": "Error", "code": "required"}]
+    )
+    assert parse_violations(header)[0]["location"] == ["request", "body", "Name"]
+    assert parse_violations(None) == []
+    assert parse_violations("not json") == [{"location": ["?"], "message": "not json"}]
+
+
+def _outcome(valid: bool, decoded: bool, op: str = "getAllContacts") -> Outcome:
+    return Outcome(op, "x", request_valid=valid, decoded=decoded)
+
+
+def test_a_limit_excuses_the_response_only() -> None:
+    op = next(op for (op, mode) in KNOWN_LIMITS if mode == "*")
+    undecoded, invalid = _outcome(True, False, op), _outcome(False, False, op)
+    failures, stale = judge("static", [undecoded, invalid])
+    assert failures == [invalid]
+    assert undecoded.limit is not None and stale == []
+
+
+def test_a_limit_that_passes_is_reported_stale() -> None:
+    op = next(op for (op, mode) in KNOWN_LIMITS if mode == "*")
+    passing = _outcome(True, True, op)
+    failures, stale = judge("dynamic", [passing])
+    assert failures == [] and passing.limit is None and len(stale) == 1
+
+
+def test_totals_count_valid_and_decoded() -> None:
+    text = totals([_outcome(True, True), _outcome(True, False), _outcome(False, False)])
+    assert text == "2/3 requests valid, 1/3 responses decoded"
+
+
+SCHEMAS: dict[str, Any] = {
+    "Thing": {
+        "type": "object",
+        "properties": {
+            "Name": {"type": "string", "example": "Ada"},
+            "When": {"type": "string", "format": "date-time"},
+            "Kind": {"type": ["string", "null"], "enum": ["A", "B"]},
+            "Count": {"type": "integer", "minimum": 3},
+            "Tags": {"type": "array", "items": {"$ref": "#/components/schemas/Tag"}},
+        },
+    },
+    "Tag": {"allOf": [{"properties": {"Label": {"type": "string"}}}, {"required": ["Label"]}]},
+}
+
+
+def _spec() -> Spec:
+    return Spec(
+        {
+            "openapi": "3.1.0",
+            "paths": {
+                "/things/{ThingKey}": {
+                    "put": {
+                        "operationId": "putThing",
+                        "parameters": [
+                            {"name": "ThingKey", "in": "path", "schema": {"type": "string"}},
+                        ],
+                        "requestBody": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Thing"}
+                                }
+                            }
+                        },
+                        "responses": {"404": {}, "204": {}},
+                    }
+                }
+            },
+            "components": {"schemas": SCHEMAS},
+        }
+    )
+
+
+def test_synthesize_uses_examples_then_types_and_follows_refs() -> None:
+    body = _spec().request_example("putThing")
+    assert body == {
+        "Name": "Ada",
+        "When": "2024-01-02T03:04:05Z",
+        "Kind": "A",
+        "Count": 3,
+        "Tags": [{"Label": "sample"}],
+    }
+
+
+def test_spec_finds_the_lowest_success_and_no_path_example() -> None:
+    spec = _spec()
+    assert spec.success_response("putThing") == ("204", None)
+    assert spec.parameter_example("putThing", "path") is None
+    bundled = spec.bundled({"$ref": "#/components/schemas/Thing"})
+    assert bundled["components"]["schemas"]["Tag"] == SCHEMAS["Tag"]
+
+
+def test_recording_transport_never_leaves_the_prism_origin() -> None:
+    transport = RecordingTransport("http://127.0.0.1:9")
+
+    async def go() -> None:
+        request = ka.Request(method="GET", url="https://api.karbonhq.com/v3/Files?token=t")
+        await transport.send(request)
+
+    with pytest.raises(ka.ConnectError, match="only to the Prism server"):
+        asyncio.run(go())
+    assert transport.exchanges == []
+
+
+@attrs.frozen
+class _Small:
+    a: int
+
+
+def test_a_lost_key_or_a_wrong_model_is_a_decode_problem() -> None:
+    call = Call("getSmall", "small.get", Kind.GET, None, _Small)
+    assert decode_problems(call, _Small(1), {"a": 1}) == []
+    assert decode_problems(call, _Small(1), {"a": 1, "b": {"c": 2}}) == ["lost key .b"]
+    assert decode_problems(call, "text", {"a": 1}) == ["returned str, not _Small"]
+
+
+def _spec_for_lists() -> Spec:
+    return Spec({"paths": {}, "components": {}})
+
+
+def test_list_calls_read_one_item_so_no_next_link_is_followed() -> None:
+    call = CALLS["getAllContacts"]
+    assert call.kind is Kind.LIST
+    raw = {
+        "value": [{"ContactKey": "k1"}, {"ContactKey": "k2"}],
+        "@odata.nextLink": "https://elsewhere.example/v3/Contacts?$skip=2",
+    }
+    transport = StubTransport(200, raw)
+
+    async def go() -> Any:
+        async with stub_client(transport) as client:
+            return await call_operation(client, _spec_for_lists(), call)
+
+    page = asyncio.run(go())
+    assert [c.contact_key for c in page.items] == ["k1"]
+    assert len(transport.requests) == 1
