@@ -66,14 +66,17 @@ def test_a_limit_excuses_the_response_only() -> None:
     undecoded, invalid = _outcome(True, False, op), _outcome(False, False, op)
     failures, stale = judge("static", [undecoded, invalid])
     assert failures == [invalid]
-    assert undecoded.limit is not None and stale == []
+    assert undecoded.limit is not None
+    assert stale == []
 
 
 def test_a_limit_that_passes_is_reported_stale() -> None:
     op = next(op for (op, mode) in KNOWN_LIMITS if mode == "*")
     passing = _outcome(True, True, op)
     failures, stale = judge("dynamic", [passing])
-    assert failures == [] and passing.limit is None and len(stale) == 1
+    assert failures == []
+    assert passing.limit is None
+    assert len(stale) == 1
 
 
 def test_totals_count_valid_and_decoded() -> None:
