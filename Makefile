@@ -52,8 +52,9 @@ $(PRISM_STAMP): tools/conformance/package.json tools/conformance/package-lock.js
 	touch $(PRISM_STAMP)
 
 conformance: install $(PRISM_STAMP)
+	MYPYPATH=tools $(VENV)/bin/mypy --strict -p conformance
 	PYTHONPATH=tools $(PY) -m conformance --spec $(SPEC) --prism $(PRISM)
-	KARBON_SPEC=$(SPEC) $(PY) -m pytest -W error -q tests/conformance
+	KARBON_SPEC=$(SPEC) $(PY) -m pytest -W error -q --tb=short tests/conformance
 
 bench-redis: install
 	$(PY) benchmarks/redis_budget_bench.py

@@ -63,15 +63,15 @@ def describe_violation(violation: dict[str, Any]) -> str:
 
 class RecordingTransport:
     """The SDK's own aiohttp transport, with every exchange recorded. Requests go out exactly
-    as the SDK built them, except for the headers in ``inject`` (for Prism, never the SDK)."""
+    as the SDK built them: Prism answers its lowest 2xx unasked, so no ``Prefer: code=``
+    header is needed."""
 
-    def __init__(self, base_url: str, inject: dict[str, str] | None = None) -> None:
+    def __init__(self, base_url: str) -> None:
         self._inner = ka.AiohttpTransport()
         self._origin = urlsplit(base_url).netloc
-        self._inject = inject or {}
         self.exchanges: list[Exchange] = []
 
-    def _prepared(self, request: ka.Request) -> ka.Request:
+    def _checked(self, request: ka.Request) -> ka.Request:
         # Prism's links and redirects may name Karbon's production host: nothing leaves
         # this machine (the SDK sees a connection failure, as it would offline).
         if urlsplit(request.url).netloc != self._origin:
@@ -80,14 +80,12 @@ class RecordingTransport:
                 method=request.method,
                 url=request.url,
             )
-        if not self._inject:
-            return request
-        return attrs.evolve(request, headers={**request.headers, **self._inject})
+        return request
 
     async def send(
         self, request: ka.Request, *, before_resend: Callable[[], Any] | None = None
     ) -> ka.Response:
-        response = await self._inner.send(self._prepared(request), before_resend=before_resend)
+        response = await self._inner.send(self._checked(request), before_resend=before_resend)
         self.exchanges.append(
             Exchange(
                 request.method, request.url, response.status, dict(response.headers), response.body
@@ -97,7 +95,7 @@ class RecordingTransport:
 
     @contextlib.asynccontextmanager
     async def stream(self, request: ka.Request) -> AsyncIterator[ka.StreamedResponse]:
-        async with self._inner.stream(self._prepared(request)) as response:
+        async with self._inner.stream(self._checked(request)) as response:
             self.exchanges.append(
                 Exchange(request.method, request.url, response.status, dict(response.headers), None)
             )
@@ -205,11 +203,9 @@ def _raw_items(call: Call, raw: Any) -> list[Any]:
     return [raw]
 
 
-async def drive(
-    base_url: str, spec: Spec, *, inject: dict[str, str] | None = None
-) -> list[Outcome]:
+async def drive(base_url: str, spec: Spec) -> list[Outcome]:
     """One Outcome per operation of the spec, in the spec's order."""
-    transport = RecordingTransport(base_url, inject)
+    transport = RecordingTransport(base_url)
     outcomes: list[Outcome] = []
     async with ka.KarbonClient(
         bearer_token=BEARER_TOKEN,
