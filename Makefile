@@ -53,8 +53,10 @@ $(PRISM_STAMP): tools/conformance/package.json tools/conformance/package-lock.js
 
 conformance: install $(PRISM_STAMP)
 	MYPYPATH=tools $(VENV)/bin/mypy --strict -p conformance
-	PYTHONPATH=tools $(PY) -m conformance --spec $(SPEC) --prism $(PRISM)
-	KARBON_SPEC=$(SPEC) $(PY) -m pytest -W error -q --tb=short tests/conformance
+	status=0; \
+	PYTHONPATH=tools $(PY) -m conformance --spec $(SPEC) --prism $(PRISM) || status=1; \
+	KARBON_SPEC=$(SPEC) $(PY) -m pytest -W error -q --tb=short tests/conformance || status=1; \
+	exit $$status
 
 bench-redis: install
 	$(PY) benchmarks/redis_budget_bench.py
