@@ -142,7 +142,28 @@ def test_spec_finds_the_lowest_success_and_no_path_example() -> None:
     assert spec.success_response("putThing") == ("204", None)
     assert spec.parameter_example("putThing", "path") is None
     bundled = spec.bundled({"$ref": "#/components/schemas/Thing"})
-    assert bundled["components"]["schemas"]["Tag"] == SCHEMAS["Tag"]
+    assert bundled["$ref"] == "#/components/schemas/Thing"
+    assert set(bundled["components"]["schemas"]) == {"Thing", "Tag"}
+
+
+def test_bundled_reads_object_schemas_as_their_authors_meant() -> None:
+    schema = {
+        "properties": {
+            "Url": {"type": "string", "required": True},
+            "Note": {"type": "string", "required": False},
+            "Inner": {"properties": {"A": {"type": "integer"}}},
+        }
+    }
+    bundled = _spec().bundled(schema)
+    assert bundled["type"] == "object"
+    assert bundled["required"] == ["Url"]
+    assert "required" not in bundled["properties"]["Note"]
+    assert bundled["properties"]["Inner"]["type"] == "object"
+    assert bundled["components"]["schemas"]["Tag"]["allOf"][1] == {
+        "required": ["Label"],
+        "type": "object",
+    }
+    assert "type" not in SCHEMAS["Tag"]["allOf"][1]  # the document itself is left alone
 
 
 def test_recording_transport_never_leaves_the_prism_origin() -> None:

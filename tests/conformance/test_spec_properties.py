@@ -19,7 +19,7 @@ from _conformance_stub import StubTransport, stub_client
 from conformance.driver import call_operation, decode_problems, describe_error
 from conformance.operations import CALLS, Call, Kind
 from conformance.spec import Spec
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis_jsonschema import from_schema
 
 import karbon_async as ka
@@ -41,7 +41,17 @@ PROPERTY_SETTINGS = settings(
     # reported as drawn, which keeps the whole module near a minute.
     phases=[Phase.explicit, Phase.generate],
     report_multiple_bugs=False,
+    verbosity=Verbosity.quiet,  # the instance, shortened, is in each failure's message
 )
+# Random text in @odata.nextLink is valid by the schema, but a link is something to follow, not
+# to decode: the paginator refuses one that is not on the client's origin (tested with
+# FakeKarbon), so generated instances go without it.
+NOT_DECODED = ("@odata.nextLink",)
+
+
+def _brief(value: Any, limit: int = 400) -> str:
+    text = json.dumps(value, ensure_ascii=True, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _success(operation_id: str) -> tuple[int, dict[str, Any] | None]:
@@ -86,13 +96,17 @@ def test_response_schema_instances_decode(operation_id: str) -> None:
     @PROPERTY_SETTINGS
     @given(instance=from_schema(SPEC.bundled(schema)))
     def check(instance: Any) -> None:
+        if isinstance(instance, dict):
+            instance = {k: v for k, v in instance.items() if k not in NOT_DECODED}
         try:
             result = _run(call, StubTransport(status, instance))
         except Exception as exc:
             raise AssertionError(
-                f"{operation_id}: {type(exc).__name__}: {describe_error(exc)}"
-            ) from exc
-        assert decode_problems(call, result, instance) == []
+                f"{operation_id}: {type(exc).__name__}: {describe_error(exc)}; "
+                f"body {_brief(instance)}"
+            ) from None
+        problems = decode_problems(call, result, instance)
+        assert not problems, f"{operation_id}: {problems}; body {_brief(instance)}"
 
     check()
 
@@ -126,17 +140,18 @@ def test_request_bodies_validate(operation_id: str) -> None:
             model = ka.structure(instance, call.request)
         except Exception as exc:
             raise AssertionError(
-                f"{call.request.__name__} cannot hold a valid request: {describe_error(exc)}"
-            ) from exc
+                f"{call.request.__name__} cannot hold a valid request: {describe_error(exc)}; "
+                f"body {_brief(instance)}"
+            ) from None
         transport = StubTransport(status, reply)
         _send_model(call, model, transport)
         assert transport.requests, "nothing was sent"
         sent = json.loads(transport.requests[0].body or b"null")
         errors = [
-            f"{'/'.join(str(p) for p in e.absolute_path) or '<body>'}: {e.message}"
+            f"{'/'.join(str(p) for p in e.absolute_path) or '<body>'}: {e.message[:200]}"
             for e in validator.iter_errors(sent)
         ]
-        assert errors == [], f"{operation_id} sent {sent!r}"
+        assert not errors, f"{operation_id}: {errors[:5]}; sent {_brief(sent)}"
 
     check()
 
@@ -158,12 +173,3 @@ def _send_model(call: Call, model: Any, transport: StubTransport) -> None:
                 pass  # e.g. the stub's reply did not decode: the request is what is checked
 
     asyncio.run(go())
-
-
-def test_strategies_exist_for_every_checked_operation() -> None:
-    # A schema hypothesis-jsonschema cannot handle would silently shrink the coverage above.
-    assert len(RESPONSE_OPS) + len(REQUEST_OPS) > 0
-    for operation_id in RESPONSE_OPS:
-        schema = _success(operation_id)[1]
-        assert schema is not None
-        assert not from_schema(SPEC.bundled(schema)).is_empty, operation_id

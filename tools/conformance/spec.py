@@ -120,10 +120,18 @@ class Spec:
 
     def bundled(self, schema: dict[str, Any]) -> dict[str, Any]:
         """A stand-alone JSON Schema (2020-12): ``schema`` with the document's components
-        beside it, so its ``#/components/...`` references resolve against itself."""
+        beside it, so its ``#/components/...`` references resolve against itself.
+
+        Two habits of the document are read as its authors meant them: an object schema that
+        leaves out ``"type": "object"`` gets it (JSON Schema would also accept null, numbers or
+        strings there, and a generator would produce them), and ``"required": true`` written
+        on a property (OpenAPI 2 style, not valid 2020-12) moves to the object's list."""
         result = copy.deepcopy(schema)
-        result["components"] = {"schemas": self.document["components"].get("schemas", {})}
+        result["components"] = {
+            "schemas": copy.deepcopy(self.document["components"].get("schemas", {}))
+        }
         result.setdefault("$schema", "https://json-schema.org/draft/2020-12/schema")
+        _normalise(result)
         return result
 
     def synthesize(self, schema: Any, depth: int = 0) -> Any:
@@ -191,3 +199,22 @@ FORMAT_SAMPLES = {
     "uri": "https://example.com/hook",
     "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
 }
+
+
+def _normalise(node: Any) -> None:
+    if isinstance(node, list):
+        for value in node:
+            _normalise(value)
+        return
+    if not isinstance(node, dict):
+        return
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        for name, sub in properties.items():
+            if isinstance(sub, dict) and isinstance(sub.get("required"), bool):
+                if sub.pop("required"):
+                    node["required"] = [*node.get("required", []), name]
+    if ("properties" in node or isinstance(node.get("required"), list)) and "type" not in node:
+        node["type"] = "object"
+    for value in node.values():
+        _normalise(value)
