@@ -211,9 +211,11 @@ def _normalise(node: Any) -> None:
     properties = node.get("properties")
     if isinstance(properties, dict):
         for name, sub in properties.items():
-            if isinstance(sub, dict) and isinstance(sub.get("required"), bool):
-                if sub.pop("required"):
-                    node["required"] = [*node.get("required", []), name]
+            flag = sub.pop("required", None) if isinstance(sub, dict) else None
+            if flag is True:
+                node["required"] = [*node.get("required", []), name]
+            elif flag is not None and not isinstance(flag, bool):
+                sub["required"] = flag  # a real list: the property is itself an object
     if ("properties" in node or isinstance(node.get("required"), list)) and "type" not in node:
         node["type"] = "object"
     for value in node.values():
