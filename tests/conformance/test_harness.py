@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
-from _conformance_stub import StubTransport, stub_client
+from _conformance_support import StubTransport, stub_client
 from conformance.__main__ import judge, totals
 from conformance.driver import (
     Outcome,

@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from _conformance_stub import StubTransport, stub_client
+from _conformance_support import StubTransport, stub_client
 from conformance.driver import call_operation, decode_problems, describe_error
 from conformance.operations import CALLS, Call, Kind
 from conformance.spec import Spec

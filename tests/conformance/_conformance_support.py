@@ -1,13 +1,23 @@
-"""A transport that answers every request with one canned response and keeps the requests."""
+"""What the conformance tests share: the harness on the import path, and a transport that
+answers every request with one canned response and keeps the requests.
+
+Imported before ``conformance`` by each test module (not a conftest.py: the other tests import
+their helpers from ``conftest``, and a second one would shadow it)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import karbon_async as ka
+
+TOOLS = str(Path(__file__).resolve().parents[2] / "tools")
+if TOOLS not in sys.path:
+    sys.path.insert(0, TOOLS)
 
 BEARER = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2ln"
 ACCESS_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJ0ZW5hbnQiOiJ0ZXN0In0.c2ln"
