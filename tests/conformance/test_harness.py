@@ -17,7 +17,7 @@ from conformance.driver import (
     decode_problems,
     parse_violations,
 )
-from conformance.limits import KNOWN_LIMITS, limit_for
+from conformance.limits import KNOWN_LIMITS, Limit, limit_for
 from conformance.operations import CALLS, Call, Kind, bound_method
 from conformance.spec import Spec
 
@@ -35,17 +35,24 @@ def test_the_table_has_one_call_per_operation_and_each_method_exists() -> None:
             assert model is None or isinstance(model, type)
 
 
-def test_every_limit_names_an_operation_and_a_mode() -> None:
-    for (operation_id, mode), reason in KNOWN_LIMITS.items():
-        assert operation_id in CALLS
-        assert mode in ("static", "dynamic", "*")
-        assert reason.strip()
+def test_every_limit_names_an_operation_a_mode_and_a_symptom() -> None:
+    for row in KNOWN_LIMITS:
+        assert row.operation_id == "*" or row.operation_id in CALLS
+        assert row.mode in ("static", "dynamic", "*")
+        assert row.symptom.strip()
+        assert row.reason.strip()
 
 
-def test_limit_for_prefers_the_mode_row() -> None:
-    assert limit_for("no-such-operation", "static") is None
-    op = next(iter(KNOWN_LIMITS))[0]
-    assert limit_for(op, "static") == KNOWN_LIMITS.get((op, "static"), KNOWN_LIMITS.get((op, "*")))
+def test_limit_for_needs_the_mode_and_the_symptom_in_every_decode_problem() -> None:
+    row = next(r for r in KNOWN_LIMITS if r.operation_id == "downloadFile")
+    problem = f"decode: {row.symptom} GET /v3/Files"
+    assert limit_for("downloadFile", "static", [problem]) == row
+    assert limit_for("downloadFile", "dynamic", [problem]) == row
+    assert limit_for("downloadFile", "static", [problem, "decode: lost key .x"]) is None
+    assert limit_for("downloadFile", "static", ["request.body: bad"]) is None
+    static = next(r for r in KNOWN_LIMITS if r.mode == "static")
+    assert limit_for(static.operation_id, "static", [f"decode: {static.symptom}"]) == static
+    assert limit_for(static.operation_id, "dynamic", [f"decode: {static.symptom}"]) is None
 
 
 def test_parse_violations_reads_prisms_header() -> None:
@@ -57,26 +64,32 @@ def test_parse_violations_reads_prisms_header() -> None:
     assert parse_violations("not json") == [{"location": ["?"], "message": "not json"}]
 
 
-def _outcome(valid: bool, decoded: bool, op: str = "getAllContacts") -> Outcome:
-    return Outcome(op, "x", request_valid=valid, decoded=decoded)
+def _outcome(valid: bool, decoded: bool, op: str = "getAllContacts", problem: str = "") -> Outcome:
+    return Outcome(op, "x", request_valid=valid, decoded=decoded, problems=[problem])
 
 
 def test_a_limit_excuses_the_response_only() -> None:
-    op = next(op for (op, mode) in KNOWN_LIMITS if mode == "*")
-    undecoded, invalid = _outcome(True, False, op), _outcome(False, False, op)
-    failures, stale = judge("static", [undecoded, invalid])
-    assert failures == [invalid]
+    problem = "decode: ServerError: 500 GET /v3/Files"
+    undecoded = _outcome(True, False, "downloadFile", problem)
+    invalid = _outcome(False, False, "downloadFile", problem)
+    used: set[Limit] = set()
+    assert judge("static", [undecoded, invalid], used) == [invalid]
     assert undecoded.limit is not None
-    assert stale == []
+    assert [row.operation_id for row in used] == ["downloadFile"]
 
 
-def test_a_limit_that_passes_is_reported_stale() -> None:
-    op = next(op for (op, mode) in KNOWN_LIMITS if mode == "*")
-    passing = _outcome(True, True, op)
-    failures, stale = judge("dynamic", [passing])
-    assert failures == []
+def test_a_decoded_response_needs_no_limit() -> None:
+    passing = _outcome(True, True, "downloadFile")
+    used: set[Limit] = set()
+    assert judge("dynamic", [passing], used) == []
     assert passing.limit is None
-    assert len(stale) == 1
+    assert used == set()
+
+
+def test_an_unexplained_decode_failure_fails() -> None:
+    broken = _outcome(True, False, "getContactByID", "decode: ClassValidationError: x")
+    assert judge("dynamic", [broken], set()) == [broken]
+    assert broken.limit is None
 
 
 def test_totals_count_valid_and_decoded() -> None:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import textwrap
 from pathlib import Path
 
+import attrs
+
 from .driver import Outcome, drive
-from .limits import KNOWN_LIMITS, limit_for
+from .limits import KNOWN_LIMITS, Limit, limit_for
 from .prism import prism_mock
 from .spec import Spec
 
@@ -53,18 +56,18 @@ def totals(outcomes: list[Outcome]) -> str:
     return text + (f" ({limits} known Prism limit(s))" if limits else "")
 
 
-def judge(mode_kind: str, outcomes: list[Outcome]) -> tuple[list[Outcome], list[str]]:
-    """Attach known limits; return the failures they do not explain and the limits that no
-    longer fail. A limit excuses the response only: every request must be valid."""
-    failures, stale = [], []
+def judge(mode: str, outcomes: list[Outcome], used: set[Limit]) -> list[Outcome]:
+    """Attach known limits (noting in ``used`` the rows that applied); return the failures
+    they do not explain. A limit excuses the response only: every request must be valid."""
+    failures = []
     for outcome in outcomes:
-        outcome.limit = limit_for(outcome.operation_id, mode_kind)
-        if outcome.limit is not None and outcome.decoded:
-            stale.append(f"{outcome.operation_id} ({mode_kind}) decoded after all")
-            outcome.limit = None
-        if not outcome.request_valid or (not outcome.decoded and outcome.limit is None):
+        row = None if outcome.decoded else limit_for(outcome.operation_id, mode, outcome.problems)
+        outcome.limit = None if row is None else row.reason
+        if row is not None:
+            used.add(row)
+        if not outcome.request_valid or (not outcome.decoded and row is None):
             failures.append(outcome)
-    return failures, stale
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prism", type=Path, required=True, help="the prism executable")
     parser.add_argument("--seeds", type=int, nargs="*", default=list(DEFAULT_SEEDS))
     parser.add_argument("--no-static", action="store_true")
+    parser.add_argument("--report", type=Path, help="also write every outcome here as JSON")
     args = parser.parse_args(argv)
     spec = Spec.load(args.spec)
 
@@ -82,27 +86,33 @@ def main(argv: list[str] | None = None) -> int:
     modes += [(f"dynamic --seed {seed}", "dynamic", seed) for seed in args.seeds]
 
     summary: list[str] = []
+    report: dict[str, list[dict[str, object]]] = {}
+    used: set[Limit] = set()
     unexplained = 0
     for title, kind, seed in modes:
         with prism_mock(args.prism, args.spec, dynamic=kind == "dynamic", seed=seed) as base_url:
             outcomes = asyncio.run(drive(base_url, spec))
-        failures, stale = judge(kind, outcomes)
+        failures = judge(kind, outcomes, used)
+        report[title] = [attrs.asdict(o) for o in outcomes]
         unexplained += len(failures)
         print(render(title, outcomes))
         notes = sorted({f"{o.operation_id}: {n}" for o in outcomes for n in o.notes})
         for note in notes:
             print(f"note (spec/Prism, not the SDK): {note}")
-        for line in stale:
-            print(f"stale limit (remove its row from limits.py): {line}")
         line = f"{title}: {totals(outcomes)}; {len(failures)} failure(s)"
         print(line + "\n", flush=True)
         summary.append(line)
 
+    if args.report is not None:
+        args.report.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print("== summary ==")
     print("\n".join(summary))
-    for key, reason in sorted(KNOWN_LIMITS.items()):
-        if key[1] == "*" or any(kind == key[1] for _, kind, _ in modes):
-            print(f"limit {key[0]} ({key[1]}): {reason}")
+    kinds = {kind for _, kind, _ in modes}
+    for row in KNOWN_LIMITS:
+        if row in used:
+            print(f"limit {row.operation_id} ({row.mode}): {row.reason}")
+        elif row.mode == "*" or row.mode in kinds:
+            print(f"limit row unused in this run (stale?): {row.operation_id} ({row.mode})")
     if unexplained:
         print(f"FAIL: {unexplained} failure(s) not explained by a known limit")
         return 1
