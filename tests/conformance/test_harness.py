@@ -16,6 +16,7 @@ from conformance.driver import (
     call_operation,
     decode_problems,
     parse_violations,
+    variants,
 )
 from conformance.limits import KNOWN_LIMITS, Limit, limit_for
 from conformance.operations import CALLS, Call, Kind, bound_method
@@ -223,3 +224,48 @@ def test_list_calls_read_one_item_so_no_next_link_is_followed() -> None:
     page = asyncio.run(go())
     assert [c.contact_key for c in page.items] == ["k1"]
     assert len(transport.requests) == 1
+
+
+def test_variants_follow_the_enums_of_orderby_expand_and_count() -> None:
+    def param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "schema": schema}
+
+    parameters = [
+        param("$orderby", {"type": "string", "enum": ["FullName", "FullName desc"]}),
+        param("$expand", {"type": "string", "enum": ["A,B"]}),
+        param("$count", {"type": "boolean"}),
+        param("$filter", {"type": "string"}),
+    ]
+    spec = Spec(
+        {
+            "paths": {
+                "/v3/Contacts": {
+                    "get": {"operationId": "getAllContacts", "parameters": parameters},
+                    "post": {"operationId": "createContact", "parameters": parameters},
+                }
+            },
+            "components": {},
+        }
+    )
+    assert variants(spec, CALLS["getAllContacts"]) == [
+        {"orderby": "FullName"},
+        {"orderby": "FullName desc"},
+        {"expand": ["A", "B"]},
+        {"count": True},
+    ]
+    assert variants(spec, CALLS["createContact"]) == []
+
+
+def test_a_variant_is_sent_as_the_sdk_writes_it() -> None:
+    transport = StubTransport(200, {"value": []})
+
+    async def go() -> None:
+        async with stub_client(transport) as client:
+            await call_operation(
+                client, _spec_for_lists(), CALLS["getAllContacts"], {"count": True}
+            )
+
+    asyncio.run(go())
+    assert (
+        "%24count=true" in transport.requests[0].url or "$count=true" in transport.requests[0].url
+    )

@@ -30,7 +30,7 @@ def _mark(flag: bool, limit: str | None = None) -> str:
 
 
 def render(mode: str, outcomes: list[Outcome]) -> str:
-    width = max(len(o.operation_id) for o in outcomes)
+    width = max(len(o.label) for o in outcomes)
     lines = [
         f"== {mode} ==",
         f"{'operationId':<{width}}  request  decoded  violation / failure",
@@ -40,7 +40,7 @@ def render(mode: str, outcomes: list[Outcome]) -> str:
         if o.limit is not None:
             detail = f"limit: {o.limit}" + (f" ({detail})" if detail else "")
         request, decoded = _mark(o.request_valid), _mark(o.decoded, o.limit)
-        row = f"{o.operation_id:<{width}}  {request:<7}  {decoded:<7}"
+        row = f"{o.label:<{width}}  {request:<7}  {decoded:<7}"
         wrapped = textwrap.wrap(detail, 140) or [""]
         lines.append(f"{row}  {wrapped[0]}".rstrip())
         lines += [f"{'':<{width + 20}}{more}" for more in wrapped[1:]]
@@ -89,17 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, list[dict[str, object]]] = {}
     used: set[Limit] = set()
     unexplained = 0
-    for title, kind, seed in modes:
+    for index, (title, kind, seed) in enumerate(modes):
+        # Query options are checked once: Prism validates a request the same way in every mode.
         with prism_mock(args.prism, args.spec, dynamic=kind == "dynamic", seed=seed) as base_url:
-            outcomes = asyncio.run(drive(base_url, spec))
+            outcomes, options = asyncio.run(drive(base_url, spec, with_options=index == 0))
         failures = judge(kind, outcomes, used)
-        report[title] = [attrs.asdict(o) for o in outcomes]
-        unexplained += len(failures)
+        option_failures = judge(kind, options, used)
+        report[title] = [attrs.asdict(o) for o in (*outcomes, *options)]
+        unexplained += len(failures) + len(option_failures)
         print(render(title, outcomes))
-        notes = sorted({f"{o.operation_id}: {n}" for o in outcomes for n in o.notes})
+        if options:
+            print(render(f"{title}: query options the spec enumerates", options))
+        notes = sorted({f"{o.label}: {n}" for o in (*outcomes, *options) for n in o.notes})
         for note in notes:
             print(f"note (spec/Prism, not the SDK): {note}")
         line = f"{title}: {totals(outcomes)}; {len(failures)} failure(s)"
+        if options:
+            line += f"; query options: {totals(options)}; {len(option_failures)} failure(s)"
         print(line + "\n", flush=True)
         summary.append(line)
 

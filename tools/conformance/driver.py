@@ -109,6 +109,8 @@ class RecordingTransport:
 class Outcome:
     operation_id: str
     method: str
+    variant: str = ""
+    """The query options of a variant call (``orderby='FullName desc'``); "" for the plain one."""
     request_valid: bool = False
     decoded: bool = False
     problems: list[str] = attrs.field(factory=list)
@@ -122,6 +124,33 @@ class Outcome:
     def passed(self) -> bool:
         return self.request_valid and self.decoded
 
+    @property
+    def label(self) -> str:
+        return f"{self.operation_id} [{self.variant}]" if self.variant else self.operation_id
+
+
+QUERY_OPTIONS = {"$orderby": "orderby", "$expand": "expand", "$count": "count"}
+"""Query parameters whose values the spec enumerates -> the SDK's keyword for them."""
+
+
+def variants(spec: Spec, call: Call) -> list[dict[str, Any]]:
+    """Keyword options to call ``call`` with, one set per value the spec enumerates for its
+    ``$orderby``, ``$expand`` and ``$count`` parameters, so Prism checks how the SDK writes
+    each one."""
+    if call.kind not in (Kind.LIST, Kind.GET):
+        return []
+    found: list[dict[str, Any]] = []
+    for param in spec.parameters(call.operation_id):
+        keyword = QUERY_OPTIONS.get(param.get("name", ""))
+        if param.get("in") != "query" or keyword is None:
+            continue
+        schema = spec.deref(param.get("schema") or {})
+        if schema.get("type") == "boolean":
+            found.append({keyword: True})
+        for value in schema.get("enum") or []:
+            found.append({keyword: value.split(",") if keyword == "expand" else value})
+    return found
+
 
 def _key(spec: Spec, operation_id: str) -> str:
     return spec.parameter_example(operation_id, "path") or FALLBACK_KEY
@@ -134,14 +163,20 @@ def _body(spec: Spec, call: Call) -> Any:
     return ka.structure(spec.request_example(call.operation_id), call.request)
 
 
-async def call_operation(client: ka.KarbonClient, spec: Spec, call: Call) -> Any:
+async def call_operation(
+    client: ka.KarbonClient, spec: Spec, call: Call, options: dict[str, Any] | None = None
+) -> Any:
+    """Call ``call``'s method as a user would; ``options`` (list and get only): its keyword
+    query options."""
     method = bound_method(client, call)
     op = call.operation_id
     kind = call.kind
+    options = options or {}
     if kind is Kind.LIST:
         # One item: the whole first page is still decoded, and the paginator returns before it
         # looks at @odata.nextLink, which Prism cannot make point at itself (see limits.py).
-        async with contextlib.aclosing(method(max_items=1, prefetch=False).pages()) as pages:
+        paginator = method(max_items=1, prefetch=False, **options)
+        async with contextlib.aclosing(paginator.pages()) as pages:
             async for page in pages:
                 return page
         return None
@@ -165,7 +200,9 @@ async def call_operation(client: ka.KarbonClient, spec: Spec, call: Call) -> Any
             else _key(spec, op)
         )
         return b"".join([chunk async for chunk in method(argument or FALLBACK_KEY)])
-    return await method(_key(spec, op))  # GET, DELETE, KEYED_LIST
+    if kind is Kind.GET:
+        return await method(_key(spec, op), **options)
+    return await method(_key(spec, op))  # DELETE, KEYED_LIST
 
 
 def decode_problems(call: Call, result: Any, raw: Any) -> list[str]:
@@ -203,10 +240,14 @@ def _raw_items(call: Call, raw: Any) -> list[Any]:
     return [raw]
 
 
-async def drive(base_url: str, spec: Spec) -> list[Outcome]:
-    """One Outcome per operation of the spec, in the spec's order."""
+async def drive(
+    base_url: str, spec: Spec, *, with_options: bool = False
+) -> tuple[list[Outcome], list[Outcome]]:
+    """One Outcome per operation of the spec, in the spec's order; then, ``with_options``,
+    one per query option the spec enumerates (see ``variants``)."""
     transport = RecordingTransport(base_url)
     outcomes: list[Outcome] = []
+    extra: list[Outcome] = []
     async with ka.KarbonClient(
         bearer_token=BEARER_TOKEN,
         access_key=ACCESS_KEY,
@@ -225,19 +266,28 @@ async def drive(base_url: str, spec: Spec) -> list[Outcome]:
                     continue
                 transport.exchanges.clear()
                 outcomes.append(await _run_one(client, spec, call, transport))
+            for call in (CALLS[op] for op in spec.operations if op in CALLS and with_options):
+                for options in variants(spec, call):
+                    transport.exchanges.clear()
+                    extra.append(await _run_one(client, spec, call, transport, options))
         finally:
             await transport.aclose()  # the client closes only a transport it made itself
-    return outcomes
+    return outcomes, extra
 
 
 async def _run_one(
-    client: ka.KarbonClient, spec: Spec, call: Call, transport: RecordingTransport
+    client: ka.KarbonClient,
+    spec: Spec,
+    call: Call,
+    transport: RecordingTransport,
+    options: dict[str, Any] | None = None,
 ) -> Outcome:
-    outcome = Outcome(call.operation_id, call.method)
+    variant = ", ".join(f"{k}={v!r}" for k, v in (options or {}).items())
+    outcome = Outcome(call.operation_id, call.method, variant)
     error: BaseException | None = None
     result: Any = None
     try:
-        result = await asyncio.wait_for(call_operation(client, spec, call), CALL_TIMEOUT)
+        result = await asyncio.wait_for(call_operation(client, spec, call, options), CALL_TIMEOUT)
     except Exception as exc:  # every failure is a finding, reported and counted
         error = exc
     exchanges = list(transport.exchanges)
