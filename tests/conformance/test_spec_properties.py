@@ -16,11 +16,12 @@ from typing import Any
 import jsonschema
 import pytest
 from _conformance_support import StubTransport, stub_client
-from conformance.driver import call_operation, decode_problems, describe_error
-from conformance.operations import CALLS, Call, Kind
+from conformance.driver import call_operation, decode_problems, describe_error, path_key
+from conformance.operations import CALLS, Call, Kind, bound_method
 from conformance.spec import Spec
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis_jsonschema import from_schema
+from spec_check import examples_of
 
 import karbon_async as ka
 
@@ -116,7 +117,7 @@ def _request_reply(operation_id: str) -> tuple[int, Any]:
     status, schema = _success(operation_id)
     found = SPEC.success_response(operation_id)
     media = found[1] if found else None
-    body = next(iter(SPEC.examples_of(media)), None) if media else None
+    body = next((body for _, body in examples_of(SPEC.document, media)), None) if media else None
     if body is None and schema is not None:
         body = SPEC.synthesize(schema)
     return status, body
@@ -158,12 +159,11 @@ def test_request_bodies_validate(operation_id: str) -> None:
 
 def _send_model(call: Call, model: Any, transport: StubTransport) -> None:
     """Send ``model`` with the call's method; the answer does not matter here."""
-    from conformance.operations import bound_method
 
     async def go() -> None:
         async with stub_client(transport) as client:
             method = bound_method(client, call)
-            key = SPEC.parameter_example(call.operation_id, "path") or "3Nb8jKpL5tQR"
+            key = path_key(SPEC, call.operation_id)
             try:
                 if call.kind is Kind.CREATE:
                     await method(model)

@@ -152,7 +152,8 @@ def variants(spec: Spec, call: Call) -> list[dict[str, Any]]:
     return found
 
 
-def _key(spec: Spec, operation_id: str) -> str:
+def path_key(spec: Spec, operation_id: str) -> str:
+    """The key to put in the operation's path: the spec's example, else a plausible one."""
     return spec.parameter_example(operation_id, "path") or FALLBACK_KEY
 
 
@@ -185,7 +186,7 @@ async def call_operation(
     if kind is Kind.CREATE:
         return await method(_body(spec, call))
     if kind is Kind.KEYED_WRITE:
-        return await method(_key(spec, op), _body(spec, call))
+        return await method(path_key(spec, op), _body(spec, call))
     if kind is Kind.FILE_LIST:
         entity_type = spec.parameter_example(op, "path") or "Contact"
         return await method(entity_type, spec.parameter_example(op, "query") or FALLBACK_KEY)
@@ -197,12 +198,12 @@ async def call_operation(
         argument = (
             spec.parameter_example(op, "query")
             if call.method.endswith("by_token")
-            else _key(spec, op)
+            else path_key(spec, op)
         )
         return b"".join([chunk async for chunk in method(argument or FALLBACK_KEY)])
     if kind is Kind.GET:
-        return await method(_key(spec, op), **options)
-    return await method(_key(spec, op))  # DELETE, KEYED_LIST
+        return await method(path_key(spec, op), **options)
+    return await method(path_key(spec, op))  # DELETE, KEYED_LIST
 
 
 def decode_problems(call: Call, result: Any, raw: Any) -> list[str]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
+from spec_check import examples_of
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 JSON = "application/json"
@@ -98,12 +98,6 @@ class Spec:
                 return status, (response.get("content") or {}).get(JSON)
         return None
 
-    def examples_of(self, media: dict[str, Any]) -> Iterator[Any]:
-        if "example" in media:
-            yield media["example"]
-        for example in (media.get("examples") or {}).values():
-            yield self.deref(example).get("value")
-
     def request_example(self, operation_id: str) -> Any:
         """The request body to send: the document's first example, else one built from the
         schema's own property examples (see ``synthesize``)."""
@@ -111,7 +105,7 @@ class Spec:
         if found is None:
             return None
         _, media = found
-        for example in self.examples_of(media):
+        for _, example in examples_of(self.document, media):
             if example is not None:
                 return example
         return self.synthesize(media.get("schema") or {})
