@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check
+.PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check \
+	conformance
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,26 @@ bench: install
 SPEC ?= /work/shared/karbon-api/KarbonAPI.json
 spec-check: install
 	$(PY) tools/spec_check.py $(SPEC)
+
+# Every operation through the SDK against Stoplight Prism's mock of the spec (static, then
+# dynamic under 5 seeds), then the schema property tests. Prism is installed from the lock file
+# into .cache/prism/ (git-ignored) and reused.
+PRISM_DIR := .cache/prism
+PRISM := $(PRISM_DIR)/node_modules/.bin/prism
+PRISM_STAMP := $(PRISM_DIR)/.installed
+
+$(PRISM_STAMP): tools/conformance/package.json tools/conformance/package-lock.json
+	mkdir -p $(PRISM_DIR)
+	cp tools/conformance/package.json tools/conformance/package-lock.json $(PRISM_DIR)/
+	cd $(PRISM_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(PRISM_STAMP)
+
+conformance: install $(PRISM_STAMP)
+	MYPYPATH=tools $(VENV)/bin/mypy --strict -p conformance
+	status=0; \
+	PYTHONPATH=tools $(PY) -m conformance --spec $(SPEC) --prism $(PRISM) || status=1; \
+	KARBON_SPEC=$(SPEC) $(PY) -m pytest -W error -q --tb=short tests/conformance || status=1; \
+	exit $$status
 
 bench-redis: install
 	$(PY) benchmarks/redis_budget_bench.py
