@@ -276,6 +276,26 @@ _PARSERS: dict[Any, Callable[[Any], Any]] = {
 }
 
 
+_ENUM_TABLES: dict[type[KarbonEnum], dict[str, KarbonEnum]] = {}
+_ENUM_TABLE_LIMIT = 1024  # spellings remembered per enum beyond its members' own values
+
+
+def _enum_table(cls: type[KarbonEnum]) -> dict[str, KarbonEnum]:
+    """JSON string -> what ``cls(string)`` gives, filled as strings are met: an alias or an
+    unknown value then costs one dict lookup rather than the enum's ``_missing_``."""
+    table = _ENUM_TABLES.get(cls)
+    if table is None:
+        table = _ENUM_TABLES[cls] = dict(cls._value2member_map_)
+    return table
+
+
+def _remember_enum(value: object, cls: type[KarbonEnum], table: dict[str, KarbonEnum]) -> Any:
+    decoded = _structure_enum(value, cls)
+    if type(value) is str and len(table) < len(cls.__members__) + _ENUM_TABLE_LIMIT:
+        table[value] = decoded
+    return decoded
+
+
 class _Compiler:
     """Writes one model's decoder as Python source: each field's hooks are chosen once, here,
     and inlined, so decoding an item costs a dict lookup and a type test per field.
@@ -312,10 +332,10 @@ class _Compiler:
         if tp in _PARSERS:
             return f"{self.bind(_PARSERS[tp])}({var})"
         if isinstance(tp, type) and issubclass(tp, KarbonEnum):
-            members, found = self.bind(tp._value2member_map_), f"_w{self.counter}"
+            table, found = self.bind(_enum_table(tp)), f"_w{self.counter}"
             return (
-                f"({found} if ({found} := {members}.get({var})) is not None"
-                f" else {self.bind(_structure_enum)}({var}, {self.bind(tp)}))"
+                f"({found} if ({found} := {table}.get({var})) is not None"
+                f" else {self.bind(_remember_enum)}({var}, {self.bind(tp)}, {table}))"
             )
         if _is_model(tp):
             return f"{self.bind(_decoder_for(tp))}({var})"
