@@ -165,6 +165,9 @@ async def raw(base_url: str, resource: str) -> int:
     return await sdk(base_url, resource, raw=True)
 
 
+SIDES = {"plain": plain, "typed": typed, "raw": raw}
+
+
 async def cpu_per_item(fn: Callable[[str, str], Awaitable[int]], base: str, resource: str) -> float:
     start = time.process_time()
     items = await fn(base, resource)
@@ -182,7 +185,7 @@ async def online(args: argparse.Namespace) -> dict[str, Any]:
     assert server.stdout is not None
     assert server.stdin is not None
     base = json.loads(await asyncio.to_thread(server.stdout.readline))["base_url"]
-    sides = {"plain": plain, "typed": typed, "raw": raw}
+    sides = {name: fn for name, fn in SIDES.items() if name in args.sides.split(",")}
     out: dict[str, Any] = {"pages": args.pages, "items_per_page": PAGE, "rounds": args.rounds}
     try:
         for resource in RESOURCES:
@@ -196,7 +199,9 @@ async def online(args: argparse.Namespace) -> dict[str, Any]:
             out[resource] = {
                 name: {
                     "cpu_us_per_item": round(value, 2),
-                    "ratio_to_plain": round(value / medians["plain"], 2),
+                    "ratio_to_plain": round(value / medians["plain"], 2)
+                    if "plain" in medians
+                    else None,
                 }
                 for name, value in medians.items()
             }
@@ -240,6 +245,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sides", default="plain,typed,raw", help="which loops to run")
     parser.add_argument("--offline", action="store_true", help="decoding alone, no I/O")
     parser.add_argument("--offline-pages", type=int, default=50)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
