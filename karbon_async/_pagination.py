@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._converter import structure
+from ._converter import structure_items
 from ._exceptions import KarbonError, PaginationError
 
 M = TypeVar("M")
@@ -46,7 +47,7 @@ def parse_page(document: Any, model: type[M]) -> Page[M]:
         raise ValueError("the collection's 'value' is not a list")
     count = document.get("@odata.count")
     return Page(
-        items=[structure(item, model) for item in raw_items],
+        items=structure_items(raw_items, model),
         next_link=document.get("@odata.nextLink") or None,
         count=int(count) if count is not None else None,
     )
@@ -71,6 +72,13 @@ class Paginator(Generic[M]):
         self._checked_link = checked_link
         self._max_items = max_items
         self._prefetch = prefetch
+
+    def raw(self) -> Paginator[dict[str, Any]]:
+        """The same list (same pages, limits, retries), its items the API's JSON objects as
+        sent: dicts, no models built."""
+        view: Paginator[Any] = copy.copy(self)
+        view._model = dict
+        return view
 
     def __aiter__(self) -> AsyncIterator[M]:
         return self._items()
