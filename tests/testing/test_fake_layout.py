@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,25 +50,40 @@ def test_import_graph_has_no_cycle() -> None:
     assert "_store" in graph["_data"]
 
 
+# Run in a child interpreter: the SDK and third-party packages are imported once, then each
+# forked grandchild imports one testing module first, so no sibling can have been imported.
+_IMPORT_EACH_FIRST = """
+import importlib, os, sys
+import karbon_async  # the SDK itself, never a testing module
+assert not any(m.startswith("karbon_async.testing") for m in sys.modules)
+children = {}
+for name in sys.argv[1:]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:
+            print(name, repr(exc), file=sys.stderr, flush=True)
+            os._exit(1)
+        os._exit(0)
+    children[pid] = name
+failed = [children[pid] for pid in children if os.waitpid(pid, 0)[1] != 0]
+sys.exit(1 if failed else 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_each_module_imports_first_in_a_fresh_interpreter() -> None:
-    # One interpreter per module, all at once: a module that only works after a sibling was
-    # imported fails here even when the package import order hides it.
+    # A module that only works after a sibling was imported fails here even when the package
+    # import order hides it.
     names = [f"karbon_async.testing.{m}" for m in MODULES if m != "__init__"]
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-W", "error", "-c", f"import {name}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name in names
-    }
-    failed = {}
-    for name, proc in procs.items():
-        _, err = proc.communicate(timeout=120)
-        if proc.returncode != 0:
-            failed[name] = err.strip().splitlines()[-1:]
-    assert failed == {}
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _IMPORT_EACH_FIRST, *names],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_public_names_are_unchanged() -> None:
