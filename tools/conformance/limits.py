@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # the dev extras carry no stubs for it
 from contract_gen import apply_extras
 from generate_models import EXTRA_LIMITS, EXTRA_REQUIRED, RECORD_KEYS
 from operations_gen import orderby_fields
@@ -105,7 +105,8 @@ def tighten(bundled: dict[str, Any], operation_id: str, *, request: bool) -> dic
         return result
     node = _inline(result, result)
     if operation.list_key is not None:
-        listed = _inline(result, node.setdefault("properties", {}).setdefault(operation.list_key, {}))
+        properties = node.setdefault("properties", {})
+        listed = _inline(result, properties.setdefault(operation.list_key, {}))
         node = _inline(result, listed.setdefault("items", {}))
     node["required"] = sorted({*node.get("required", []), key})
     return result
