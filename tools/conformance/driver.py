@@ -20,7 +20,7 @@ from spec_check import missing_keys
 
 import karbon_async as ka
 
-from .limits import orderby_typos, schema_errors, tighten
+from .limits import as_spec_names, orderby_typos, schema_errors, tighten
 from .operations import CALLS, Call, Kind, bound_method
 from .spec import Spec
 
@@ -343,6 +343,7 @@ def refused_rightly(spec: Spec, operation_id: str, status: int, body: Any) -> st
     if schema is None:
         return None
     bundled = spec.bundled(schema)
+    body = as_spec_names(operation_id, body)
     errors = schema_errors(bundled, body)
     if errors:
         return "spec: the body breaks the operation's own response schema: " + "; ".join(errors)

@@ -6,7 +6,8 @@
    instances of the tightened schemas, and a Prism body that only breaks a tightening is a note.
 2. Spec defects: a response body that breaks the operation's own response schema is a "spec"
    note when the SDK refuses it (``schema_errors``; e.g. the getPayments example omits the
-   PaymentKey its schema requires); a ``$orderby`` value the spec enumerates that is not a
+   PaymentKey its schema requires, in a list it calls ``value`` where the schema says
+   ``values``: ``as_spec_names``); a ``$orderby`` value the spec enumerates that is not a
    field (``orderby_typos``: the generator's own rule, ``operations_gen.orderby_fields``) is
    not sent.
 3. Where Prism, not the SDK, cannot do what the check needs (``KNOWN_LIMITS``): one row per
@@ -139,6 +140,21 @@ def schema_errors(schema: dict[str, Any], instance: Any, limit: int = 3) -> list
         f"{'/'.join(str(p) for p in e.absolute_path) or '<body>'}: {e.message[:200]}"
         for e in errors[:limit]
     ]
+
+
+def as_spec_names(operation_id: str, body: Any) -> Any:
+    """``body`` with its list under the name the operation's schema gives it: the spec names the
+    Invoices and Payments lists ``values``, while the API and the spec's own examples send
+    ``value``; the SDK reads either, so the list is checked against the schema either way."""
+    list_key = OPERATIONS[operation_id].list_key
+    if not isinstance(body, dict) or list_key is None or list_key in body:
+        return body
+    other = next((name for name in ("value", "values") if name in body), None)
+    if other is None:
+        return body
+    renamed = {k: v for k, v in body.items() if k != other}
+    renamed[list_key] = body[other]
+    return renamed
 
 
 def orderby_typos(spec: Spec, operation_id: str) -> list[str]:
