@@ -10,7 +10,7 @@ from ._endpoint import Endpoint, Resource, send
 from ._generated._spec_types import OperationSpec
 from ._limits import Lane
 from ._odata import Filter
-from ._pagination import Paginator
+from ._pagination import Paginator, parse_page
 from ._query import render_expand, render_filter, render_orderby
 
 M = TypeVar("M")
@@ -236,9 +236,5 @@ class KeyedListMethod(Generic[M]):
 
     async def __call__(self, key: str, *, lane: Lane | None = None) -> list[M]:
         document = await send(self._endpoint, self._resource, key=key, lane=lane, decode=True)
-        items = (
-            document.get("value", document.get("values")) if isinstance(document, dict) else None
-        )
-        if not isinstance(items, list):
-            raise ValueError(f"{self._endpoint.operation_id}: the response has no 'value' list")
-        return [structure(item, self._endpoint.model) for item in items]
+        # Read like a page: the spec does not require the list, so a body without one is empty.
+        return parse_page(document, self._endpoint.model).items

@@ -351,6 +351,27 @@ async def test_actions_and_deletes() -> None:
     assert sent_json(transport.sent[0]) == {"UserKeys": ["U1", "U2"]}
 
 
+@pytest.mark.parametrize(
+    ("body", "keys"),
+    [
+        ({}, []),  # the spec does not require the list: no list is no summaries
+        ({"value": []}, []),
+        ({"value": [{"EstimateSummaryKey": "E1"}]}, ["E1"]),
+        ({"values": [{"EstimateSummaryKey": "E2"}]}, ["E2"]),
+    ],
+)
+async def test_keyed_list_reads_its_body_like_a_page(body: object, keys: list[str]) -> None:
+    client = client_with(RecordingTransport(lambda request: ok(request, body)))
+    summaries = await client.estimate_summaries.list("W1")
+    assert [s.estimate_summary_key for s in summaries] == keys
+
+
+async def test_keyed_list_refuses_a_body_that_is_not_a_collection() -> None:
+    client = client_with(RecordingTransport(lambda request: ok(request, [1])))
+    with pytest.raises(ValueError, match="OData collection"):
+        await client.estimate_summaries.list("W1")
+
+
 # --- invoices -------------------------------------------------------------------------------
 
 

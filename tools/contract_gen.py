@@ -237,7 +237,7 @@ def build_contract(
             if "application/json" in content:
                 body = reducer.reduce(content["application/json"].get("schema") or {})
                 model = getattr(by_id.get(op.get("operationId")), "request_model", None)
-                _apply_extras(body, model, extra_required, extra_limits)
+                apply_extras(body, model, extra_required, extra_limits)
                 entry["body"] = body
                 entry.update(_error_style(spec, op, path))
             if entry:
@@ -248,12 +248,14 @@ def build_contract(
 _LIMIT_KEYWORDS = {"max_length": "maxLength", "minimum": "minimum"}
 
 
-def _apply_extras(
+def apply_extras(
     body: dict[str, Any],
     model: str | None,
     extra_required: Iterable[tuple[str, str]],
     extra_limits: Mapping[tuple[str, str], Mapping[str, Any]],
 ) -> None:
+    """Add the prose facts about request class ``model`` to its JSON Schema ``body`` (also used
+    by the conformance harness, so the fake and the harness read the tables the same way)."""
     if model is None:
         return
     required = {key for cls, key in extra_required if cls == model}

@@ -767,7 +767,7 @@ class Generator:
 
     @staticmethod
     def is_odata_only(schema: dict[str, Any]) -> bool:
-        props = schema.get("properties")
+        props = schema.get("properties") or {}
         return (
             "$ref" not in schema
             and bool(props)

@@ -226,7 +226,9 @@ def query_facts(gen: _Generator) -> dict[str, QueryFacts]:
             expand = expand_names(query["$expand"])
         if op_id in facts.EXPAND:
             expand = facts.EXPAND[op_id].names
-        orderby = orderby_fields(query["$orderby"]) if "$orderby" in query else ()
+        orderby: tuple[str, ...] | None = (
+            orderby_fields(query["$orderby"]) if "$orderby" in query else ()
+        )
         if op.method != "GET":
             filters, expand, orderby = None, None, None
 

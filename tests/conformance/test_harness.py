@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from typing import Any
 
@@ -16,9 +17,10 @@ from conformance.driver import (
     call_operation,
     decode_problems,
     parse_violations,
+    refused_rightly,
     variants,
 )
-from conformance.limits import KNOWN_LIMITS, Limit, limit_for
+from conformance.limits import KNOWN_LIMITS, Limit, limit_for, orderby_typos, tighten
 from conformance.operations import CALLS, Call, Kind, bound_method
 from conformance.spec import Spec
 
@@ -231,7 +233,9 @@ def test_variants_follow_the_enums_of_orderby_expand_and_count() -> None:
         return {"name": name, "in": "query", "schema": schema}
 
     parameters = [
-        param("$orderby", {"type": "string", "enum": ["FullName", "FullName desc"]}),
+        param(
+            "$orderby", {"type": "string", "enum": ["FullName", "FullName desc", "FullNamedesc"]}
+        ),
         param("$expand", {"type": "string", "enum": ["A,B"]}),
         param("$count", {"type": "boolean"}),
         param("$filter", {"type": "string"}),
@@ -253,6 +257,7 @@ def test_variants_follow_the_enums_of_orderby_expand_and_count() -> None:
         {"expand": ["A", "B"]},
         {"count": True},
     ]
+    assert orderby_typos(spec, "getAllContacts") == ["FullNamedesc"]  # a lost space: not sent
     assert variants(spec, CALLS["createContact"]) == []
 
 
@@ -268,4 +273,91 @@ def test_a_variant_is_sent_as_the_sdk_writes_it() -> None:
     asyncio.run(go())
     assert (
         "%24count=true" in transport.requests[0].url or "$count=true" in transport.requests[0].url
+    )
+
+
+def _one_operation(operation_id: str, path: str, method: str, responses: Any) -> Spec:
+    return Spec(
+        {
+            "paths": {path: {method: {"operationId": operation_id, "responses": responses}}},
+            "components": {"schemas": SCHEMAS},
+        }
+    )
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+NOTE = {"type": "object", "properties": {"Id": {"type": "string"}, "Body": {"type": "string"}}}
+PAYMENTS = {
+    "type": "object",
+    "properties": {
+        "values": {
+            "type": "array",
+            "items": {"properties": {"PaymentKey": {"type": "string"}}},
+        }
+    },
+}
+
+
+def test_tighten_requires_the_record_key_of_the_response_model_and_of_list_items() -> None:
+    spec = _spec()
+    note = tighten(spec.bundled(NOTE), "getNoteByNoteKey", request=False)
+    assert note["required"] == ["Id"]
+    payments = tighten(spec.bundled(PAYMENTS), "getPayments", request=False)
+    assert payments["properties"]["values"]["items"]["required"] == ["PaymentKey"]
+    assert "required" not in payments
+    referenced = tighten(
+        spec.bundled({"$ref": "#/components/schemas/Thing"}), "getNoteByNoteKey", request=False
+    )
+    assert referenced["required"] == ["Id"]
+    assert "required" not in referenced["components"]["schemas"]["Thing"]  # this use only
+    assert "required" not in NOTE  # the document itself is left alone
+
+
+def test_tighten_adds_the_prose_request_facts() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"BillableValue": {"type": "number"}, "TargetUrl": {"type": "string"}},
+    }
+    expense = tighten(_spec().bundled(schema), "createExpense", request=True)
+    assert expense["properties"]["BillableValue"]["minimum"] == 0
+    webhook = tighten(_spec().bundled(schema), "createWebhookSubscription", request=True)
+    assert "TargetUrl" in webhook["required"]
+    untouched = tighten(_spec().bundled(schema), "createNote", request=True)
+    assert untouched["properties"] == schema["properties"]
+    assert "required" not in untouched
+
+
+def test_a_refused_body_is_excused_only_when_it_breaks_the_schema_or_the_tightening() -> None:
+    # The key required OpenAPI 2 style, as the spec does: Spec.bundled reads it so.
+    schema = copy.deepcopy(PAYMENTS)
+    schema["properties"]["values"]["items"]["properties"]["PaymentKey"]["required"] = True
+    payments = _one_operation("getPayments", "/v3/Payments", "get", {"200": _json(schema)})
+    spec_defect = refused_rightly(payments, "getPayments", 200, {"value": [{}]})
+    assert spec_defect is not None
+    assert spec_defect.startswith("spec: ")
+    assert "PaymentKey" in spec_defect  # "value" is checked as the schema's "values"
+    assert refused_rightly(payments, "getPayments", 200, {"value": [{"PaymentKey": "P"}]}) is None
+    assert refused_rightly(payments, "getPayments", 500, {"value": [{}]}) is None
+
+    notes = _one_operation("getNoteByNoteKey", "/v3/Notes/{NoteID}", "get", {"200": _json(NOTE)})
+    wrong_type = refused_rightly(notes, "getNoteByNoteKey", 200, {"Body": 1})
+    assert wrong_type is not None
+    assert wrong_type.startswith("spec: ")
+    only_tightened = refused_rightly(notes, "getNoteByNoteKey", 200, {"Body": "b"})
+    assert only_tightened is not None
+    assert only_tightened.startswith("sdk: ")
+    assert refused_rightly(notes, "getNoteByNoteKey", 200, {"Id": "n", "Body": "b"}) is None
+
+
+def test_a_rightly_refused_body_is_no_failure_but_an_invalid_request_still_is() -> None:
+    refused = _outcome(True, False, "getPayments", "decode: ModelDecodeError: x")
+    refused.excused = "spec: values/0: 'PaymentKey' is a required property"
+    invalid = _outcome(False, False, "getPayments", "decode: ModelDecodeError: x")
+    invalid.excused = refused.excused
+    assert judge("static", [refused, invalid], set()) == [invalid]
+    assert totals([refused]) == (
+        "1/1 requests valid, 0/1 responses decoded (1 rightly refused, see limits.py)"
     )

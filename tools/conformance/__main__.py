@@ -16,16 +16,18 @@ from pathlib import Path
 import attrs
 
 from .driver import Outcome, drive
-from .limits import KNOWN_LIMITS, Limit, limit_for
+from .limits import KNOWN_LIMITS, Limit, limit_for, orderby_typos
 from .prism import prism_mock
 from .spec import Spec
 
 DEFAULT_SEEDS = (1, 2, 3, 4, 5)
 
 
-def _mark(flag: bool, limit: str | None = None) -> str:
+def _mark(flag: bool, limit: str | None = None, excused: str | None = None) -> str:
     if limit is not None and not flag:
         return "limit"
+    if excused is not None and not flag:
+        return excused.split(":", 1)[0]  # "spec" or "sdk"
     return "yes" if flag else "NO"
 
 
@@ -39,7 +41,9 @@ def render(mode: str, outcomes: list[Outcome]) -> str:
         detail = "; ".join(o.problems) if o.problems else ""
         if o.limit is not None:
             detail = f"limit: {o.limit}" + (f" ({detail})" if detail else "")
-        request, decoded = _mark(o.request_valid), _mark(o.decoded, o.limit)
+        elif o.excused is not None:
+            detail = f"{o.excused} ({detail})"
+        request, decoded = _mark(o.request_valid), _mark(o.decoded, o.limit, o.excused)
         row = f"{o.label:<{width}}  {request:<7}  {decoded:<7}"
         wrapped = textwrap.wrap(detail, 140) or [""]
         lines.append(f"{row}  {wrapped[0]}".rstrip())
@@ -52,20 +56,24 @@ def totals(outcomes: list[Outcome]) -> str:
     valid = sum(o.request_valid for o in outcomes)
     decoded = sum(o.decoded for o in outcomes)
     limits = sum(o.limit is not None for o in outcomes)
+    excused = sum(o.excused is not None for o in outcomes)
     text = f"{valid}/{n} requests valid, {decoded}/{n} responses decoded"
-    return text + (f" ({limits} known Prism limit(s))" if limits else "")
+    text += f" ({limits} known Prism limit(s))" if limits else ""
+    return text + (f" ({excused} rightly refused, see limits.py)" if excused else "")
 
 
 def judge(mode: str, outcomes: list[Outcome], used: set[Limit]) -> list[Outcome]:
     """Attach known limits (noting in ``used`` the rows that applied); return the failures
-    they do not explain. A limit excuses the response only: every request must be valid."""
+    they do not explain (neither a limit nor a body the SDK rightly refused, see
+    ``driver.refused_rightly``). These excuse the response only: every request must be valid."""
     failures = []
     for outcome in outcomes:
         row = None if outcome.decoded else limit_for(outcome.operation_id, mode, outcome.problems)
         outcome.limit = None if row is None else row.reason
         if row is not None:
             used.add(row)
-        if not outcome.request_valid or (not outcome.decoded and row is None):
+        explained = row is not None or outcome.excused is not None
+        if not outcome.request_valid or (not outcome.decoded and not explained):
             failures.append(outcome)
     return failures
 
@@ -86,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     modes += [(f"dynamic --seed {seed}", "dynamic", seed) for seed in args.seeds]
 
     summary: list[str] = []
+    excused: set[str] = set()
     report: dict[str, list[dict[str, object]]] = {}
     used: set[Limit] = set()
     unexplained = 0
@@ -100,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         print(render(title, outcomes))
         if options:
             print(render(f"{title}: query options the spec enumerates", options))
+        excused.update(
+            f"{o.label} ({kind}): {o.excused}" for o in (*outcomes, *options) if o.excused
+        )
         notes = sorted({f"{o.label}: {n}" for o in (*outcomes, *options) for n in o.notes})
         for note in notes:
             print(f"note (spec/Prism, not the SDK): {note}")
@@ -113,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         args.report.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print("== summary ==")
     print("\n".join(summary))
+    for line in sorted(excused):
+        print(f"refused rightly {line}")
+    if not args.no_static:
+        for operation_id in spec.operations:
+            for value in orderby_typos(spec, operation_id):
+                print(
+                    f"spec defect {operation_id}: $orderby {value!r} names no field (a lost "
+                    "space); the SDK refuses it, so it is not sent"
+                )
     kinds = {kind for _, kind, _ in modes}
     for row in KNOWN_LIMITS:
         if row in used:

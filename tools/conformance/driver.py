@@ -20,6 +20,7 @@ from spec_check import missing_keys
 
 import karbon_async as ka
 
+from .limits import as_spec_names, orderby_typos, schema_errors, tighten
 from .operations import CALLS, Call, Kind, bound_method
 from .spec import Spec
 
@@ -119,6 +120,10 @@ class Outcome:
     """Findings about the spec or Prism itself (e.g. its response violations): not failures."""
     limit: str | None = None
     """Why this row is a known limit of Prism, when it is."""
+    excused: str | None = None
+    """Why the SDK rightly refused the body Prism sent, when it did: ``spec: ...`` (the body
+    breaks the operation's own response schema) or ``sdk: ...`` (it breaks only the SDK's
+    documented tightening of it, see ``limits.tighten``)."""
 
     @property
     def passed(self) -> bool:
@@ -140,6 +145,7 @@ def variants(spec: Spec, call: Call) -> list[dict[str, Any]]:
     if call.kind not in (Kind.LIST, Kind.GET):
         return []
     found: list[dict[str, Any]] = []
+    typos = orderby_typos(spec, call.operation_id)
     for param in spec.parameters(call.operation_id):
         keyword = QUERY_OPTIONS.get(param.get("name", ""))
         if param.get("in") != "query" or keyword is None:
@@ -148,6 +154,8 @@ def variants(spec: Spec, call: Call) -> list[dict[str, Any]]:
         if schema.get("type") == "boolean":
             found.append({keyword: True})
         for value in schema.get("enum") or []:
+            if keyword == "orderby" and value in typos:
+                continue  # a spec defect, listed by limits.orderby_typos
             found.append({keyword: value.split(",") if keyword == "expand" else value})
     return found
 
@@ -311,18 +319,38 @@ async def _run_one(
     outcome.problems += request_violations
     if rejected and not request_violations:
         outcome.problems.append(f"HTTP {first.status}: {(first.body or b'')[:300]!r}")
-    if error is not None:
-        if not rejected:
-            outcome.problems.append(f"decode: {type(error).__name__}: {describe_error(error)}")
-        return outcome
     raw: Any = None
     if last.body:
         with contextlib.suppress(ValueError):
             raw = json.loads(last.body)
+    if error is not None:
+        if not rejected:
+            outcome.problems.append(f"decode: {type(error).__name__}: {describe_error(error)}")
+            if last.body:
+                outcome.excused = refused_rightly(spec, call.operation_id, last.status, raw)
+        return outcome
     lost = decode_problems(call, result, raw)
     outcome.problems += [f"decode: {p}" for p in lost]
     outcome.decoded = not lost
     return outcome
+
+
+def refused_rightly(spec: Spec, operation_id: str, status: int, body: Any) -> str | None:
+    """Why the SDK was right to refuse ``body``, Prism's ``status`` answer to the operation:
+    it breaks the spec's own response schema, or the SDK's documented tightening of it. None
+    when the body is valid even after tightening: then refusing it is an SDK failure."""
+    schema = spec.response_schema(operation_id, status)
+    if schema is None:
+        return None
+    bundled = spec.bundled(schema)
+    body = as_spec_names(operation_id, body)
+    errors = schema_errors(bundled, body)
+    if errors:
+        return "spec: the body breaks the operation's own response schema: " + "; ".join(errors)
+    errors = schema_errors(tighten(bundled, operation_id, request=False), body)
+    if errors:
+        return "sdk: the body breaks only the SDK's documented tightening: " + "; ".join(errors)
+    return None
 
 
 def describe_error(error: BaseException, limit: int = 600) -> str:

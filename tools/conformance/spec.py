@@ -98,6 +98,13 @@ class Spec:
                 return status, (response.get("content") or {}).get(JSON)
         return None
 
+    def response_schema(self, operation_id: str, status: int) -> dict[str, Any] | None:
+        """The JSON schema of the operation's ``status`` response, if it documents one."""
+        response = self.operations[operation_id].raw["responses"].get(str(status))
+        media = (self.deref(response).get("content") or {}).get(JSON) if response else None
+        schema = (media or {}).get("schema")
+        return schema if isinstance(schema, dict) else None
+
     def request_example(self, operation_id: str) -> Any:
         """The request body to send: the document's first example, else one built from the
         schema's own property examples (see ``synthesize``)."""
