@@ -174,6 +174,7 @@ def _check_handler(handler: object, *, fetch: bool = False) -> None:
         signature = inspect.signature(handler)
     except (TypeError, ValueError):  # nothing to introspect (some C callables): trust it
         return
+    signature = signature.replace(return_annotation=inspect.Signature.empty)
     try:
         signature.bind(*((None, None) if fetch else (None,)))
     except TypeError as error:
