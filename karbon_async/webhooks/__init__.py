@@ -25,6 +25,7 @@ cancels the subscription.
 from .._generated.models import WebhookActionType, WebhookResourceType, WebhookType
 from ._events import (
     MAX_NESTING_DEPTH,
+    RESOURCE_ALIASES,
     WEBHOOK_TYPE_OF,
     InvalidPayloadError,
     WebhookEvent,
@@ -67,6 +68,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_FUTURE_SKEW",
     "MAX_NESTING_DEPTH",
+    "RESOURCE_ALIASES",
     "SIGNATURE_HEADER",
     "WEBHOOK_TYPE_OF",
     "DeadLetter",

@@ -68,13 +68,20 @@ WEBHOOK_TYPE_OF: Final[Mapping[WebhookResourceType, WebhookType]] = {
 }
 """The subscription type (``WebhookType``) that delivers each payload ``ResourceType``."""
 
-# Subscription-type spellings accepted where a payload ResourceType is expected.
-_RESOURCE_ALIASES: Final[Mapping[str, WebhookResourceType]] = {
-    "estimatesummary": WebhookResourceType.ESTIMATE,
-    "customfield": WebhookResourceType.CUSTOM_FIELD_VALUE,
-    "workitem": WebhookResourceType.WORK,
-    "comment": WebhookResourceType.NOTE_COMMENT,
+RESOURCE_ALIASES: Final[Mapping[str, WebhookResourceType]] = {
+    "EstimateSummary": WebhookResourceType.ESTIMATE,
+    "CustomField": WebhookResourceType.CUSTOM_FIELD_VALUE,
+    "WorkItem": WebhookResourceType.WORK,
+    "Comment": WebhookResourceType.NOTE_COMMENT,
 }
+"""Subscription-type (and API-path) spellings accepted where a payload ResourceType is expected."""
+
+
+def _fold_name(value: str) -> str:
+    return value.replace(" ", "").replace("_", "").casefold()
+
+
+_FOLDED_ALIASES: Final = {_fold_name(name): member for name, member in RESOURCE_ALIASES.items()}
 
 
 def resource_type(value: str | WebhookResourceType) -> WebhookResourceType:
@@ -82,7 +89,7 @@ def resource_type(value: str | WebhookResourceType) -> WebhookResourceType:
     ``CustomField``) and ``WorkItem`` map to the names the payloads really use."""
     if isinstance(value, WebhookResourceType):
         return value
-    alias = _RESOURCE_ALIASES.get(value.replace(" ", "").replace("_", "").casefold())
+    alias = _FOLDED_ALIASES.get(_fold_name(value))
     return alias if alias is not None else WebhookResourceType(value)
 
 

@@ -212,10 +212,20 @@ class WebhookReceiver:
     # ------------------------------------------------------------------ aiohttp
 
     def aiohttp_app(self, path: str = "/") -> web.Application:
-        """A small aiohttp application answering POST ``path``; mount it with
-        ``app.add_subapp("/webhooks/", receiver.aiohttp_app())`` or run it on its own."""
+        """A small aiohttp application answering POST ``path``, with or without a trailing
+        slash; run it on its own or mount it with
+        ``app.add_subapp("/karbon/webhooks", receiver.aiohttp_app())`` to answer
+        ``https://example.com/karbon/webhooks`` (and ``.../karbon/webhooks/``)."""
+        if path and not path.startswith("/"):
+            raise ValueError(f"path must start with '/': {path!r}")
         app = web.Application()
-        app.router.add_post(path, aiohttp_handler(self))
+        handler = aiohttp_handler(self)
+        # add_subapp drops the prefix's trailing slash and prepends it to every route, so a
+        # route "/" answers only "<prefix>/" while Karbon POSTs to the TargetUrl as written,
+        # usually "<prefix>". The empty route is the prefix itself; run alone, "/" answers.
+        bare = path.rstrip("/")
+        for route in (bare, f"{bare}/"):
+            app.router.add_post(route, handler)
         return app
 
 

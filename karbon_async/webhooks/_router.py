@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import difflib
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -11,7 +13,7 @@ from .._exceptions import NotFoundError
 from .._generated.models import WebhookActionType, WebhookResourceType
 from .._limits import Lane
 from .._resources import ResourceSet
-from ._events import WebhookEvent, resource_type
+from ._events import RESOURCE_ALIASES, WebhookEvent, resource_type
 
 Handler = Callable[..., Awaitable[Any]]
 """``async def handler(event)``, or ``async def handler(event, record)`` when ``fetch=True``."""
@@ -87,6 +89,109 @@ async def fetch_record(
         return None
 
 
+# Names a reader may reach for that payloads never carry, with where such events arrive.
+_RESOURCE_HINTS: Final[Mapping[str, str]] = {
+    "organization": "Organizations arrive as 'Contact' events",
+    "organisation": "Organizations arrive as 'Contact' events",
+    "clientgroup": "ClientGroups arrive as 'Contact' events",
+}
+
+
+def _fold(value: str) -> str:
+    return value.replace(" ", "").replace("_", "").replace("-", "").casefold()
+
+
+def _closest(value: str, names: Iterable[str]) -> str | None:
+    by_fold = {_fold(name): name for name in names}
+    found = difflib.get_close_matches(_fold(value), by_fold, n=1, cutoff=0.6)
+    return by_fold[found[0]] if found else None
+
+
+def _unknown_name(what: str, value: str, names: Iterable[str], hint: str | None) -> ValueError:
+    names = list(names)
+    closest = _closest(value, names)
+    advice = hint or (f"did you mean {closest!r}?" if closest else None)
+    return ValueError(
+        f"unknown webhook {what} {value!r}"
+        + (f": {advice}" if advice else "")
+        + f" (known: {', '.join(names)}, or {ANY!r} for any; allow_unknown=True accepts a"
+        " name this SDK does not know yet)"
+    )
+
+
+def _resource(value: object, allow_unknown: bool) -> WebhookResourceType | None:
+    if not isinstance(value, str):
+        raise TypeError(f"resource must be a resource type name or {ANY!r}, not {value!r}")
+    if value == ANY:
+        return None
+    if not value.strip():
+        raise ValueError("resource must not be empty (use '*' for any resource type)")
+    member = resource_type(value)
+    if not member.is_known and not allow_unknown:
+        names = [*(m.value for m in WebhookResourceType), *RESOURCE_ALIASES]
+        raise _unknown_name(
+            "resource type", value, names, _RESOURCE_HINTS.get(_fold(value).removesuffix("s"))
+        )
+    return member
+
+
+def _action(value: object, allow_unknown: bool) -> WebhookActionType | None:
+    if value is None or value == ANY:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"action must be an action name, {ANY!r} or None, not {value!r}")
+    if not value.strip():
+        raise ValueError("action must not be empty (use None or '*' for any action)")
+    member = WebhookActionType(value)
+    if not member.is_known and not allow_unknown:
+        raise _unknown_name("action", value, (m.value for m in WebhookActionType), None)
+    return member
+
+
+def _is_async(handler: object) -> bool:
+    # A coroutine function, a partial of one, or an object whose __call__ is one (read as a
+    # bound method: callable() would not say whether it is async).
+    call = getattr(handler, "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+def _name(handler: object) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
+
+
+def _check_handler(handler: object, *, fetch: bool = False) -> None:
+    """Raise TypeError unless ``handler`` can be awaited as the worker will call it:
+    ``await handler(event)``, or ``await handler(event, record)`` when ``fetch`` is true."""
+    arguments = "(event, record)" if fetch else "(event)"
+    if not callable(handler):
+        raise TypeError(f"webhook handler must be an async function, not {handler!r}")
+    if not _is_async(handler):
+        raise TypeError(
+            f"webhook handler {_name(handler)} must be an async function (async def, or an "
+            f"object with an async __call__): it is called as await handler{arguments}"
+        )
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):  # nothing to introspect (some C callables): trust it
+        return
+    signature = signature.replace(return_annotation=inspect.Signature.empty)
+    try:
+        signature.bind(*((None, None) if fetch else (None,)))
+    except TypeError as error:
+        if fetch:
+            hint = "; with fetch=True it also receives the fetched record (None if none)"
+        else:
+            try:
+                signature.bind(None, None)
+                hint = "; pass fetch=True to receive the fetched record as well"
+            except TypeError:
+                hint = ""
+        raise TypeError(
+            f"webhook handler {_name(handler)}{signature} cannot be called as "
+            f"handler{arguments}: {error}{hint}"
+        ) from None
+
+
 @attrs.frozen
 class Route:
     resource_type: WebhookResourceType | None
@@ -122,6 +227,12 @@ class Router:
     route matched (such as resource types the API adds later). Subscription-type spellings
     (``EstimateSummary``, ``CustomField``) are accepted for the payload names (``Estimate``,
     ``CustomFieldValue``).
+
+    Routes are checked when they are registered, so that a mistake fails at start-up rather
+    than at the first event: the handler must be an async function (or an object whose
+    ``__call__`` is one) that accepts ``(event)``, or ``(event, record)`` with ``fetch=True``
+    (TypeError); resource types and actions must be names this SDK knows (ValueError that
+    suggests the closest one). ``allow_unknown=True`` accepts a name Karbon added later.
     """
 
     def __init__(self, *, fetchers: Mapping[WebhookResourceType, Fetcher] | None = None) -> None:
@@ -136,14 +247,17 @@ class Router:
         handler: Handler,
         *,
         fetch: bool = False,
+        allow_unknown: bool = False,
     ) -> Route:
+        """Register ``handler`` (checked as :class:`Router` describes) and return its route."""
         route = Route(
-            resource_type=None if resource == ANY else resource_type(resource),
-            action=None if action is None or action == ANY else WebhookActionType(action),
+            resource_type=_resource(resource, allow_unknown),
+            action=_action(action, allow_unknown),
             handler=handler,
             fetch=fetch,
-            name=getattr(handler, "__qualname__", repr(handler)),
+            name=_name(handler),
         )
+        _check_handler(handler, fetch=fetch)
         self.routes.append(route)
         return route
 
@@ -153,18 +267,24 @@ class Router:
         action: str | WebhookActionType | None = None,
         *,
         fetch: bool = False,
+        allow_unknown: bool = False,
     ) -> Callable[[H], H]:
         """Decorator: run the handler for events of ``resource`` (``"*"``: any) and ``action``
-        (None: any)."""
+        (None or ``"*"``: any). The names are checked at once, the handler when it is
+        decorated."""
+        # Checked before the decorator is applied, so a typo fails on the @router.on line.
+        _resource(resource, allow_unknown)
+        _action(action, allow_unknown)
 
         def register(handler: H) -> H:
-            self.add(resource, action, handler, fetch=fetch)
+            self.add(resource, action, handler, fetch=fetch, allow_unknown=allow_unknown)
             return handler
 
         return register
 
     def fallback(self, handler: H) -> H:
         """Decorator: ``async def handler(event)`` for events no route matched."""
+        _check_handler(handler)
         self.fallbacks.append(handler)
         return handler
 
@@ -172,10 +292,7 @@ class Router:
         routes = [route for route in self.routes if route.matches(event)]
         if routes:
             return routes
-        return [
-            Route(None, None, handler, False, getattr(handler, "__qualname__", repr(handler)))
-            for handler in self.fallbacks
-        ]
+        return [Route(None, None, handler, False, _name(handler)) for handler in self.fallbacks]
 
     async def fetch(self, client: ResourceSet, event: WebhookEvent) -> Any:
         """The record of ``event`` through this router's fetchers, in the INTERACTIVE lane."""
