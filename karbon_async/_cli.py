@@ -5,9 +5,10 @@ account every few seconds and one per finished stream, flushed as written, so a 
 fills during the run), or JSON Lines for programs. Bad input (an unknown resource or setting, an
 unreadable accounts file, missing credentials, an output path that is a file, a busy port, an
 interrupted export in the way) is one line on stderr and exit code 2, before anything is written;
-a bad accounts file gives one line per bad account. An export with failed streams (one account's
-failure never stops the others) exits 1 after its summary, with one line per account and error;
-so does a local file that cannot be written (the disk is full), with one line naming it.
+a bad accounts file gives one line per bad field of every account. An export with failed
+streams (one account's failure never stops the others) exits 1 after its summary, with one line
+per account and error; so does a local file that cannot be written (the disk is full), with one
+line naming it.
 """
 
 from __future__ import annotations
@@ -112,9 +113,8 @@ def load_accounts(path: str | None, environ: dict[str, str] | None = None) -> li
             problems.append(f"[{name}] must be a table (one [table] per account)")
             continue
         errors = _account_errors(name, table)
-        if errors:
-            problems.append(f"[{name}] " + "; ".join(f"{f}: {e}" for f, e in errors))
-        else:
+        problems += [f"[{name}] {field}: {error}" for field, error in errors]
+        if not errors:
             accounts.append(
                 Account(
                     name,
@@ -146,7 +146,6 @@ def _account_errors(name: str, table: dict[str, Any]) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     if not name.strip() or _CONTROL.search(name):
         errors.append(("name", "must be non-empty text without control characters"))
-    errors += [(key, _unknown_key(key)) for key in table if key not in _ACCOUNT_KEYS]
     for key in ("bearer_token", "access_key"):
         value = table.get(key)
         if value is None or value == "":
@@ -168,6 +167,7 @@ def _account_errors(name: str, table: dict[str, Any]) -> list[tuple[str, str]]:
     per = table.get("per", 60.0)
     if isinstance(per, bool) or not isinstance(per, int | float) or not 0 < per < math.inf:
         errors.append(("per", f"{per!r} is not a positive number of seconds"))
+    errors += [(key, _unknown_key(key)) for key in table if key not in _ACCOUNT_KEYS]
     return errors
 
 
@@ -617,7 +617,7 @@ async def run_with_view(exporter: Exporter, view: ProgressView) -> ExportReport:
     return report
 
 
-def print_summary(report: ExportReport, rich: bool) -> None:
+def print_summary(report: ExportReport, plain: bool) -> None:
     headers = ["account", "resource", "mode", "status", "records", "pages", "retries", "output"]
     rows = [
         [
@@ -645,7 +645,7 @@ def print_summary(report: ExportReport, rich: bool) -> None:
         for a in report.accounts
     ]
     account_headers = ["account", "records", "requests", "429s", "rate/limit", "seconds"]
-    console = _rich_console() if rich else None
+    console = None if plain else _rich_console()
     if console is not None:
         from rich.table import Table
 
@@ -704,15 +704,15 @@ def command_export(args: argparse.Namespace) -> int:
     clock = StreamClock()
     relay.listeners += [clock, view.on_event]
     report = asyncio.run(run_with_view(exporter, view))
-    code = finish_export(report, rich=mode == "rich")
+    code = finish_export(report, plain=mode != "rich")
     if args.summary_json is not None:
         write_summary(args.summary_json, summary_document(report, clock))
     return code
 
 
-def finish_export(report: ExportReport, rich: bool) -> int:
+def finish_export(report: ExportReport, plain: bool) -> int:
     """The summary, then the error that stopped the run, if one did; the exit code."""
-    print_summary(report, rich)
+    print_summary(report, plain)
     if report.error is not None:
         print(
             f"karbon-async: error: {report.error}; the export stopped. "
@@ -858,7 +858,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         relay.listeners.append(view.on_event)
         report = await run_with_view(exporter, view)
         if args.verbose:
-            print_summary(report, rich=False)
+            print_summary(report, plain=True)
         header = (
             f"{'account':30} {'records':>8} {'requests':>8} {'429s':>5} "
             f"{'peak window':>12} {'rate/limit':>10}"

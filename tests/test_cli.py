@@ -203,7 +203,7 @@ def test_without_rich_the_output_is_plain(
     account = AccountProgress(
         "firm", ka.RateLimit(), {"users": StreamProgress("firm", "users", "done", records=7)}
     )
-    _cli.print_summary(ExportReport([account], 1.0), rich=True)
+    _cli.print_summary(ExportReport([account], 1.0), plain=False)
     out = capsys.readouterr().out
     assert "firm" in out
     assert "7 records" in out
