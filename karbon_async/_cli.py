@@ -360,17 +360,29 @@ def write_summary(path: str, document: dict[str, Any]) -> None:
         raise LocalWriteError(target, exc) from exc
 
 
+_URL = re.compile(r"\S+://\S+")
+
+
+def same_failure(stream: StreamProgress) -> tuple[str, str]:
+    """Streams of one account failing alike (a refused token fails every one, each naming its
+    own URL) are one failure."""
+    return stream.account, _URL.sub("", stream.error or "failed")
+
+
 def failure_lines(report: ExportReport) -> list[str]:
-    """One line per account and error: a refused token fails every stream the same way."""
-    grouped: dict[tuple[str, str], list[str]] = {}
+    """One line per account and failure, naming its streams; the first one's error in full."""
+    grouped: dict[tuple[str, str], list[StreamProgress]] = {}
     for stream in report.failures:
-        grouped.setdefault((stream.account, stream.error or "failed"), []).append(stream.resource)
-    return [
-        f"FAILED {account}/{resources[0]}: {error}"
-        if len(resources) == 1
-        else f"FAILED {account} ({', '.join(resources)}): {error}"
-        for (account, error), resources in grouped.items()
-    ]
+        grouped.setdefault(same_failure(stream), []).append(stream)
+    lines = []
+    for (account, _), streams in grouped.items():
+        which = (
+            f"/{streams[0].resource}"
+            if len(streams) == 1
+            else f" ({', '.join(s.resource for s in streams)})"
+        )
+        lines.append(f"FAILED {account}{which}: {streams[0].error}")
+    return lines
 
 
 # --------------------------------------------------------------------------- progress views
@@ -447,7 +459,7 @@ class PlainView(ProgressView):
 
     def __init__(self, exporter: Exporter, every: float, out: IO[str] | None = None) -> None:
         super().__init__(exporter, every, out)
-        self._errors_shown: set[tuple[str, str | None]] = set()
+        self._errors_shown: set[tuple[str, str]] = set()
 
     def line(self, text: str) -> None:
         print(f"[{_fmt_eta(self.elapsed())}] {text}", file=self.out, flush=True)
@@ -469,7 +481,7 @@ class PlainView(ProgressView):
                 f"{stream.pages} pages -> {stream.output or 'sink'}"
             )
         elif event.kind == "stream-failed" and stream is not None:
-            key = (account.name, stream.error)
+            key = same_failure(stream)
             if key not in self._errors_shown:  # the same error of every stream: said once
                 self._errors_shown.add(key)
                 self.line(f"{account.name}/{stream.resource} failed: {stream.error}")
