@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
 
 import pytest
+from _cli_helpers import ENV_KEYS, accounts_file, cli, files, run_cli
 
 import karbon_async as ka
 from karbon_async._cli import main
 from karbon_async.export import load_checkpoints
 from karbon_async.testing import FakeKarbon
-
-ENV_KEYS = ("KARBON_BEARER_TOKEN", "KARBON_ACCESS_KEY", "KARBON_BASE_URL")
 
 
 @pytest.fixture
@@ -85,67 +83,24 @@ def test_bad_since_and_bad_format(
     assert exited.value.code == 2
 
 
-def _accounts_file(fake: FakeKarbon, path: Path, limit: ka.RateLimit) -> Path:
-    lines = []
-    for account in fake.accounts:
-        lines += [
-            f'["firm {account.index}"]',
-            f'bearer_token = "{account.bearer_token}"',
-            f'access_key = "{account.access_key}"',
-            f'base_url = "{fake.base_url}"',
-            f"requests = {limit.requests}",
-            f"per = {limit.per}",
-        ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-async def _cli(*args: str) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "karbon_async._cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-
-
-async def _run_cli(*args: str) -> tuple[int, str]:
-    process = await _cli(*args)
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode() + err.decode()
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".karbon-export" not in p.parts
-    }
-
-
 async def test_export_from_an_accounts_file(tmp_path: Path) -> None:
     limit = ka.RateLimit(50, 1.0)
     async with FakeKarbon(accounts=2, rate_limit=limit, size=40) as fake:
-        accounts = _accounts_file(fake, tmp_path / "accounts.toml", limit)
-        code, output = await _run_cli(
+        accounts = accounts_file(fake, tmp_path / "accounts.toml", limit)
+        code, output = await run_cli(
             "export", "--accounts", str(accounts), "--out", str(tmp_path / "o"),
             "--resources", "contacts,work-items", "--page-size", "20", "--plain", "--format", "csv",
         )  # fmt: skip
     assert code == 0, output
     assert "0 stream(s) failed" in output
-    files = _files(tmp_path / "o")
-    assert sorted(files) == [
+    written = files(tmp_path / "o")
+    assert sorted(written) == [
         "firm 0/contacts.csv",
         "firm 0/work-items.csv",
         "firm 1/contacts.csv",
         "firm 1/work-items.csv",
     ]
-    assert all(content.count(b"\n") == 41 for content in files.values())
+    assert all(content.count(b"\n") == 41 for content in written.values())
 
 
 async def test_failed_stream_exits_1_with_a_message(tmp_path: Path) -> None:
@@ -154,7 +109,7 @@ async def test_failed_stream_exits_1_with_a_message(tmp_path: Path) -> None:
         path.write_text(
             f'[wrong]\nbearer_token = "x"\naccess_key = "y"\nbase_url = "{fake.base_url}"\n'
         )
-        code, output = await _run_cli(
+        code, output = await run_cli(
             "export", "--accounts", str(path), "--out", str(tmp_path / "o"),
             "--resources", "users", "--plain",
         )  # fmt: skip
@@ -166,14 +121,14 @@ async def test_kill_9_mid_export_then_resume_gives_the_same_files(tmp_path: Path
     limit = ka.RateLimit(10, 0.5)
     sizes = {"Contacts": 300, "WorkItems": 200}
     async with FakeKarbon(accounts=2, rate_limit=limit, size=50, sizes=sizes) as fake:
-        accounts = _accounts_file(fake, tmp_path / "accounts.toml", limit)
+        accounts = accounts_file(fake, tmp_path / "accounts.toml", limit)
         common = ["--accounts", str(accounts), "--page-size", "10", "--plain"]
         common += ["--resources", "contacts,work-items,users"]
-        code, output = await _run_cli("export", *common, "--out", str(tmp_path / "whole"))
+        code, output = await run_cli("export", *common, "--out", str(tmp_path / "whole"))
         assert code == 0, output
 
         killed = tmp_path / "killed"
-        process = await _cli("export", *common, "--out", str(killed))
+        process = await cli("export", *common, "--out", str(killed))
         for _ in range(400):
             await asyncio.sleep(0.02)
             run = load_checkpoints(killed / ".karbon-export").get(("firm 0", "contacts"))
@@ -185,10 +140,10 @@ async def test_kill_9_mid_export_then_resume_gives_the_same_files(tmp_path: Path
         assert not (killed / "firm 0" / "contacts.jsonl").exists(), "killed too late"
         assert (killed / "firm 0" / "contacts.jsonl.part").exists()
 
-        code, output = await _run_cli("export", *common, "--out", str(killed), "--resume")
+        code, output = await run_cli("export", *common, "--out", str(killed), "--resume")
         assert code == 0, output
-    assert _files(killed) == _files(tmp_path / "whole")
-    lines = _files(killed)["firm 0/contacts.jsonl"].splitlines()
+    assert files(killed) == files(tmp_path / "whole")
+    lines = files(killed)["firm 0/contacts.jsonl"].splitlines()
     assert len(lines) == len({json.loads(line)["ContactKey"] for line in lines}) == 300
 
 
@@ -211,7 +166,7 @@ def test_without_rich_the_output_is_plain(
 
 async def test_sandbox_serves_accounts_an_export_can_use(tmp_path: Path) -> None:
     accounts = tmp_path / "accounts.toml"
-    sandbox = await _cli(
+    sandbox = await cli(
         "sandbox", "--port", "0", "--accounts", "2", "--size", "30",
         "--requests", "50", "--per", "1", "--write-accounts", str(accounts),
     )  # fmt: skip
@@ -223,7 +178,7 @@ async def test_sandbox_serves_accounts_an_export_can_use(tmp_path: Path) -> None
             if accounts.exists() and accounts.read_text().count("access_key") == 2:
                 break
             await asyncio.sleep(0.05)
-        code, output = await _run_cli(
+        code, output = await run_cli(
             "export", "--accounts", str(accounts), "--out", str(tmp_path / "o"),
             "--resources", "contacts", "--plain",
         )  # fmt: skip

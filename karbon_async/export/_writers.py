@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import datetime as dt
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from typing import IO, Any, Protocol
 import attrs
 
 from .. import _statefile
+from .._converter import parse_datetime
 from .._statefile import LocalWriteError
 from ._registry import ExportResource
 
@@ -107,7 +109,12 @@ def safe_name(name: str) -> str:
 
 
 def _stamp(watermark: str) -> str:
-    return re.sub(r"[^0-9TZ]", "", watermark)[:16] + "Z"
+    """The watermark as a UTC time for a file name: ``20251225T000000Z``."""
+    try:
+        moment = parse_datetime(watermark).astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):  # not a time: its digits, still a safe name
+        return re.sub(r"[^0-9T]", "", watermark)[:15] + "Z"
+    return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
 def output_name(stream: StreamInfo, extension: str) -> str:
@@ -140,6 +147,8 @@ class _FileStream:
         self._file: IO[bytes] | None = None
         self._finished = False
         self._device: int | None = None
+        self._untouched = False
+        """Opened afresh and nothing written yet: closing after a failure removes it."""
 
     @property
     def already_finished(self) -> bool:
@@ -156,6 +165,7 @@ class _FileStream:
         if position is None:
             # Unbuffered: a failed write leaves nothing behind to be flushed again on close.
             self._file = open(self.part, "wb", buffering=0)  # noqa: SIM115 - kept open
+            self._untouched = True
             return
         if not self.part.exists():
             if self.final.exists():
@@ -180,6 +190,7 @@ class _FileStream:
     def write_sync(self, data: bytes) -> int:
         """Append to the OS (a killed process loses nothing written); ``sync`` for the disk."""
         assert self._file is not None
+        self._untouched = False
         return _statefile.write_all(self._file.fileno(), data, self.part)
 
     def sync_sync(self) -> None:
@@ -205,6 +216,16 @@ class _FileStream:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def abandon_sync(self) -> None:
+        """Close after a failure. A stream that failed before its first page (a refused token)
+        leaves no empty ``.part``: its checkpoint holds no position, so ``resume`` starts it
+        afresh all the same."""
+        untouched = self._untouched and self._file is not None
+        self.close_sync()
+        if untouched:
+            with contextlib.suppress(OSError):
+                self.part.unlink()
 
     def seal_sync(self) -> bool:
         """Close the part file; False when the stream was already finished."""
@@ -281,7 +302,7 @@ class JsonlStream:
     async def close(self) -> None:
         # Inline, not in a thread: a cancelled run must still close it (a thread job cancelled
         # before it started would never run).
-        self._file.close_sync()
+        self._file.abandon_sync()
 
 
 def flatten(record: Record, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
