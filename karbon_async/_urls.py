@@ -47,11 +47,16 @@ def origin_of(url: str) -> tuple[str, str, int]:
         sent = URL(url, encoded=True)
     except ValueError as exc:
         raise UnsafeURLError(f"aiohttp cannot parse {url!r}: {exc}") from exc
-    if sent.user is not None or sent.password is not None or (
-        sent.scheme,
-        (sent.raw_host or "").lower(),
-        sent.port,
-    ) != (scheme, host, port):
+    if (
+        sent.user is not None
+        or sent.password is not None
+        or (
+            sent.scheme,
+            (sent.raw_host or "").lower(),
+            sent.port,
+        )
+        != (scheme, host, port)
+    ):
         raise UnsafeURLError(f"{url!r} is ambiguous: aiohttp would read another origin")
     return scheme, host, port
 

@@ -3,6 +3,8 @@ error, and a link that is accepted is one aiohttp sends to our origin, without u
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from _loopback import loopback
 from aiohttp import web
@@ -48,8 +50,8 @@ _hosts = st.sampled_from(
         "Api.KarbonHQ.com",
         HOST + ".",
         "evil.test",
-        "аpi.karbonhq.com",  # Cyrillic a
-        "ａpi.karbonhq.com",  # fullwidth a, NFKC-folds to ours
+        "\u0430pi.karbonhq.com",  # Cyrillic a
+        "\uff41pi.karbonhq.com",  # fullwidth a, NFKC-folds to ours
         "xn--pi-7ld.karbonhq.com",
         "api%2ekarbonhq%2ecom",
         "%61pi.karbonhq.com",
@@ -78,7 +80,7 @@ _ports = st.sampled_from(
         ":+443",
         ": 443",
         ":443 ",
-        ":４４３",
+        ":\uff14\uff14\uff13",  # fullwidth digits
         ":1e3",
     ]
 )
@@ -144,6 +146,11 @@ def test_links_to_our_origin_in_any_spelling_are_followed(
     assert URL(url, encoded=True).raw_path == "/v3/Contacts"
 
 
+async def collect(contacts: ka.Paginator[Any], into: list[str | None]) -> None:
+    async for contact in contacts:
+        into.append(contact.contact_key)
+
+
 @pytest.mark.parametrize(
     "link",
     [
@@ -169,7 +176,6 @@ async def test_a_hostile_next_link_is_refused_after_its_page_is_yielded(link: st
             bearer_token="t", access_key="k", base_url=server.base_url
         ) as karbon:
             with pytest.raises(ka.UnsafeURLError):
-                async for contact in karbon.contacts.list():
-                    seen.append(contact.contact_key)
+                await collect(karbon.contacts.list(), seen)
         assert seen == ["a"]
         assert len(server.requests) == 1
