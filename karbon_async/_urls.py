@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
 
@@ -11,6 +12,8 @@ from yarl import URL
 from ._exceptions import UnsafeURLError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_KEY_LENGTH = 256
+"""The longest key accepted in a path; Karbon's keys and identifiers are far shorter."""
 _NOT_IN_URL = re.compile(r"[^\x21-\x7e]")
 # A DNS name (underscores too: container names) or an IPv4/IPv6 literal; never percent-encoded.
 _HOST = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|[0-9a-f:.]+")
@@ -77,10 +80,18 @@ def path_segment(value: str, *, name: str = "key") -> str:
     change the path (empty, ``/``, ``?``, ``#``, backslash, control characters, dot segments)."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value.strip() or value in (".", "..") or _UNSAFE_IN_KEY.search(value):
+    if len(value) > MAX_KEY_LENGTH:
+        raise ValueError(f"{name} is {len(value)} characters long; at most {MAX_KEY_LENGTH}")
+    if (
+        not value.strip()
+        or value != value.strip()
+        or value in (".", "..")
+        or _UNSAFE_IN_KEY.search(value)
+        or any(unicodedata.category(char)[0] == "C" or char in "\u2028\u2029" for char in value)
+    ):
         raise ValueError(
-            f"invalid {name} {value!r}: it must be a non-empty key "
-            "without / ? # \\ or control characters"
+            f"invalid {name} {value!r}: it must be a non-empty key without surrounding "
+            "whitespace, / ? # \\, control, format or unassigned characters"
         )
     return quote(value, safe="")
 
