@@ -23,6 +23,7 @@ The sustained rate is ``requests / (per + latency)``: 99.9% of the limit at 50 m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import weakref
 from collections import deque
@@ -126,7 +127,11 @@ class AccountBudget:
                 if waiter.done() and not waiter.cancelled():
                     self._return_unused_slot()  # granted as we were cancelled: never sent
                 else:
-                    self._waiters[lane].remove(waiter)
+                    # A dispatch in the same loop turn as the cancel may already have popped
+                    # (and skipped) this waiter: it is then no longer queued.
+                    waiter.cancel()
+                    with contextlib.suppress(ValueError):
+                        self._waiters[lane].remove(waiter)
                 raise
         permit = _LocalPermit(self)
         if lane is Lane.BULK and self._pacer is not None:

@@ -14,7 +14,7 @@ import attrs
 
 from ._converter import request_document
 from ._generated._spec_types import OperationSpec
-from ._limits import Lane
+from ._limits import Lane, check_lane
 from ._sender import RequestSender
 from ._urls import odata_key_literal, path_segment
 
@@ -28,11 +28,11 @@ class Resource:
 
     def __init__(self, sender: RequestSender, *, lane: Lane | None = None) -> None:
         self._sender = sender
-        self._lane = lane
+        self._lane = None if lane is None else check_lane(lane)
 
     def _lane_or(self, default: Lane, given: Lane | None) -> Lane:
         if given is not None:
-            return given
+            return check_lane(given)
         return self._lane if self._lane is not None else default
 
 
@@ -66,6 +66,12 @@ class Endpoint:
 
     def url(self, resource: Resource, key: str | None, params: dict[str, str] | None = None) -> str:
         path = self.spec.path
+        if (key is None) != (_PLACEHOLDER.search(path) is None):
+            raise TypeError(
+                f"{self.operation_id} ({path}) takes a key (a str)"
+                if key is None
+                else f"{self.operation_id} ({path}) takes no key, got {key!r}"
+            )
         if key is not None:
 
             def fill(match: re.Match[str]) -> str:

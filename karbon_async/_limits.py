@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 
 import attrs
 
@@ -13,8 +14,8 @@ def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int)
 
 
 def _positive_float(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
 
 
 def _optional_burst(
@@ -40,6 +41,13 @@ class RateLimit:
     requests: int = attrs.field(default=120, validator=_positive_int)
     per: float = attrs.field(default=60.0, validator=_positive_float, converter=float)
     burst: int | None = attrs.field(default=None, validator=_optional_burst, kw_only=True)
+
+
+def check_lane(lane: object) -> Lane:
+    """``lane`` if it is a ``Lane``; else a TypeError naming the choices (``7``, ``"bulk"``)."""
+    if not isinstance(lane, Lane):
+        raise TypeError(f"lane must be Lane.INTERACTIVE or Lane.BULK, got {lane!r}")
+    return lane
 
 
 class Lane(enum.IntEnum):

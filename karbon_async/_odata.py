@@ -32,7 +32,8 @@ Literal = Union[str, int, float, Decimal, bool, dt.date, dt.datetime, enum.Enum,
 Spell = Callable[[str, str], str]
 """``(field, string value) -> the spelling sent``: an endpoint's value spellings."""
 
-_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
+# Always used with fullmatch: "$" of re.match would let a trailing newline through.
+_FIELD_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
 _LAMBDA_VARIABLE = "x"
 COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
 TEXT_FUNCTIONS = ("contains", "startswith")
@@ -242,7 +243,7 @@ class _Not(Filter):
 
 
 def _check_field(value: str) -> None:
-    if not isinstance(value, str) or not _FIELD_PATH.match(value):
+    if not isinstance(value, str) or not _FIELD_PATH.fullmatch(value):
         raise ValueError(f"invalid OData field name {value!r}")
 
 
@@ -363,7 +364,7 @@ def split_names(value: str | Iterable[str], option: str) -> list[str]:
     items = [value] if isinstance(value, str) else list(value)
     names = [part.strip() for item in items for part in str(item).split(",")]
     for name in names:
-        if not _FIELD_PATH.match(name):
+        if not _FIELD_PATH.fullmatch(name):
             raise ValueError(f"invalid {option} name {name!r}")
     return names
 

@@ -99,6 +99,8 @@ class ListMethod(Generic[M]):
             )
         if skip is not None and (isinstance(skip, bool) or not isinstance(skip, int) or skip < 0):
             raise ValueError(f"skip must be a non-negative integer, got {skip!r}")
+        if count is not None and not isinstance(count, bool):
+            raise TypeError(f"count must be True, False or None, got {count!r}")
         if not endpoint.paged and (skip or page_size_given):
             raise ValueError(f"{endpoint.operation_id} is not paged: no page_size or skip")
         # Every option is rendered (and so checked) before anything is sent, resumed or not.

@@ -37,11 +37,14 @@ Redis unreachable (``on_unavailable``):
 * ``"local"``: callers are served by a local sliding window of
   ``max(1, requests // expected_processes)`` slots per process. Its count includes this
   process's slots taken through Redis before the outage (not a fresh ``AccountBudget``, which
-  would forget them). Exact when every process is in local mode and the slots taken through
-  Redis before the outage have passed; until then, or if only some processes lost Redis, the
-  account can see more than ``requests`` arrivals in a window. Choose it for progress, not for
-  exactness. On reconnection every slot taken locally is written to Redis before anything else
-  is granted there.
+  would forget them), and it grants nothing until ``per`` seconds after the outage was noticed:
+  by then every request other processes sent through Redis and saw answered before the outage
+  has left the window, so the local shares do not stack on a window Redis had already filled.
+  Exact when every process is in local mode and ``expected_processes`` is not too low; not
+  covered: requests of other processes still in flight when Redis went away (they may arrive
+  inside the first local window), and processes that still reach Redis while this one cannot.
+  Choose it for progress, not for exactness. On reconnection every slot taken locally is
+  written to Redis before anything else is granted there.
 
 Redis restarted and lost its data (tests run it with persistence off): each live process
 re-writes the slots it holds or has released within ``per`` seconds before it takes a new one,
@@ -62,7 +65,6 @@ script, which is the smaller and provable choice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import importlib
 import itertools
@@ -234,6 +236,40 @@ return gen
 """
 
 
+# KEYS: slots, queue, tickets; ARGV: this process's ticket prefix, channel, per_ms. Removes this
+# process's tickets, and its slots scored more than `per` ahead: those are grants whose reply
+# never arrived (their request was never sent). Slots of sent requests score at most `per`
+# ahead once released and are kept; the caller keeps its in-flight slots out of the prefix
+# match by listing them (ARGV[4...]). Wakes the other processes when anything was removed.
+_CLOSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local prefix = ARGV[1]
+local keep = {}
+for i = 4, #ARGV do keep[ARGV[i]] = true end
+local removed = 0
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(member, 1, #prefix) == prefix then
+      removed = removed + redis.call('ZREM', key, member)
+    end
+  end
+end
+local ahead = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now + tonumber(ARGV[3])), '+inf')
+for _, member in ipairs(ahead) do
+  if string.sub(member, 1, #prefix) == prefix and not keep[member] then
+    removed = removed + redis.call('ZREM', KEYS[1], member)
+  end
+end
+if removed > 0 then redis.call('PUBLISH', ARGV[2], 'c') end
+return removed
+"""
+
+CLOSE_TIMEOUT = 2.0
+"""Seconds ``RedisBudget.aclose()`` spends at most on stopping its tasks, and again at most on
+removing this process's tickets from Redis."""
+
+
 def account_id(base_url: str, access_key: str) -> str:
     """A stable, non-reversible name for one account: never the raw access key."""
     digest = hashlib.sha256(f"{base_url.rstrip('/')}\n{access_key}".encode())
@@ -340,6 +376,7 @@ class RedisBudget:
         self._release_script = self._redis.register_script(_RELEASE)
         self._cool_down_script = self._redis.register_script(_COOL_DOWN)
         self._restore_script = self._redis.register_script(_RESTORE)
+        self._close_script = self._redis.register_script(_CLOSE)
 
         self._instance = uuid.uuid4().hex[:12]
         self._counter = itertools.count()
@@ -351,6 +388,7 @@ class RedisBudget:
         self._held: dict[str, float] = {}
         self._released: deque[tuple[float, str]] = deque()
         self._local_cooldown_until = 0.0
+        self._local_from = 0.0  # loop time of the first local grant of this outage
         self._need_restore = False
         self._local_mode = False
         self._unavailable = False
@@ -432,23 +470,48 @@ class RedisBudget:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Stop the background tasks; close the Redis client if this budget made it."""
+        """Stop the background tasks, take this process's tickets (and grants it never used)
+        out of Redis so other processes need not wait for them to expire, and close the Redis
+        client if this budget made it. Slots of requests already sent stay until their window
+        has passed. Takes at most about ``2 * CLOSE_TIMEOUT`` seconds, even with Redis down."""
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
         for queue in self._waiters.values():
             for waiter in queue:
                 if not waiter.future.done():
                     waiter.future.set_exception(RuntimeError("the RedisBudget was closed"))
             queue.clear()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # asyncio.wait, unlike awaiting each task, neither swallows a cancel of aclose()
+            # itself nor waits forever on a task stuck in a Redis call.
+            _, stuck = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+            if stuck:
+                logger.warning("Redis budget %s: background task did not stop", self.account[:8])
+        if self._loop is not None:
+            await self._remove_own_entries()
         if self._owns_client:
             await self._redis.aclose()
+
+    async def _remove_own_entries(self) -> None:
+        try:
+            await asyncio.wait_for(
+                self._close_script(
+                    keys=self._keys[:3],
+                    args=[f"{self._instance}:", self._channel, self._per_ms, *self._held],
+                ),
+                CLOSE_TIMEOUT,
+            )
+            self.round_trips += 1
+        except self._errors as exc:  # their tickets expire after ticket_ttl anyway
+            logger.warning(
+                "Redis budget %s: could not remove this process's tickets (%s)",
+                self.account[:8],
+                exc,
+            )
 
     async def __aenter__(self) -> RedisBudget:
         return self
@@ -534,7 +597,9 @@ class RedisBudget:
         loop = asyncio.get_running_loop()
         delay = self._backoff[0]
         next_try = 0.0  # while Redis is unreachable: when to try it again
-        while True:
+        # Checked as well as being cancelled: redis-py (8.1) can swallow a cancel that lands
+        # during a script call, and the loop would then run on after aclose().
+        while not self._closed:
             if not (self._queued() or self._cancel or self._need_restore):
                 self._wake.clear()
                 await self._wake.wait()
@@ -570,11 +635,23 @@ class RedisBudget:
                     sleep = delay
                     delay = min(delay * 2, self._backoff[1])
                     if self._on_unavailable == "local":
+                        if not self._local_mode:
+                            self._local_from = loop.time() + self._limit.per
                         self._local_mode = True
                         sleep = min(sleep, self._grant_locally(loop))
-            if sleep > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), sleep)
+            if sleep > 0 and not self._closed:
+                await self._sleep_unless_woken(loop, sleep)
+
+    async def _sleep_unless_woken(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        # Not asyncio.wait_for: before Python 3.12 it swallows a cancel that arrives as the
+        # wake-up does (a waiter's cancel pokes), and aclose() then waited for this task forever.
+        assert self._wake is not None
+        timer = loop.call_later(seconds, self._wake.set) if math.isfinite(seconds) else None
+        try:
+            await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _restore(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
@@ -644,8 +721,9 @@ class RedisBudget:
     def _grant_locally(self, loop: asyncio.AbstractEventLoop) -> float:
         """Serve waiters from this process's share; the seconds until a slot frees."""
         now = loop.time()
-        if now < self._local_cooldown_until:
-            return self._local_cooldown_until - now
+        paused_until = max(self._local_cooldown_until, self._local_from)
+        if now < paused_until:
+            return paused_until - now
         for waiter in self._queued():
             if self._mirror_count(now) >= self._local_limit:
                 break
@@ -657,13 +735,13 @@ class RedisBudget:
     async def _listen_forever(self) -> None:
         """Wake the dispatcher when another process releases a slot (pub/sub)."""
         delay = self._backoff[0]
-        while True:
+        while not self._closed:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
                 delay = self._backoff[0]
                 self._poke()  # (re)connected: anything may have changed meanwhile
-                while True:
+                while not self._closed:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30)
                     if message is not None:
                         self._poke()

@@ -15,6 +15,7 @@ The rules:
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
@@ -35,14 +36,33 @@ T = TypeVar("T")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
+MAX_ATTEMPTS = 100
+"""The most attempts a ``RetryPolicy`` may ask for: beyond it a policy is a mistake, not a plan."""
+
+
+def _attempts(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{attribute.name} must be an int, got {value!r}")
+    if not 1 <= value <= MAX_ATTEMPTS:
+        raise ValueError(f"{attribute.name} must be between 1 and {MAX_ATTEMPTS}, got {value}")
+
+
+def _seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number of seconds, got {value!r}")
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{attribute.name} must be finite and not negative, got {value!r}")
+
+
 @attrs.frozen
 class RetryPolicy:
-    """How hard to try. ``max_attempts`` counts the first try."""
+    """How hard to try. ``max_attempts`` counts the first try (1 to ``MAX_ATTEMPTS``); the
+    delays are finite, non-negative seconds."""
 
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    max_retry_wait: float = 300.0
+    max_attempts: int = attrs.field(default=5, validator=_attempts)
+    base_delay: float = attrs.field(default=0.5, validator=_seconds)
+    max_delay: float = attrs.field(default=30.0, validator=_seconds)
+    max_retry_wait: float = attrs.field(default=300.0, validator=_seconds)
     """The longest ``Retry-After`` worth waiting for; a longer one raises ``RateLimitError``."""
 
 
@@ -62,7 +82,7 @@ def _waits(policy: RetryPolicy) -> Generator[float, BaseException | None, None]:
     failures = 0
     rate_limited_before = False
     while True:
-        ceiling = min(policy.max_delay, policy.base_delay * 2**failures)
+        ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** min(failures, 64))
         failures += 1
         if isinstance(error, RateLimitError) and not rate_limited_before:
             rate_limited_before = True

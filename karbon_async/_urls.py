@@ -3,24 +3,65 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
+
+from yarl import URL
 
 from ._exceptions import UnsafeURLError
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_KEY_LENGTH = 256
+"""The longest key accepted in a path; Karbon's keys and identifiers are far shorter."""
+_NOT_IN_URL = re.compile(r"[^\x21-\x7e]")
+# A DNS name (underscores too: container names) or an IPv4/IPv6 literal; never percent-encoded.
+_HOST = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|[0-9a-f:.]+")
 _UNSAFE_IN_KEY = re.compile(r"[/?#\\\x00-\x1f\x7f]")
 # Characters left as they are in query values: what OData expressions use and URLs allow.
 _QUERY_SAFE = "$'(),:@!*"
 
 
 def origin_of(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) with the default port filled in."""
+    """(scheme, host, port) with the default port filled in; UnsafeURLError for anything but a
+    plain absolute http(s) URL: no userinfo, an ASCII host name or IP literal, a valid port."""
+    if not isinstance(url, str):
+        raise UnsafeURLError(f"not a URL: {url!r}")
+    if _NOT_IN_URL.search(url):
+        raise UnsafeURLError(f"whitespace, control or non-ASCII characters in the URL {url!r}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in _DEFAULT_PORTS or not parts.netloc:
         raise UnsafeURLError(f"not an absolute http(s) URL: {url!r}")
-    return scheme, parts.hostname.lower(), parts.port or _DEFAULT_PORTS[scheme]
+    if "@" in parts.netloc or "\\" in parts.netloc:
+        raise UnsafeURLError(f"userinfo or a backslash in the URL's authority: {url!r}")
+    host = (parts.hostname or "").lower()
+    if not _HOST.fullmatch(host):
+        raise UnsafeURLError(f"not a plain host name or IP address in {url!r}")
+    try:
+        explicit = parts.port
+    except ValueError as exc:
+        raise UnsafeURLError(f"invalid port in {url!r}") from exc
+    if explicit == 0:
+        raise UnsafeURLError(f"invalid port in {url!r}")
+    port = explicit or _DEFAULT_PORTS[scheme]
+    # aiohttp sends through yarl, whose parser must see the very same origin.
+    try:
+        sent = URL(url, encoded=True)
+    except ValueError as exc:
+        raise UnsafeURLError(f"aiohttp cannot parse {url!r}: {exc}") from exc
+    if (
+        sent.user is not None
+        or sent.password is not None
+        or (
+            sent.scheme,
+            (sent.raw_host or "").lower(),
+            sent.port,
+        )
+        != (scheme, host, port)
+    ):
+        raise UnsafeURLError(f"{url!r} is ambiguous: aiohttp would read another origin")
+    return scheme, host, port
 
 
 def ensure_same_origin(url: str, origin: tuple[str, str, int]) -> str:
@@ -39,10 +80,18 @@ def path_segment(value: str, *, name: str = "key") -> str:
     change the path (empty, ``/``, ``?``, ``#``, backslash, control characters, dot segments)."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value.strip() or value in (".", "..") or _UNSAFE_IN_KEY.search(value):
+    if len(value) > MAX_KEY_LENGTH:
+        raise ValueError(f"{name} is {len(value)} characters long; at most {MAX_KEY_LENGTH}")
+    if (
+        not value.strip()
+        or value != value.strip()
+        or value in (".", "..")
+        or _UNSAFE_IN_KEY.search(value)
+        or any(unicodedata.category(char)[0] == "C" or char in "\u2028\u2029" for char in value)
+    ):
         raise ValueError(
-            f"invalid {name} {value!r}: it must be a non-empty key "
-            "without / ? # \\ or control characters"
+            f"invalid {name} {value!r}: it must be a non-empty key without surrounding "
+            "whitespace, / ? # \\, control, format or unassigned characters"
         )
     return quote(value, safe="")
 

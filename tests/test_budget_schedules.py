@@ -132,3 +132,156 @@ def test_a_saturated_budget_wastes_at_most_one_latency_per_window(
     finished = run_virtual(scenario())
     windows = math.ceil(total / requests) - 1
     assert finished <= windows * (per + latency + SLOT_MARGIN) + latency + 1e-6
+
+
+def test_a_cancel_in_the_turn_the_slot_frees_raises_cancelled_error() -> None:
+    """The deadline and the slot's expiry fall in one loop turn, the deadline's callback first:
+    the waiter is cancelled, then the dispatch skips it, then the waiter's task resumes."""
+    per = 1.0
+
+    async def scenario() -> tuple[BaseException | None, Any]:
+        loop = asyncio.get_running_loop()
+        budget = AccountBudget(RateLimit(requests=1, per=per))
+        held = await budget.acquire()
+        released_at = 1.0
+        frees_at = released_at + per + SLOT_MARGIN  # computed as the budget computes it
+
+        async def waiter() -> None:
+            # Scheduled before the budget's own wake-up for the same instant, so it runs first.
+            loop.call_at(frees_at, task.cancel)
+            await budget.acquire()
+
+        task = asyncio.ensure_future(waiter())
+        await asyncio.sleep(released_at)
+        await held.release()
+        outcome: BaseException | None = None
+        try:
+            await task
+        except BaseException as exc:  # whatever it was: the test inspects it
+            outcome = exc
+        await asyncio.sleep(per + 1)
+        return outcome, budget.snapshot()
+
+    outcome, snapshot = run_virtual(scenario())
+    assert isinstance(outcome, asyncio.CancelledError)
+    assert (snapshot.in_window, snapshot.in_flight, snapshot.granted) == (0, 0, 1)
+
+
+# A caller's plan: (start, hold, lane, how it is cancelled). Cancellations land on a grid of
+# quarter seconds, a few loop turns after the caller starts, or exactly when another caller's
+# slot frees (scheduled before or after that caller's release, so both orders of the cancel
+# and the budget's wake-up inside that one loop turn occur).
+_cancel_specs = st.one_of(
+    st.none(),
+    st.tuples(st.just("at"), st.integers(0, 24).map(lambda q: q / 4)),
+    st.tuples(st.just("turns"), st.integers(0, 4)),
+    st.tuples(st.just("expiry"), st.integers(0, 11), st.booleans()),
+)
+_schedules = st.lists(
+    st.tuples(
+        st.integers(0, 12).map(lambda q: q / 4),
+        st.integers(0, 8).map(lambda q: q / 4),
+        st.sampled_from(list(Lane)),
+        _cancel_specs,
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    requests=st.integers(min_value=1, max_value=4),
+    per=st.sampled_from([0.5, 1.0, 1.75]),
+    burst=st.one_of(st.none(), st.integers(min_value=1, max_value=3)),
+    cool_down=st.one_of(st.none(), st.integers(0, 8).map(lambda q: q / 4)),
+    plans=_schedules,
+)
+def test_cancellation_at_any_loop_turn_propagates_and_leaks_nothing(
+    requests: int,
+    per: float,
+    burst: int | None,
+    cool_down: float | None,
+    plans: list[tuple[float, float, Lane, Any]],
+) -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        budget = AccountBudget(
+            RateLimit(requests, per, burst=min(burst, requests) if burst else None)
+        )
+        tasks: list[asyncio.Task[None]] = []
+        on_release: dict[int, list[int]] = {}  # caller -> callers cancelled when its slot frees
+        before_release: dict[int, list[int]] = {}
+        in_flight = 0
+        grants: list[float] = []
+        releases: list[float] = []
+        acquired: list[bool] = [False] * len(plans)
+
+        def cancel_later(index: int, turns: int) -> None:
+            if turns == 0:
+                tasks[index].cancel()
+            else:
+                loop.call_soon(cancel_later, index, turns - 1)
+
+        def cancel_when_frees(index: int, frees_at: float) -> None:
+            loop.call_at(frees_at, tasks[index].cancel)
+
+        async def one(index: int, start: float, hold: float, lane: Lane) -> None:
+            nonlocal in_flight
+            await asyncio.sleep(start)
+            permit = await budget.acquire(lane)
+            acquired[index] = True
+            in_flight += 1
+            grants.append(loop.time())
+            assert in_flight <= requests
+            assert budget.snapshot().in_window <= requests
+            try:
+                await asyncio.sleep(hold)
+            finally:
+                in_flight -= 1
+                frees_at = loop.time() + per + SLOT_MARGIN
+                for other in before_release.get(index, []):
+                    cancel_when_frees(other, frees_at)
+                releases.append(loop.time())
+                await permit.release()
+                for other in on_release.get(index, []):
+                    cancel_when_frees(other, frees_at)
+            if index == 0 and cool_down is not None:
+                await budget.cool_down(cool_down)
+
+        for index, (start, hold, lane, _) in enumerate(plans):
+            tasks.append(asyncio.ensure_future(one(index, start, hold, lane)))
+        for index, (*_, spec) in enumerate(plans):
+            if spec is None:
+                continue
+            if spec[0] == "at":
+                loop.call_at(spec[1], tasks[index].cancel)
+            elif spec[0] == "turns":
+                cancel_later(index, spec[1])
+            else:
+                other = spec[1] % len(plans)
+                (before_release if spec[2] else on_release).setdefault(other, []).append(index)
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for index, outcome in enumerate(outcomes):
+            # Only CancelledError may end a caller; anything else is a bug of the budget.
+            assert outcome is None or isinstance(outcome, asyncio.CancelledError), (
+                index,
+                repr(outcome),
+            )
+        assert max_in_window(grants, per) <= requests
+        assert max_in_window(releases, per) <= requests
+        await asyncio.sleep(per + 1 + (cool_down or 0))
+        snapshot = budget.snapshot()
+        assert snapshot.granted == sum(acquired)
+        assert (snapshot.in_window, snapshot.in_flight) == (0, 0)
+        assert snapshot.waiting == {lane: 0 for lane in Lane}
+        # Every slot is free again: a full window's worth goes out without waiting.
+        started = loop.time()
+        if burst is None:
+            fresh = [await budget.acquire() for _ in range(requests)]
+            assert loop.time() == started
+            for permit in fresh:
+                await permit.release()
+
+    # A bound in virtual time turns a caller stuck forever into a failure instead of a hang.
+    run_virtual(asyncio.wait_for(scenario(), 10_000))

@@ -14,7 +14,7 @@ from redis_server import RedisServer, redis_server
 
 from karbon_async import Lane, RateLimit
 from karbon_async._budget import Budget
-from karbon_async._redis_budget import RedisBudget
+from karbon_async._redis_budget import CLOSE_TIMEOUT, RedisBudget
 
 __all__ = ["redis_server"]  # the fixture
 
@@ -250,7 +250,8 @@ async def test_redis_down_with_local_serves_a_share_and_writes_it_back(
     started = loop.time()
     permit = await asyncio.wait_for(budget.acquire(), 3)  # the share is 4 // 2 = 2
     assert budget.local_mode
-    assert loop.time() - started < 0.5
+    # The first local grant waits `per` after the outage is noticed (not before `started`).
+    assert limit.per <= loop.time() - started < limit.per + 0.5
     await permit.release()
     permit = await asyncio.wait_for(budget.acquire(), 3)  # waits for the first slot's window
     await permit.release()
@@ -277,3 +278,87 @@ async def test_a_redis_budget_is_a_budget(budgets: Factory) -> None:
         budgets(RateLimit(3, 1.0, burst=1))
     with pytest.raises(ValueError, match="on_unavailable"):
         budgets(RateLimit(3, 1.0), on_unavailable="panic")
+
+
+async def test_redis_dying_under_load_with_local_keeps_the_window(
+    budgets: Factory, redis_server: RedisServer
+) -> None:
+    """One process fills the window through Redis, then Redis dies as another starts: the
+    newcomer's local share only starts once the slots taken through Redis have left it."""
+    loop = asyncio.get_running_loop()
+    limit = RateLimit(requests=4, per=0.4)
+    busy, newcomer = (
+        budgets(limit, on_unavailable="local", expected_processes=2, backoff=0.05) for _ in range(2)
+    )
+    arrivals: list[float] = []
+    stop_at = loop.time() + 1.6
+
+    async def storm(budget: RedisBudget) -> None:
+        while loop.time() < stop_at:
+            permit = await budget.acquire()
+            arrivals.append(loop.time())
+            await permit.release()
+
+    storms = [asyncio.ensure_future(storm(busy)) for _ in range(3)]
+    await asyncio.sleep(0.5)
+    redis_server.stop()
+    storms += [asyncio.ensure_future(storm(newcomer)) for _ in range(3)]
+    await asyncio.gather(*storms)
+    assert busy.local_mode
+    assert newcomer.local_mode
+    assert len(arrivals) > 8, "both phases served requests"
+    assert max_in_window(arrivals, limit.per) <= limit.requests
+
+
+async def test_aclose_right_after_cancelling_waiters_is_prompt_and_frees_the_queue(
+    budgets: Factory, redis_server: RedisServer
+) -> None:
+    import redis.asyncio as aioredis
+
+    loop = asyncio.get_running_loop()
+    limit = RateLimit(requests=1, per=0.3)
+    closing, other = budgets(limit), budgets(limit)  # ticket_ttl is 10 s
+    held = await closing.acquire()
+    cancelled = [asyncio.ensure_future(closing.acquire()) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    # queued behind the closing process's ticket (a process registers `requests` at a time)
+    waiting = asyncio.ensure_future(other.acquire())
+    await asyncio.sleep(0.05)
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        (queue,) = [key async for key in client.scan_iter("*:queue")]
+        before = await client.zrange(queue, 0, -1)
+        assert len(before) == 2
+        await held.release()
+        released = loop.time()
+        for waiter in cancelled:
+            waiter.cancel()
+        await asyncio.wait_for(closing.aclose(), 2 * CLOSE_TIMEOUT + 1)
+        assert loop.time() - released < 0.5, "aclose did not hang"
+        assert all(waiter.cancelled() for waiter in cancelled)
+        # Only the other process's ticket is left, in the queue and among the live tickets.
+        assert await client.zrange(queue, 0, -1) == before[-1:]
+        tickets = queue.decode().removesuffix(":queue") + ":tickets"
+        assert await client.zrange(tickets, 0, -1) == before[-1:]
+        permit = await asyncio.wait_for(waiting, 3)
+        assert loop.time() - released < limit.per + 0.5, "not held up by the closed tickets"
+        await permit.release()
+    finally:
+        await client.aclose()
+
+
+async def test_aclose_is_bounded_when_redis_is_gone(
+    budgets: Factory, redis_server: RedisServer
+) -> None:
+    loop = asyncio.get_running_loop()
+    budget = budgets(RateLimit(requests=1, per=0.3))
+    held = await budget.acquire()
+    waiter = asyncio.ensure_future(budget.acquire())
+    await asyncio.sleep(0.05)
+    redis_server.stop()
+    started = loop.time()
+    await asyncio.wait_for(budget.aclose(), 2 * CLOSE_TIMEOUT + 1)
+    assert loop.time() - started <= 2 * CLOSE_TIMEOUT + 0.5
+    with pytest.raises(RuntimeError, match="closed"):
+        await waiter
+    del held

@@ -9,6 +9,7 @@ import datetime as dt
 import email.parser
 import email.policy
 import json
+import unicodedata
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -137,7 +138,15 @@ FORBIDDEN = set("/?#\\") | {chr(c) for c in range(0x20)} | {"\x7f"}
 async def test_udi_keys_are_quoted_or_refused(key: str) -> None:
     transport = RecordingTransport(lambda request: ok(request, {"ContactKey": "k"}))
     client = client_with(transport)
-    if not key.strip() or key in (".", "..") or set(key) & FORBIDDEN:
+    refused = (
+        not key.strip()
+        or key != key.strip()
+        or key in (".", "..")
+        or set(key) & FORBIDDEN
+        # control, format, surrogate, private-use and unassigned characters; line separators
+        or any(unicodedata.category(c).startswith("C") or c in "\u2028\u2029" for c in key)
+    )
+    if refused:
         with pytest.raises(ValueError):
             await client.contacts.get_by_user_defined_identifier(key)
         assert transport.sent == []
