@@ -12,17 +12,26 @@ import inspect
 import re
 from typing import Any
 
-from karbon_async._endpoint import Endpoint
 from karbon_async._generated import OPERATIONS
 from karbon_async._resources import RESOURCES, declared_operations
 
 PLACEHOLDER = re.compile(r"<!-- resources: ([\w ]+) -->")
 _placed: dict[str, str] = {}
 
-# Where a method kind's parameters are documented (client.md).
-KIND_ANCHORS = {
-    "ListEndpoint": "client.md#karbon_async._read_endpoints.ListMethod",
-    "GetEndpoint": "client.md#karbon_async._read_endpoints.GetMethod",
+# Where each method kind's parameters are documented (client.md, "Method kinds").
+_READ, _WRITE = "karbon_async._read_endpoints", "karbon_async._write_endpoints"
+KIND_DOCS = {
+    "ListEndpoint": f"{_READ}.ListMethod",
+    "GetEndpoint": f"{_READ}.GetMethod",
+    "SingletonEndpoint": f"{_READ}.SingletonMethod",
+    "KeyedListEndpoint": f"{_READ}.KeyedListMethod",
+    "CreateEndpoint": f"{_WRITE}.CreateMethod",
+    "ReplaceEndpoint": f"{_WRITE}.KeyedWriteMethod",
+    "PatchEndpoint": f"{_WRITE}.KeyedWriteMethod",
+    "ActionEndpoint": f"{_WRITE}.KeyedWriteMethod",
+    "DeleteEndpoint": f"{_WRITE}.DeleteMethod",
+    "DeleteAllEndpoint": f"{_WRITE}.DeleteAllMethod",
+    "ModifyEndpoint": f"{_WRITE}.ModifyMethod",
 }
 
 
@@ -31,8 +40,22 @@ def _model_name(model: object) -> str | None:
     return name if isinstance(name, str) and name != "NoneType" else None
 
 
+def _public_members(resource: type) -> dict[str, object]:
+    members: dict[str, object] = {}
+    for klass in reversed(resource.__mro__[:-1]):
+        members.update((n, v) for n, v in vars(klass).items() if not n.startswith("_"))
+    return members
+
+
+def _method_cell(name: str, value: object) -> str:
+    kind = KIND_DOCS.get(type(value).__name__)
+    # Resource pages live one level down, in resources/.
+    return f"[`{name}`](../client.md#{kind})" if kind else f"`{name}`"
+
+
 def render_resource(attribute: str) -> str:
     resource = RESOURCES[attribute]
+    members = _public_members(resource)
     lines = [f"## `client.{attribute}`", ""]
     if resource.__doc__:
         lines += [inspect.cleandoc(resource.__doc__), ""]
@@ -41,35 +64,36 @@ def render_resource(attribute: str) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     models: list[str] = []
-    for entry in declared_operations(resource):
+    declared = declared_operations(resource)
+    for entry in declared:
         op = OPERATIONS[entry.operation_id]
         body, returned = _model_name(op.request_model), _model_name(op.response_model)
-        descriptor = vars(resource).get(entry.method_name)
-        kind = type(descriptor).__name__ if isinstance(descriptor, Endpoint) else "method"
+        value = members.get(entry.method_name)
+        kind = type(value).__name__
         if kind == "ListEndpoint":
             shown = f"`Paginator[{returned}]`"
         elif kind == "KeyedListEndpoint":
             shown = f"`list[{returned}]`"
         else:
             shown = f"`{returned}`" if returned else "`None`"
-        method = f"`{entry.method_name}`"
-        if kind in KIND_ANCHORS:
-            method = f"[{method}]({_relative(KIND_ANCHORS[kind])})"
         path = op.path.replace("|", "\\|")
         lines.append(
-            f"| {method} | `{op.operation_id}` | `{op.method} {path}` "
-            f"| {f'`{body}`' if body else '-'} | {shown} |"
+            f"| {_method_cell(entry.method_name, value)} | `{op.operation_id}` "
+            f"| `{op.method} {path}` | {f'`{body}`' if body else '-'} | {shown} |"
         )
         models += [name for name in (body, returned) if name and name not in models]
+    names = {entry.method_name for entry in declared}
+    for name, value in members.items():
+        if name not in names and (callable(value) or type(value).__name__ in KIND_DOCS):
+            lines.append(f"| {_method_cell(name, value)} | - | made of the calls above | - | - |")
     lines.append("")
+    # Hand-written methods (not descriptors) carry their own signature and docstring.
+    for name, value in members.items():
+        if inspect.isfunction(value):
+            lines += [f"::: {value.__module__}.{value.__qualname__}", ""]
     for name in models:
-        lines += [f"::: karbon_async.models.{name}", "    options:", "      heading_level: 3", ""]
+        lines += [f"::: karbon_async.models.{name}", ""]
     return "\n".join(lines)
-
-
-def _relative(target: str) -> str:
-    # Resource pages live one level down, in resources/.
-    return f"../{target}"
 
 
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
