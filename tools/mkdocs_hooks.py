@@ -88,7 +88,7 @@ def render_resource(attribute: str) -> str:
             lines.append(f"| {_method_cell(name, value)} | - | made of the calls above | - | - |")
     lines.append("")
     # Hand-written methods (not descriptors) carry their own signature and docstring.
-    for name, value in members.items():
+    for value in members.values():
         if inspect.isfunction(value):
             lines += [f"::: {value.__module__}.{value.__qualname__}", ""]
     for name in models:
