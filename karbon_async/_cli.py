@@ -41,6 +41,7 @@ from .export import (
     ExportStateError,
     resolve_resources,
 )
+from .fleet import _cli as fleet_cli
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -374,11 +375,13 @@ def command_export(args: argparse.Namespace) -> int:
     resources = resolve_resources_arg(args.resources)
     since = parse_since(args.since)
     accounts = load_accounts(args.accounts)
+    sink = _destination(args)
     try:
         exporter = Exporter(
             accounts,
             resources,
             out=args.out,
+            sink=sink,
             format=args.format,
             resume=args.resume,
             since=since,  # type: ignore[arg-type]
@@ -386,9 +389,25 @@ def command_export(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # e.g. two accounts would share an output folder
         raise UsageError(str(exc)) from exc
-    check_writable(args.out)
+    if args.out is not None:
+        check_writable(args.out)
     report = asyncio.run(run_with_view(exporter, args.plain))
     return finish_export(report, args.plain)
+
+
+def _destination(args: argparse.Namespace) -> Any:
+    """``--to postgresql://...``: a PostgresSink (checkpoints in the database); else None for
+    files in ``--out``."""
+    if args.to is None:
+        if args.out is None:
+            raise UsageError("give --out DIRECTORY or --to postgresql://...")
+        return None
+    from .export._postgres import PostgresSink, check_dsn
+
+    try:
+        return PostgresSink(check_dsn(args.to))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def finish_export(report: ExportReport, plain: bool) -> int:
@@ -572,7 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated, of: {', '.join(RESOURCES)}; 'all' for every one "
         f"(default: {','.join(DEFAULT_RESOURCES)})",
     )
-    export.add_argument("--out", required=True, help="output directory")
+    export.add_argument("--out", help="output directory")
+    export.add_argument(
+        "--to", help="postgresql://... : upsert into PostgreSQL instead (needs [postgres])"
+    )
     export.add_argument("--format", choices=sorted(FORMATS), default="jsonl")
     export.add_argument("--resume", action="store_true", help="continue an interrupted export")
     export.add_argument(
@@ -610,6 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", help="output directory (default: a new temporary one)")
     demo.add_argument("--plain", action="store_true")
     demo.add_argument("--verbose", action="store_true", help="also print the per-stream table")
+
+    fleet_cli.add_parser(commands)
     return parser
 
 
@@ -622,6 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_sandbox(args))
         if args.command == "demo":
             return asyncio.run(run_demo(args))
+        if args.command == "fleet":
+            return fleet_cli.command_fleet(args)
     except (UsageError, ExportStateError) as exc:
         for line in str(exc).splitlines():
             print(f"karbon-async: error: {line}", file=sys.stderr)

@@ -52,6 +52,13 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def check_dsn(dsn: str) -> str:
+    """``dsn`` if it is a PostgreSQL URL, else ``ValueError`` (before anything connects)."""
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"--to must be a postgresql:// URL, got {dsn.split('@')[-1]!r}")
+    return dsn
+
+
 def _asyncpg() -> Any:
     try:
         return importlib.import_module("asyncpg")
