@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check \
-	conformance docs
+	conformance docs test-fleet bench-fleet
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,14 @@ conformance: install $(PRISM_STAMP)
 	PYTHONPATH=tools $(PY) -m conformance --spec $(SPEC) --prism $(PRISM) || status=1; \
 	KARBON_SPEC=$(SPEC) $(PY) -m pytest -W error -q --tb=short tests/conformance || status=1; \
 	exit $$status
+
+# The PostgreSQL destination and the Celery fleet against real redis-server, PostgreSQL and
+# worker processes (also part of `make test`; skipped there when the servers are missing).
+test-fleet: install
+	$(PY) -m pytest -W error -q tests/test_postgres_sink.py tests/test_fleet.py
+
+bench-fleet: install
+	$(PY) benchmarks/fleet_bench.py
 
 bench-redis: install
 	$(PY) benchmarks/redis_budget_bench.py

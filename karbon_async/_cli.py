@@ -53,6 +53,7 @@ from .export import (
 )
 from .export._progress import describe
 from .export._state import DONE, FINISHING
+from .fleet import _cli as fleet_cli
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -214,6 +215,8 @@ def check_interrupted(exporter: Exporter, out: str, *, resume: bool, restart: bo
 
     A stream interrupted before its first page holds no data, so it does not count (fixing the
     credentials and running again just works)."""
+    if exporter.state_dir is None:  # a database destination resumes from its own checkpoints
+        return
     states = load_checkpoints(exporter.state_dir)
     runs = [
         state.run
@@ -697,11 +700,13 @@ def command_export(args: argparse.Namespace) -> int:
     if args.summary_json is not None:
         check_output_file(args.summary_json, "--summary-json")
     relay = EventRelay()
+    sink = _destination(args)
     try:
         exporter = Exporter(
             accounts,
             resources,
             out=args.out,
+            sink=sink,
             format=args.format,
             resume=args.resume,
             since=since,  # type: ignore[arg-type]
@@ -710,8 +715,9 @@ def command_export(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # e.g. two accounts would share an output folder
         raise UsageError(str(exc)) from exc
-    check_writable(args.out)
-    check_interrupted(exporter, args.out, resume=args.resume, restart=args.restart)
+    if args.out is not None:
+        check_writable(args.out)
+        check_interrupted(exporter, args.out, resume=args.resume, restart=args.restart)
     view = VIEWS[mode](exporter, args.progress_interval)
     clock = StreamClock()
     relay.listeners += [clock, view.on_event]
@@ -720,6 +726,21 @@ def command_export(args: argparse.Namespace) -> int:
     if args.summary_json is not None:
         write_summary(args.summary_json, summary_document(report, clock))
     return code
+
+
+def _destination(args: argparse.Namespace) -> Any:
+    """``--to postgresql://...``: a PostgresSink (checkpoints in the database); else None for
+    files in ``--out``."""
+    if args.to is None:
+        if args.out is None:
+            raise UsageError("give --out DIRECTORY or --to postgresql://...")
+        return None
+    from .export._postgres import PostgresSink, check_dsn
+
+    try:
+        return PostgresSink(check_dsn(args.to))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def finish_export(report: ExportReport, plain: bool) -> int:
@@ -984,7 +1005,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated, of: {', '.join(RESOURCES)}; 'all' for every one "
         f"(default: {','.join(DEFAULT_RESOURCES)})",
     )
-    export.add_argument("--out", required=True, help="output directory")
+    export.add_argument("--out", help="output directory")
+    export.add_argument(
+        "--to", help="postgresql://... : upsert into PostgreSQL instead (needs [postgres])"
+    )
     export.add_argument("--format", choices=sorted(FORMATS), default="jsonl")
     again = export.add_mutually_exclusive_group()
     again.add_argument(
@@ -1040,6 +1064,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", help="output directory (default: a new temporary one)")
     demo.add_argument("--verbose", action="store_true", help="also print the per-stream table")
     _add_progress(demo)
+    fleet_cli.add_parser(commands)
     return parser
 
 
@@ -1052,6 +1077,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_sandbox(args))
         if args.command == "demo":
             return asyncio.run(run_demo(args))
+        if args.command == "fleet":
+            return fleet_cli.command_fleet(args)
     except (UsageError, ExportStateError) as exc:
         for line in str(exc).splitlines():
             print(f"karbon-async: error: {line}", file=sys.stderr)

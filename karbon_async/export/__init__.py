@@ -23,6 +23,7 @@ others are exported in full. ``sink=`` takes any ``Sink`` (for example a databas
 from .._statefile import LocalWriteError
 from ._engine import Exporter, export
 from ._options import SINCE_LAST, ExportOptions
+from ._postgres import PostgresSink
 from ._progress import Account, AccountProgress, ExportEvent, ExportReport, StreamProgress
 from ._registry import (
     DEFAULT_RESOURCES,
@@ -63,6 +64,7 @@ __all__ = [
     "FileSink",
     "JsonlStream",
     "LocalWriteError",
+    "PostgresSink",
     "RunState",
     "Sink",
     "StreamInfo",

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._budget import Budget
+from .._budget import AccountBudget, Budget
 from .._client import KarbonClient
 from .._retry import RetryPolicy
 from .._statefile import BudgetStateFile, LocalWriteError
@@ -78,6 +78,7 @@ class Exporter:
         durable: bool = True,
         commit_interval: float = 0.5,
         on_event: Callable[[ExportEvent], None] | None = None,
+        budgets: Callable[[Account], Budget] | None = None,
     ) -> None:
         names = [a.name for a in accounts]
         if not accounts:
@@ -91,15 +92,23 @@ class Exporter:
             raise ValueError("no resources given")
         if sink is None and out is None:
             raise ValueError("give out= (a directory) or sink=")
-        if state_dir is None:
-            if out is None:
-                raise ValueError("give state_dir= for checkpoints when using a custom sink")
+        # A sink with its own checkpoint store (PostgresSink) commits checkpoints in the same
+        # transactions as its rows: no journal, and no state directory unless given.
+        own_store = getattr(sink, "checkpoint_store", None)
+        if state_dir is None and out is not None:
             state_dir = Path(out) / ".karbon-export"
+        if state_dir is None and own_store is None:
+            raise ValueError("give state_dir= for checkpoints when using a custom sink")
         self.accounts = list(accounts)
         self.sink: Sink = sink or FileSink(out, format=format, durable=durable)  # type: ignore[arg-type]
         _check_distinct_outputs(self.sink, self.accounts, self.resources)
-        self.state_dir = Path(state_dir)
-        self.store = CheckpointStore(state_dir, durable=durable, interval=commit_interval)
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self.budgets = budgets
+        self.store: CheckpointStore = (
+            own_store([a.name for a in self.accounts])
+            if own_store is not None
+            else CheckpointStore(state_dir, durable=durable, interval=commit_interval)  # type: ignore[arg-type]
+        )
         self.options = ExportOptions(
             resume=resume,
             since=since,
@@ -185,7 +194,13 @@ class Exporter:
 
     def _budget(self, account: Account) -> Budget:
         """The account's budget, recorded in the state directory; one per set of credentials,
-        as the server counts requests per account, not per name."""
+        as the server counts requests per account, not per name. ``budgets=`` (e.g. a
+        RedisBudget per account, shared by a fleet) replaces this; without a state directory
+        each account gets an in-process budget."""
+        if self.budgets is not None:
+            return self.budgets(account)
+        if self.state_dir is None:
+            return AccountBudget(account.rate_limit)
         scheme, host, port = origin_of(account.base_url)
         identity = f"{scheme}://{host}:{port}\n{account.access_key}".encode()
         key = hashlib.sha256(identity).hexdigest()[:24]

@@ -1,0 +1,162 @@
+"""Fleet throughput: 1, 2 and 4 Celery worker processes against one exporting process.
+
+Starts redis-server and a PostgreSQL cluster (the test suite's helpers), serves FakeKarbon in
+a child process with a generous per-account limit (so CPU, not the rate limit, is what is
+measured), and times each configuration from the first task sent until every stream's
+checkpoint in PostgreSQL says done. Writes one JSON line per configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+
+from postgres_server import PostgresServer, require_postgres  # noqa: E402
+from redis_server import RedisServer, require_redis_server  # noqa: E402
+
+import karbon_async as ka  # noqa: E402
+from benchmarks._fake_server import start_server, stop_server  # noqa: E402
+from karbon_async.export import Account, Exporter  # noqa: E402
+from karbon_async.export._postgres import PostgresSink  # noqa: E402
+from karbon_async.fleet import make_shards  # noqa: E402
+from karbon_async.fleet._app import TASK, make_app  # noqa: E402
+
+RESOURCES = ["contacts", "work-items"]
+
+
+async def _done(dsn: str, schema: str, streams: int) -> int | None:
+    """Pages exported when all ``streams`` are done, else None."""
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        table = f'"{schema}".karbon_export_checkpoints'
+        if await connection.fetchval("SELECT to_regclass($1)", table) is None:
+            return None
+        rows = await connection.fetch(
+            f"SELECT state->'run'->>'status' AS s, (state->'run'->>'pages')::int AS p FROM {table}"
+        )
+    finally:
+        await connection.close()
+    if len(rows) < streams or any(r["s"] != "done" for r in rows):
+        return None
+    return sum(r["p"] for r in rows)
+
+
+async def fleet_run(
+    accounts: list[Account], args: argparse.Namespace, workers: int, dsn: str
+) -> dict[str, Any]:
+    redis = RedisServer(require_redis_server())
+    redis.start()
+    processes = [
+        subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
+            [
+                sys.executable,
+                "-m",
+                "karbon_async._cli",
+                "fleet",
+                "worker",
+                "--broker",
+                redis.url,
+                "--name",
+                f"bench{n}@local",
+                "--loglevel",
+                "WARNING",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(workers)
+    ]
+    try:
+        app = make_app(redis.url)
+        while len(await asyncio.to_thread(lambda: app.control.ping(timeout=0.5))) < workers:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        schema = f"bench_w{workers}"
+        shards = make_shards(
+            accounts,
+            RESOURCES,
+            dsn=dsn,
+            redis=redis.url,
+            shard_size=args.shard_size,
+            page_size=args.page_size,
+            schema=schema,
+        )
+        started = time.monotonic()
+        for shard in shards:
+            app.send_task(TASK, args=[shard])
+        while (pages := await _done(dsn, schema, len(accounts) * len(RESOURCES))) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        seconds = time.monotonic() - started
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+        redis.close()
+    return _figures(f"fleet, {workers} worker(s)", len(accounts), pages, seconds)
+
+
+async def one_process(
+    accounts: list[Account], args: argparse.Namespace, dsn: str
+) -> dict[str, Any]:
+    sink = PostgresSink(dsn, schema="bench_single")
+    started = time.monotonic()
+    report = await Exporter(accounts, RESOURCES, sink=sink, page_size=args.page_size).run()
+    seconds = time.monotonic() - started
+    assert report.ok, report.failures
+    pages = sum(a.pages for a in report.accounts)
+    return _figures("one process (Exporter + PostgresSink)", len(accounts), pages, seconds)
+
+
+def _figures(name: str, accounts: int, pages: int, seconds: float) -> dict[str, Any]:
+    return {
+        "run": name,
+        "accounts": accounts,
+        "pages": pages,
+        "seconds": round(seconds, 2),
+        "accounts_per_s": round(accounts / seconds, 2),
+        "pages_per_s": round(pages / seconds, 1),
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    postgres = PostgresServer(require_postgres())
+    postgres.start()
+    try:
+        limit = ka.RateLimit(args.requests, 1.0)
+        sizes = {"Contacts": args.size, "WorkItems": args.size}
+        server, served = start_server(accounts=args.accounts, sizes=sizes, limit=limit)
+        try:
+            accounts = [
+                Account(a["name"], a["token"], a["key"], served["base_url"], limit)
+                for a in served["accounts"]
+            ]
+            print(json.dumps(await one_process(accounts, args, postgres.dsn)), flush=True)
+            for workers in args.workers:
+                result = await fleet_run(accounts, args, workers, postgres.dsn)
+                print(json.dumps(result), flush=True)
+        finally:
+            print(json.dumps({"server": stop_server(server)}), flush=True)
+    finally:
+        postgres.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--accounts", type=int, default=60)
+    parser.add_argument("--size", type=int, default=200, help="records per collection")
+    parser.add_argument("--page-size", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=1000, help="per account per second")
+    parser.add_argument("--shard-size", type=int, default=5)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    asyncio.run(main(parser.parse_args()))

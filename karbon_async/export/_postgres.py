@@ -1,0 +1,401 @@
+"""PostgreSQL as an export destination: rows and checkpoints in the same transactions.
+
+``Exporter(accounts, resources, sink=PostgresSink("postgresql://..."))`` (or
+``karbon-async export --to postgresql://...``) writes each resource into its own table::
+
+    karbon_<resource>(account text, key text, record jsonb, fetched_at timestamptz,
+                      seen_run text, deleted_at timestamptz, writes int,
+                      PRIMARY KEY (account, key))
+
+``record`` is the record as the API sent it (JSON, so that fields Karbon adds later are kept
+without a migration; index or project it with views as needed). Rows are upserted on
+(account, key). ``writes`` counts the upserts of a row: after one export pass every row has 1,
+which is how exactly-once can be audited. ``deleted_at`` is set, not the row removed, on records
+that a *completed full* pass did not see; a later pass that sees the record again clears it.
+
+Checkpoints (next link, counts, watermarks) live in ``karbon_export_checkpoints``. The sink
+buffers each page's rows in memory and the checkpoint store writes them together with the
+stream's checkpoint in one transaction per stream (at most ``commit_interval`` seconds after
+the page arrived). There is no local journal: a run killed at any point resumes from what
+PostgreSQL committed, and every committed page has its checkpoint, so nothing is written twice
+or skipped. Each account is locked (a session advisory lock) while an exporter works on it, so
+two exporters, on any machines, never interleave on one account.
+
+``pass_id`` ties the checkpoints to one pass of a fleet: a stream whose saved run belongs to
+another pass starts afresh (its watermark is kept), one of the same pass resumes. That lets a
+redelivered task always run with ``resume=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from ._registry import ExportResource
+from ._state import RunState, StreamState
+from ._writers import ExportStateError, Record, StreamInfo, StreamSink, encode_record
+
+StreamKey = tuple[str, str]
+
+CHECKPOINTS = "export_checkpoints"
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a PostgreSQL identifier, whatever characters it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_dsn(dsn: str) -> str:
+    """``dsn`` if it is a PostgreSQL URL, else ``ValueError`` (before anything connects)."""
+    if not dsn.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"--to must be a postgresql:// URL, got {dsn.split('@')[-1]!r}")
+    return dsn
+
+
+def _asyncpg() -> Any:
+    try:
+        return importlib.import_module("asyncpg")
+    except ImportError as exc:  # pragma: no cover - exercised without asyncpg installed
+        raise ExportStateError(
+            "the PostgreSQL destination needs asyncpg: pip install 'karbon-async[postgres]'"
+        ) from exc
+
+
+class PostgresStream:
+    """One (account, resource) stream: pages wait here until the checkpoint store commits them
+    with the stream's checkpoint."""
+
+    already_finished = False
+
+    def __init__(self, sink: PostgresSink, info: StreamInfo, run_id: str) -> None:
+        self._sink = sink
+        self.info = info
+        self.run_id = run_id
+        self.table = sink.table_for(info.resource)
+        self._pending: dict[str, str] = {}
+
+    async def write_page(self, records: Sequence[Record]) -> Any:
+        field = self.info.resource.key_field
+        for record in records:
+            key = record.get(field)
+            if key is None:
+                raise ExportStateError(
+                    f"a {self.info.resource.name} record of {self.info.account} has no "
+                    f"{field}: it cannot be upserted"
+                )
+            # A record seen twice before a commit (it moved between pages) is stored once.
+            self._pending[str(key)] = encode_record(record).decode()
+        return self.run_id  # the position: resuming keeps the run, so deletions stay right
+
+    def take(self) -> dict[str, str]:
+        pending, self._pending = self._pending, {}
+        return pending
+
+    async def sync(self) -> None:
+        """Nothing to do: the checkpoint store writes the rows with the checkpoint."""
+
+    async def finish(self) -> None:
+        if self.info.changes_since is None:  # a full pass saw every live record
+            await self._sink.store.mark_deleted(self)
+
+    async def close(self) -> None:
+        self._pending.clear()
+
+
+class PostgresSink:
+    """Upserts every stream into PostgreSQL (see the module docstring for tables and guarantees).
+
+    ``dsn`` is a ``postgresql://`` URL; ``schema`` (created if missing) holds the tables, named
+    ``table_prefix`` + resource (``work-items`` becomes ``karbon_work_items``).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        table_prefix: str = "karbon_",
+        pass_id: str | None = None,
+        commit_interval: float = 0.2,
+        max_connections: int = 10,
+        lock_wait: float = 60.0,
+    ) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.table_prefix = table_prefix
+        self.pass_id = pass_id
+        self.commit_interval = commit_interval
+        self.max_connections = max_connections
+        self.lock_wait = lock_wait
+        self.rows_written = 0
+        """Rows committed by this sink (for benchmarks and audits)."""
+        self._store: PostgresCheckpoints | None = None
+
+    @property
+    def store(self) -> PostgresCheckpoints:
+        if self._store is None:
+            raise RuntimeError("the PostgresSink is not open: give it to an Exporter")
+        return self._store
+
+    def table_for(self, resource: ExportResource) -> str:
+        name = self.table_prefix + resource.name.replace("-", "_")
+        return f"{quote_ident(self.schema)}.{quote_ident(name)}"
+
+    @property
+    def checkpoint_table(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.table_prefix + CHECKPOINTS)}"
+
+    def checkpoint_store(self, accounts: Iterable[str]) -> PostgresCheckpoints:
+        """The exporter's checkpoint store for these accounts (called once per export)."""
+        self._store = PostgresCheckpoints(self, list(accounts))
+        return self._store
+
+    async def open(self, stream: StreamInfo, position: Any | None) -> StreamSink:
+        await self.store.ensure_table(stream.resource)
+        run_id = str(position) if position is not None else uuid.uuid4().hex
+        return PostgresStream(self, stream, run_id)
+
+
+class PostgresCheckpoints:
+    """The exporter's checkpoint store kept in PostgreSQL: ``get``/``mark``/``commit`` like
+    ``CheckpointStore``, each stream's rows and checkpoint committed in one transaction."""
+
+    def __init__(self, sink: PostgresSink, accounts: list[str]) -> None:
+        self.sink = sink
+        self.accounts = accounts
+        self.interval = sink.commit_interval
+        self._pool: Any = None
+        self._locks: Any = None  # the connection holding the accounts' advisory locks
+        self._states: dict[StreamKey, StreamState] = {}
+        self._dirty: dict[StreamKey, tuple[StreamState, PostgresStream | None]] = {}
+        self._tables: set[str] = set()
+        self._commit_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._failed: BaseException | None = None
+        self.commits = 0
+
+    # -- lifecycle
+    async def open(self) -> None:
+        asyncpg = _asyncpg()
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.sink.dsn, min_size=1, max_size=self.sink.max_connections
+            )
+            await self._lock_accounts()
+            await self._create(
+                f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.sink.schema)}",
+                f"CREATE TABLE IF NOT EXISTS {self.sink.checkpoint_table} ("
+                "account text NOT NULL, resource text NOT NULL, state jsonb NOT NULL, "
+                "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (account, resource))",
+            )
+            rows = await self._pool.fetch(
+                f"SELECT account, resource, state::text FROM {self.sink.checkpoint_table} "
+                "WHERE account = ANY($1::text[])",
+                self.accounts,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self._release()
+            raise ExportStateError(f"PostgreSQL: {exc}") from exc
+        except BaseException:
+            await self._release()
+            raise
+        for row in rows:
+            self._states[(row["account"], row["resource"])] = self._decode(row["state"])
+        self._flusher = asyncio.ensure_future(self._flush_periodically())
+
+    async def _lock_accounts(self) -> None:
+        """Hold every account's advisory lock (sorted: two shards never deadlock); a dead
+        holder's locks go with its connection."""
+        self._locks = await self._pool.acquire()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.sink.lock_wait
+        for account in sorted(self.accounts):
+            while not await self._locks.fetchval(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                f"karbon-export:{self.sink.schema}:{account}",
+            ):
+                if loop.time() > deadline:
+                    raise ExportStateError(
+                        f"another export is writing account {account!r} to PostgreSQL"
+                    )
+                await asyncio.sleep(0.2)
+
+    async def _create(self, *statements: str) -> None:
+        """DDL under one transaction lock: concurrent ``CREATE ... IF NOT EXISTS`` from many
+        workers can otherwise fail on PostgreSQL's catalog constraints."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "ddl")
+            for statement in statements:
+                await connection.execute(statement)
+
+    async def ensure_table(self, resource: ExportResource) -> None:
+        table = self.sink.table_for(resource)
+        if table in self._tables:
+            return
+        index = quote_ident(f"{self.sink.table_prefix}{resource.name}_live".replace("-", "_"))
+        await self._create(
+            f"CREATE TABLE IF NOT EXISTS {table} ("
+            "account text NOT NULL, key text NOT NULL, record jsonb NOT NULL, "
+            "fetched_at timestamptz NOT NULL, seen_run text, deleted_at timestamptz, "
+            "writes integer NOT NULL DEFAULT 1, PRIMARY KEY (account, key))",
+            f"CREATE INDEX IF NOT EXISTS {index} ON {table} (account) WHERE deleted_at IS NULL",
+        )
+        self._tables.add(table)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        try:
+            if self._failed is None and self._pool is not None:
+                await self.flush()
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if self._locks is not None:
+            with contextlib.suppress(Exception):
+                await pool.release(self._locks)  # the pool resets it, dropping the locks
+            self._locks = None
+        await pool.close()
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except Exception:  # kept in _failed: every later commit raises it
+                return
+
+    # -- states
+    def _decode(self, text: str) -> StreamState:
+        data = json.loads(text)
+        run = data.get("run")
+        other_pass = self.sink.pass_id is not None and data.get("pass") != self.sink.pass_id
+        if run is not None and other_pass:
+            run = None  # another pass's run: this pass starts the stream afresh
+        return StreamState(data.get("watermark"), RunState(**run) if run is not None else None)
+
+    def _encode(self, state: StreamState) -> str:
+        run = None if state.run is None else attrs.asdict(state.run)
+        return json.dumps({"watermark": state.watermark, "run": run, "pass": self.sink.pass_id})
+
+    def get(self, account: str, resource: str) -> StreamState:
+        state = self._states.get((account, resource))
+        if state is None:
+            return StreamState()
+        return StreamState(state.watermark, attrs.evolve(state.run) if state.run else None)
+
+    def mark(
+        self, account: str, resource: str, state: StreamState, sink: StreamSink | None
+    ) -> None:
+        """Commit ``state`` with the rows ``sink`` holds, within ``interval`` seconds."""
+        key = (account, resource)
+        previous = self._dirty.get(key)
+        stream = sink if isinstance(sink, PostgresStream) else None
+        if stream is None and previous is not None:
+            stream = previous[1]  # its rows still wait for this state
+        snapshot = StreamState(state.watermark, attrs.evolve(state.run) if state.run else None)
+        self._dirty[key] = (snapshot, stream)
+
+    async def commit(
+        self, account: str, resource: str, state: StreamState, sink: StreamSink | None
+    ) -> None:
+        self.mark(account, resource, state, sink)
+        await self.flush()
+
+    async def forget_sink(self, account: str, resource: str) -> None:
+        """The stream stops: its uncommitted rows and the state that goes with them are dropped
+        together, so PostgreSQL keeps the last consistent pair."""
+        async with self._commit_lock:
+            entry = self._dirty.pop((account, resource), None)
+            if entry is not None and entry[1] is not None:
+                entry[1].take()
+
+    async def flush(self) -> None:
+        async with self._commit_lock:
+            if self._failed is not None:
+                raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
+            if self._pool is None:
+                raise RuntimeError("the checkpoint store is not open")
+            if not self._dirty:
+                return
+            batch, self._dirty = self._dirty, {}
+            # Taken now, with no await since the marks: each state matches its rows exactly.
+            work = [
+                (key, state, stream, stream.take() if stream is not None else {})
+                for key, (state, stream) in batch.items()
+            ]
+            writing = asyncio.gather(*(self._write(*item) for item in work))
+            try:
+                try:
+                    await asyncio.shield(writing)
+                except asyncio.CancelledError:
+                    # Transactions on their way to COMMIT finish, so what is known to be
+                    # committed (and counted) is what PostgreSQL holds.
+                    with contextlib.suppress(Exception):
+                        await writing
+                    raise
+            except Exception as exc:
+                self._failed = exc
+                raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
+            for key, state, _, _ in work:
+                self._states[key] = state
+            self.commits += 1
+
+    async def _write(
+        self,
+        key: StreamKey,
+        state: StreamState,
+        stream: PostgresStream | None,
+        rows: dict[str, str],
+    ) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            if rows and stream is not None:
+                table = stream.table
+                await connection.execute(
+                    f"INSERT INTO {table} AS t "
+                    "(account, key, record, fetched_at, seen_run, deleted_at, writes) "
+                    "SELECT $1, k, r::jsonb, now(), $4, NULL, 1 "
+                    "FROM unnest($2::text[], $3::text[]) AS u(k, r) "
+                    "ON CONFLICT (account, key) DO UPDATE SET record = EXCLUDED.record, "
+                    "fetched_at = EXCLUDED.fetched_at, seen_run = EXCLUDED.seen_run, "
+                    "deleted_at = NULL, writes = t.writes + 1",
+                    key[0],
+                    list(rows),
+                    list(rows.values()),
+                    stream.run_id,
+                )
+            await connection.execute(
+                f"INSERT INTO {self.sink.checkpoint_table} AS c (account, resource, state) "
+                "VALUES ($1, $2, $3::jsonb) ON CONFLICT (account, resource) "
+                "DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+                key[0],
+                key[1],
+                self._encode(state),
+            )
+        self.sink.rows_written += len(rows)
+
+    async def mark_deleted(self, stream: PostgresStream) -> None:
+        """After a completed full pass: rows of the account it did not see are deleted."""
+        try:
+            await self._pool.execute(
+                f"UPDATE {stream.table} SET deleted_at = now() "
+                "WHERE account = $1 AND deleted_at IS NULL AND seen_run IS DISTINCT FROM $2",
+                stream.info.account,
+                stream.run_id,
+            )
+        except Exception as exc:
+            raise ExportStateError(f"PostgreSQL: {exc}") from exc
