@@ -33,7 +33,7 @@ from aiohttp import web
 
 import karbon_async as ka
 from karbon_async import webhooks as wh
-from karbon_async.models import UpdateWorkItem
+from karbon_async.models import PatchWorkItemRequest
 
 PATH = "/karbon/webhooks"
 log = logging.getLogger("webhook_worker")
@@ -224,7 +224,7 @@ async def self_test(args: argparse.Namespace) -> int:
             first = await client.work_items.list(page_size=1, max_items=1).pages().__anext__()
             key = first.items[0].work_item_key
             assert key is not None
-            await client.work_items.patch(key, UpdateWorkItem(description="self-test change"))
+            await client.work_items.patch(key, PatchWorkItemRequest(description="self-test change"))
         code = await served
         print("self-test passed" if code == 0 else "self-test failed", flush=True)
         return code

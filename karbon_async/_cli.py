@@ -732,8 +732,6 @@ def _destination(args: argparse.Namespace) -> Any:
     """``--to postgresql://...``: a PostgresSink (checkpoints in the database); else None for
     files in ``--out``."""
     if args.to is None:
-        if args.out is None:
-            raise UsageError("give --out DIRECTORY or --to postgresql://...")
         return None
     from .export._postgres import PostgresSink, check_dsn
 
@@ -1005,8 +1003,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated, of: {', '.join(RESOURCES)}; 'all' for every one "
         f"(default: {','.join(DEFAULT_RESOURCES)})",
     )
-    export.add_argument("--out", help="output directory")
-    export.add_argument(
+    destination = export.add_mutually_exclusive_group(required=True)
+    destination.add_argument("--out", help="output directory")
+    destination.add_argument(
         "--to", help="postgresql://... : upsert into PostgreSQL instead (needs [postgres])"
     )
     export.add_argument("--format", choices=sorted(FORMATS), default="jsonl")

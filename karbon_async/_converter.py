@@ -562,7 +562,7 @@ def request_document(model: KarbonModel) -> dict[str, Any]:
     """The JSON body for a request model: only the fields that were set, at any depth.
 
     Raises ``ValueError`` naming the field path, before anything is sent, for a ``None`` where
-    the spec does not allow null (``CreateContact.AccountingDetail.Sex may not be null``) and
+    the spec does not allow null (``CreateContactRequest.AccountingDetail.Sex may not be null``) and
     for a NaN or infinite number, which JSON cannot carry.
     """
     path = type(model).__name__

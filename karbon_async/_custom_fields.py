@@ -14,9 +14,9 @@ from decimal import Decimal, InvalidOperation
 from ._generated.models import (
     CustomFieldType,
     CustomFieldValue,
-    CustomFieldValueRequest,
+    CustomFieldValueInput,
     CustomFieldValues,
-    CustomFieldValuesRequest,
+    ReplaceCustomFieldValuesRequest,
 )
 
 CustomFieldPython = str | Decimal | int | dt.date | bool | Sequence[str] | None
@@ -127,14 +127,14 @@ def _to_strings(kind: CustomFieldType, value: CustomFieldPython) -> list[str]:
 
 def custom_field_value(
     key: str, kind: CustomFieldType | str, value: CustomFieldPython
-) -> CustomFieldValueRequest:
+) -> CustomFieldValueInput:
     """One value of the request form from a Python value (``None`` or ``[]`` clears it)."""
     field_type = CustomFieldType(kind)
-    return CustomFieldValueRequest(key=key, type=field_type, value=_to_strings(field_type, value))
+    return CustomFieldValueInput(key=key, type=field_type, value=_to_strings(field_type, value))
 
 
 def custom_field_values_request(
-    entity_key: str, values: Sequence[CustomFieldValueRequest]
-) -> CustomFieldValuesRequest:
+    entity_key: str, values: Sequence[CustomFieldValueInput]
+) -> ReplaceCustomFieldValuesRequest:
     """The PUT body; remember that it replaces the whole set (fields left out are cleared)."""
-    return CustomFieldValuesRequest(entity_key=entity_key, custom_field_values=list(values))
+    return ReplaceCustomFieldValuesRequest(entity_key=entity_key, custom_field_values=list(values))

@@ -205,7 +205,12 @@ class ModifyEndpoint(Generic[M, B]):
     made of the resource's ``get`` and ``update``.
 
     The record's fields that the PUT body does not have (keys, timestamps) are left out; fields
-    this SDK does not know are sent back as they came, so a PUT does not clear them."""
+    this SDK does not know are sent back as they came, so a PUT does not clear them.
+
+    Returns the record (``M``, what ``get`` returns), fetched again after the PUT: the PUT answers
+    204, and a record built from the first GET and the sent body would carry a stale
+    ``LastModifiedDateTime`` and miss whatever the server derives from the change. One more GET
+    buys the record as the server now has it."""
 
     def __init__(
         self,
@@ -246,11 +251,11 @@ class ModifyMethod(Generic[M, B]):
         self._endpoint = endpoint
         self._resource = resource
         self.__doc__ = (
-            f"GET, apply fn, PUT ({endpoint.get.operation_id} + {endpoint.update.operation_id}), "
-            "retried on 409."
+            f"GET, apply fn, PUT, GET the record ({endpoint.get.operation_id} + "
+            f"{endpoint.update.operation_id}), retried on 409."
         )
 
-    async def __call__(self, key: str, fn: Callable[[B], B], *, attempts: int | None = None) -> B:
+    async def __call__(self, key: str, fn: Callable[[B], B], *, attempts: int | None = None) -> M:
         endpoint = self._endpoint
         limit = endpoint.attempts if attempts is None else attempts
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -271,5 +276,5 @@ class ModifyMethod(Generic[M, B]):
                 if attempt == limit or exc.code not in (None, "4020"):
                     raise
                 continue
-            return changed
+            return await get(key)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -172,7 +172,7 @@ async def test_python_m_karbon_async_is_the_command() -> None:
     assert (code, output) == (0, f"karbon-async {ka.__version__}\n")
     code, output = await run_cli("export")
     assert code == 2
-    assert output == "karbon-async export: error: the following arguments are required: --out\n"
+    assert output == "karbon-async export: error: one of the arguments --out --to is required\n"
 
 
 UTC = dt.timezone.utc

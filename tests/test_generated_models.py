@@ -260,15 +260,15 @@ def test_odata_and_irregular_keys_round_trip() -> None:
 
 def test_patch_bodies_send_only_what_was_set() -> None:
     assert unstructure(models.PatchContactRequest(first_name="Bill")) == {"FirstName": "Bill"}
-    cleared = models.UpdateWorkSchedule(schedule_end_date=None)
+    cleared = models.PatchWorkScheduleRequest(schedule_end_date=None)
     assert unstructure(cleared) == {"ScheduleEndDate": None}
-    assert unstructure(models.UpdateWorkItem()) == {}
+    assert unstructure(models.PatchWorkItemRequest()) == {}
 
 
 def test_required_request_fields() -> None:
     with pytest.raises(TypeError):
-        models.CreateContact(first_name="Only")  # type: ignore[call-arg]
-    contact = models.CreateContact(first_name="Ada", last_name="Lovelace")
+        models.CreateContactRequest(first_name="Only")  # type: ignore[call-arg]
+    contact = models.CreateContactRequest(first_name="Ada", last_name="Lovelace")
     assert unstructure(contact)["FirstName"] == "Ada"
 
 
@@ -298,8 +298,8 @@ def webhook(**kwargs: Any) -> models.CreateWebhookSubscriptionRequest:
             "TotalAmount",
         ),
         (
-            lambda: models.ExpenseRequest(
-                timeline=models.ExpenseRequestTimeline(entity_key="k"),
+            lambda: models.CreateExpenseRequest(
+                timeline=models.Timeline(entity_key="k"),
                 expense_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
                 value=Decimal("-1"),
                 billable_value=Decimal("0"),
@@ -308,8 +308,8 @@ def webhook(**kwargs: Any) -> models.CreateWebhookSubscriptionRequest:
             "Value",
         ),
         (
-            lambda: models.ExpenseRequest(
-                timeline=models.ExpenseRequestTimeline(entity_key="k"),
+            lambda: models.CreateExpenseRequest(
+                timeline=models.Timeline(entity_key="k"),
                 expense_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
                 value=Decimal("1"),
                 billable_value=Decimal("0"),
@@ -317,7 +317,7 @@ def webhook(**kwargs: Any) -> models.CreateWebhookSubscriptionRequest:
             ),
             "Description",
         ),
-        (lambda: models.UpdateWorkItem(title="t" * 201), "Title"),
+        (lambda: models.PatchWorkItemRequest(title="t" * 201), "Title"),
     ],
 )
 def test_request_validators_reject_bad_values(build: Any, field: str) -> None:
@@ -328,7 +328,7 @@ def test_request_validators_reject_bad_values(build: Any, field: str) -> None:
 def test_request_validators_accept_good_values() -> None:
     hook = webhook(signing_key="96434E14-3C96-4F07-9FC2-CCC736827309")
     assert unstructure(hook)["SigningKey"] == "96434E14-3C96-4F07-9FC2-CCC736827309"
-    assert models.UpdateWorkItem(title=UNSET).title is UNSET
+    assert models.PatchWorkItemRequest(title=UNSET).title is UNSET
 
 
 def test_operation_table() -> None:
@@ -348,3 +348,53 @@ def test_operation_table() -> None:
     assert contacts.max_page_size == 100
     assert OPERATIONS["getAllIndividualTimeEntries"].max_page_size == 1000
     assert OPERATIONS["patchContactsByID"].request_model is models.PatchContactRequest
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+def test_deprecated_names_warn_and_resolve_to_the_new_classes() -> None:
+    table: dict[str, str] = models._DEPRECATED_NAMES
+    assert table["CreateContact"] == "CreateContactRequest"
+    for old, new in table.items():
+        assert old not in models.__all__
+        with pytest.warns(DeprecationWarning, match=rf"\b{old}\b.*use {new}$"):
+            resolved = getattr(models, old)
+        assert resolved is getattr(models, new)
+    with pytest.raises(AttributeError, match="NoSuchModel"):
+        getattr(models, "NoSuchModel")  # noqa: B009  # the name must not resolve quietly
+
+
+def _reachable(root: type[Any]) -> set[type[KarbonModel]]:
+    """The model classes a model's fields can hold, at any depth."""
+    seen: set[type[KarbonModel]] = set()
+    stack: list[Any] = [root]
+    while stack:
+        tp = stack.pop()
+        if isinstance(tp, type) and issubclass(tp, KarbonModel):
+            if tp not in seen:
+                seen.add(tp)
+                stack += [f.type for f in attrs.fields(attrs.resolve_types(tp))]
+        else:
+            stack += get_args(tp)
+    return seen
+
+
+def test_request_bodies_follow_the_naming_scheme() -> None:
+    scheme = re.compile(r"(Create|Replace|Patch|Add|Remove|Reverse)[A-Z]\w*Request")
+    bodies = {op.request_model for op in OPERATIONS.values() if op.request_model}
+    for body in bodies:
+        assert scheme.fullmatch(body.__name__), body.__name__
+        for inner in _reachable(body) - {body}:
+            assert not inner.__name__.endswith("Request"), (body, inner)
+    # the PUT name of a body shared with the POST is the same class
+    assert models.ReplaceContactRequest is models.CreateContactRequest
+
+
+def test_responses_never_hold_request_models() -> None:
+    responses = {op.response_model for op in OPERATIONS.values() if op.response_model}
+    for response in responses:
+        for inner in _reachable(response):
+            assert not re.search(r"Request|Input", inner.__name__), (response, inner)
+    hints = attrs.fields_dict(attrs.resolve_types(models.Contact))
+    assert hints["business_cards"].type == list[models.BusinessCard] | None

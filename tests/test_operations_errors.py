@@ -23,8 +23,8 @@ async def drain(iterator: Any) -> list[Any]:
     return [item async for item in iterator]
 
 
-def work_item() -> m.RequestCreateWorkItem:
-    return m.RequestCreateWorkItem(
+def work_item() -> m.CreateWorkItemRequest:
+    return m.CreateWorkItemRequest(
         assignee_email_address="a@example.com",
         title="Tax return",
         client_key="C1",
@@ -48,8 +48,8 @@ def schedule(cls: Any, **extra: Any) -> Any:
     )
 
 
-CONTACT = m.CreateContact(first_name="Ann", last_name="Lee")
-ORGANIZATION = m.CreateOrganization(full_name="Acme")
+CONTACT = m.CreateContactRequest(first_name="Ann", last_name="Lee")
+ORGANIZATION = m.CreateOrganizationRequest(full_name="Acme")
 
 # operationId -> the call; its HTTP method decides the injected fault (below).
 CALLS: dict[str, Call] = {
@@ -64,7 +64,7 @@ CALLS: dict[str, Call] = {
     "getOrganizationByUDI": lambda c: c.organizations.get_by_user_defined_identifier("U1"),
     "createOrganization": lambda c: c.organizations.create(ORGANIZATION),
     "putOrganizationByID": lambda c: c.organizations.update(
-        "O1", m.UpdateOrganization(full_name="Acme")
+        "O1", m.ReplaceOrganizationRequest(full_name="Acme")
     ),
     "patchOrganizationByID": lambda c: c.organizations.patch(
         "O1", m.PatchOrganizationRequest(full_name="Acme")
@@ -76,27 +76,27 @@ CALLS: dict[str, Call] = {
         m.CreateClientGroupRequest(full_name="Lees")
     ),
     "putClientGroupByID": lambda c: c.client_groups.update(
-        "G1", m.UpdateClientGroupRequest(full_name="Lees")
+        "G1", m.ReplaceClientGroupRequest(full_name="Lees")
     ),
     "patchClientGroupByID": lambda c: c.client_groups.patch(
         "G1", m.PatchClientGroupRequest(full_name="Lees")
     ),
     "getBusinessCardByKey": lambda c: c.business_cards.get("B1"),
     "updateBusinessCardByKey": lambda c: c.business_cards.update(
-        "B1", m.UpdateBusinessCardRequest(role_or_title="CEO")
+        "B1", m.ReplaceBusinessCardRequest(role_or_title="CEO")
     ),
     "getAllWorkItems": lambda c: drain(c.work_items.list()),
     "getWorkItemByID": lambda c: c.work_items.get("W1"),
     "createWorkItem": lambda c: c.work_items.create(work_item()),
     "putWorkItemByID": lambda c: c.work_items.update("W1", work_item()),
-    "patchWorkItemByID": lambda c: c.work_items.patch("W1", m.UpdateWorkItem(due_date=None)),
+    "patchWorkItemByID": lambda c: c.work_items.patch("W1", m.PatchWorkItemRequest(due_date=None)),
     "getWorkScheduleByID": lambda c: c.work_schedules.get("S1"),
-    "createWorkSchedule": lambda c: c.work_schedules.create(schedule(m.WorkScheduleRequest)),
+    "createWorkSchedule": lambda c: c.work_schedules.create(schedule(m.CreateWorkScheduleRequest)),
     "putWorkScheduleByID": lambda c: c.work_schedules.update(
-        "S1", schedule(m.WorkSchedulePUTRequest, work_schedule_key="S1")
+        "S1", schedule(m.ReplaceWorkScheduleRequest, work_schedule_key="S1")
     ),
     "patchWorkScheduleByID": lambda c: c.work_schedules.patch(
-        "S1", m.UpdateWorkSchedule(schedule_end_date=None)
+        "S1", m.PatchWorkScheduleRequest(schedule_end_date=None)
     ),
     "getAllWorkTemplates": lambda c: drain(c.work_templates.list()),
     "getWorkTemplateByID": lambda c: c.work_templates.get("T1"),
@@ -121,8 +121,8 @@ CALLS: dict[str, Call] = {
         m.ReverseManualPaymentRequest(payment_key="P1", reversal_date=NOW)
     ),
     "createExpense": lambda c: c.expenses.create(
-        m.ExpenseRequest(
-            timeline=m.ExpenseRequestTimeline(entity_type=m.EntityType.WORK_ITEM, entity_key="W1"),
+        m.CreateExpenseRequest(
+            timeline=m.Timeline(entity_type=m.EntityType.WORK_ITEM, entity_key="W1"),
             expense_date=NOW,
             value=Decimal("12.00"),
             billable_value=Decimal("12.00"),
@@ -136,13 +136,17 @@ CALLS: dict[str, Call] = {
     ),
     "getAllTeams": lambda c: drain(c.teams.list()),
     "getTeamByKey": lambda c: c.teams.get("T1"),
-    "addTeamMembers": lambda c: c.teams.add_members("T1", m.AddTeamMembers(user_keys=["U1"])),
-    "removeTeamMember": lambda c: c.teams.remove_member("T1", m.RemoveTeamMember(user_key="U1")),
+    "addTeamMembers": lambda c: c.teams.add_members(
+        "T1", m.AddTeamMembersRequest(user_keys=["U1"])
+    ),
+    "removeTeamMember": lambda c: c.teams.remove_member(
+        "T1", m.RemoveTeamMemberRequest(user_key="U1")
+    ),
     "getAllRoles": lambda c: drain(c.roles.list()),
     "getTenantSettings": lambda c: c.tenant_settings.get(),
     "GetCustomFieldDefinitions": lambda c: drain(c.custom_fields.list()),
     "CreateCustomFieldDefinition": lambda c: c.custom_fields.create(
-        m.CustomFieldDefinitionRequest(name="Industry", type=m.CustomFieldType.TEXT)
+        m.CreateCustomFieldDefinitionRequest(name="Industry", type=m.CustomFieldType.TEXT)
     ),
     "DeleteCustomFieldDefinition": lambda c: c.custom_fields.delete("CF1"),
     "GetCustomFieldValues": lambda c: c.custom_field_values.get("C1"),
@@ -151,7 +155,7 @@ CALLS: dict[str, Call] = {
     ),
     "getNoteByNoteKey": lambda c: c.notes.get("N1"),
     "createNote": lambda c: c.notes.create(
-        m.NoteRequest(subject="Hi", body="Body", author_email_address="a@example.com")
+        m.CreateNoteRequest(subject="Hi", body="Body", author_email_address="a@example.com")
     ),
     "getComment": lambda c: c.comments.get("CM1"),
     "getEstimateSummariesByWorkItemKey": lambda c: c.estimate_summaries.list("W1"),
@@ -170,7 +174,7 @@ CALLS: dict[str, Call] = {
     "ListIntegrationTasks": lambda c: drain(c.integration_tasks.list()),
     "GetIntegrationTask": lambda c: c.integration_tasks.get("IT1"),
     "UpdateIntegrationTask": lambda c: c.integration_tasks.update(
-        "IT1", m.IntegrationTaskWriteable(task_name="Sync")
+        "IT1", m.ReplaceIntegrationTaskRequest(task_name="Sync")
     ),
     "ListIntegrationTaskDefintions": lambda c: drain(c.integration_task_definitions.list()),
     "getFileDetailsByKey": lambda c: c.files.get("F1"),

@@ -23,11 +23,13 @@ FAKE_PENDING = pytest.mark.skip(reason="FakeKarbon lacks write endpoints (branch
 @covers("createContact", "putContactByID", "patchContactsByID")
 async def test_contact_create_update_patch_modify() -> None:
     async with fake_client() as (_, client):
-        created = await client.contacts.create(m.CreateContact(first_name="Ann", last_name="Lee"))
+        created = await client.contacts.create(
+            m.CreateContactRequest(first_name="Ann", last_name="Lee")
+        )
         assert created.contact_key
         assert (
             await client.contacts.update(
-                created.contact_key, m.CreateContact(first_name="Anne", last_name="Lee")
+                created.contact_key, m.CreateContactRequest(first_name="Anne", last_name="Lee")
             )
             is None
         )
@@ -37,20 +39,22 @@ async def test_contact_create_update_patch_modify() -> None:
         )
         assert isinstance(patched, m.PatchedContact)
         assert patched.first_name == "Anne"
-        result = await client.contacts.modify(
+        # annotated so that mypy checks modify() is typed with the record, not the body
+        result: m.Contact = await client.contacts.modify(
             created.contact_key, lambda c: attrs.evolve(c, last_name="Leigh")
         )
-        assert result.last_name == "Leigh"
+        assert isinstance(result, m.Contact)
+        assert (result.contact_key, result.last_name) == (created.contact_key, "Leigh")
         assert (await client.contacts.get(created.contact_key)).last_name == "Leigh"
 
 
 @covers("createOrganization", "putOrganizationByID", "patchOrganizationByID")
 async def test_organization_create_update_patch() -> None:
     async with fake_client() as (_, client):
-        created = await client.organizations.create(m.CreateOrganization(full_name="Acme"))
+        created = await client.organizations.create(m.CreateOrganizationRequest(full_name="Acme"))
         assert created.organization_key
         await client.organizations.update(
-            created.organization_key, m.UpdateOrganization(full_name="Acme Ltd")
+            created.organization_key, m.ReplaceOrganizationRequest(full_name="Acme Ltd")
         )
         patched = await client.organizations.patch(
             created.organization_key, m.PatchOrganizationRequest(full_name="Acme Group")
@@ -65,7 +69,7 @@ async def test_client_group_create_update_patch() -> None:
         created = await client.client_groups.create(m.CreateClientGroupRequest(full_name="Lees"))
         assert created.client_group_key
         await client.client_groups.update(
-            created.client_group_key, m.UpdateClientGroupRequest(full_name="The Lees")
+            created.client_group_key, m.ReplaceClientGroupRequest(full_name="The Lees")
         )
         patched = await client.client_groups.patch(
             created.client_group_key, m.PatchClientGroupRequest(full_name="Lee family")
@@ -89,7 +93,8 @@ async def test_business_cards() -> None:
         changed = await client.business_cards.modify(
             card_key, lambda c: attrs.evolve(c, role_or_title="CFO")
         )
-        assert changed.role_or_title == "CFO"
+        assert isinstance(changed, m.BusinessCardWithEntity)
+        assert (changed.business_card_key, changed.role_or_title) == (card_key, "CFO")
         assert (await client.business_cards.get(card_key)).role_or_title == "CFO"
 
 
@@ -99,7 +104,7 @@ async def test_work_item_create_update_patch() -> None:
         users = [u async for u in client.users.list()]
         email = users[0].email_address
         assert email
-        body = m.RequestCreateWorkItem(
+        body = m.CreateWorkItemRequest(
             assignee_email_address=email,
             title="Tax return",
             client_key=key(fake, "Contacts"),
@@ -111,7 +116,7 @@ async def test_work_item_create_update_patch() -> None:
         assert created.work_item_key
         await client.work_items.update(created.work_item_key, attrs.evolve(body, title="Tax"))
         patched = await client.work_items.patch(
-            created.work_item_key, m.UpdateWorkItem(due_date=None)
+            created.work_item_key, m.PatchWorkItemRequest(due_date=None)
         )
         assert isinstance(patched, m.WorkItem)
         assert patched.work_item_key == created.work_item_key
@@ -135,14 +140,14 @@ async def test_work_schedules() -> None:
             "work_item_title_definition": "Weekly",
             "custom_frequency_multiple": 1,
         }
-        created = await client.work_schedules.create(m.WorkScheduleRequest(**fields))
+        created = await client.work_schedules.create(m.CreateWorkScheduleRequest(**fields))
         assert created.work_schedule_key
         schedule_key = created.work_schedule_key
         await client.work_schedules.update(
-            schedule_key, m.WorkSchedulePUTRequest(work_schedule_key=schedule_key, **fields)
+            schedule_key, m.ReplaceWorkScheduleRequest(work_schedule_key=schedule_key, **fields)
         )
         await client.work_schedules.patch(
-            schedule_key, m.UpdateWorkSchedule(schedule_end_date=None)
+            schedule_key, m.PatchWorkScheduleRequest(schedule_end_date=None)
         )
         assert isinstance(await client.work_schedules.get(schedule_key), m.WorkSchedule)
 
@@ -223,8 +228,8 @@ async def test_invoices_and_payments() -> None:
 async def test_expenses() -> None:
     async with fake_client() as (fake, client):
         expense = await client.expenses.create(
-            m.ExpenseRequest(
-                timeline=m.ExpenseRequestTimeline(
+            m.CreateExpenseRequest(
+                timeline=m.Timeline(
                     entity_type=m.EntityType.WORK_ITEM, entity_key=key(fake, "WorkItems")
                 ),
                 expense_date=NOW,
@@ -247,10 +252,10 @@ async def test_users_and_teams() -> None:
         assert teams
         team_key = teams[0].team_key
         assert team_key
-        await client.teams.add_members(team_key, m.AddTeamMembers(user_keys=[user.id]))
+        await client.teams.add_members(team_key, m.AddTeamMembersRequest(user_keys=[user.id]))
         team = await client.teams.get(team_key)
         assert isinstance(team, m.TeamProfile)
-        await client.teams.remove_member(team_key, m.RemoveTeamMember(user_key=user.id))
+        await client.teams.remove_member(team_key, m.RemoveTeamMemberRequest(user_key=user.id))
 
 
 @covers("getAllRoles")
@@ -270,7 +275,7 @@ async def test_roles() -> None:
 async def test_custom_fields() -> None:
     async with fake_client() as (fake, client):
         definition = await client.custom_fields.create(
-            m.CustomFieldDefinitionRequest(name="Revenue", type=m.CustomFieldType.NUMBER)
+            m.CreateCustomFieldDefinitionRequest(name="Revenue", type=m.CustomFieldType.NUMBER)
         )
         assert definition.name == "Revenue"
         listed = [d async for d in client.custom_fields.list() if d.name == "Revenue"]
@@ -299,14 +304,12 @@ async def test_notes_and_comments() -> None:
         users = [u async for u in client.users.list()]
         assert users[0].email_address
         note = await client.notes.create(
-            m.NoteRequest(
+            m.CreateNoteRequest(
                 subject="Call",
                 body="Called the client",
                 author_email_address=users[0].email_address,
                 timelines=[
-                    m.ExpenseRequestTimeline(
-                        entity_type=m.EntityType.CONTACT, entity_key=key(fake, "Contacts")
-                    )
+                    m.Timeline(entity_type=m.EntityType.CONTACT, entity_key=key(fake, "Contacts"))
                 ],
             )
         )
@@ -361,7 +364,7 @@ async def test_integration_tasks() -> None:
         task = await client.integration_tasks.get(task_key)
         assert isinstance(task, m.IntegrationTask)
         await client.integration_tasks.update(
-            task_key, m.IntegrationTaskWriteable(task_name="Sync")
+            task_key, m.ReplaceIntegrationTaskRequest(task_name="Sync")
         )
 
 
@@ -406,8 +409,9 @@ async def test_concurrent_modify_refetches_after_409() -> None:
             )
             final = await client.contacts.get(contact_key)
             assert (final.first_name, final.last_name) == ("One", "Two")
-            # 2 GET + 2 PUT, one of which lost (409) and was redone (GET + PUT), + the last GET
-            assert len(account.arrivals) == 7
+            # 2 GET + 2 PUT, one of which lost (409) and was redone (GET + PUT), a GET of the
+            # record after each winning PUT, + the last GET
+            assert len(account.arrivals) == 9
 
 
 @covers("putWorkItemByID", "getWorkItemByID")

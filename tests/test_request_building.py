@@ -175,7 +175,7 @@ async def test_bad_keys_never_reach_the_wire(key: str) -> None:
     with pytest.raises(ValueError):
         await client.manual_payments.delete(key)
     with pytest.raises(ValueError):
-        await client.teams.add_members(key, m.AddTeamMembers(user_keys=["u"]))
+        await client.teams.add_members(key, m.AddTeamMembersRequest(user_keys=["u"]))
     assert transport.sent == []
 
 
@@ -204,7 +204,9 @@ async def test_patch_sends_only_set_fields_and_keeps_none() -> None:
         lambda request: ok(request, {"WorkItemKey": "W1", "Title": "New", "DueDate": None})
     )
     client = client_with(transport)
-    patched = await client.work_items.patch("W1", m.UpdateWorkItem(title="New", due_date=None))
+    patched = await client.work_items.patch(
+        "W1", m.PatchWorkItemRequest(title="New", due_date=None)
+    )
     (request,) = transport.sent
     assert request.method == "PATCH"
     assert sent_json(request) == {"Title": "New", "DueDate": None}
@@ -225,7 +227,7 @@ PREFERRING_PATCHES = [
     ("contacts", m.PatchContactRequest(first_name="Ann"), m.PatchedContact),
     ("organizations", m.PatchOrganizationRequest(full_name="Acme"), m.PatchedOrganization),
     ("client_groups", m.PatchClientGroupRequest(full_name="Lees"), m.ClientGroup),
-    ("work_items", m.UpdateWorkItem(title="New"), m.WorkItem),
+    ("work_items", m.PatchWorkItemRequest(title="New"), m.WorkItem),
 ]
 
 
@@ -259,7 +261,7 @@ async def test_patch_answered_204_reads_the_record_back(
 async def test_patch_without_representation_returns_none() -> None:
     transport = RecordingTransport(lambda request: ok(request, status=204))
     schedules = client_with(transport).work_schedules
-    assert await schedules.patch("S1", m.UpdateWorkSchedule(schedule_end_date=None)) is None
+    assert await schedules.patch("S1", m.PatchWorkScheduleRequest(schedule_end_date=None)) is None
     assert "Prefer" not in transport.sent[0].headers
 
 
@@ -288,7 +290,7 @@ async def test_patch_organization_asks_for_the_representation() -> None:
 async def test_post_and_put_leave_out_none() -> None:
     transport = RecordingTransport(lambda request: ok(request, {"ContactKey": "C1"}, 201))
     client = client_with(transport)
-    body = m.CreateContact(first_name="Ann", last_name="Lee")
+    body = m.CreateContactRequest(first_name="Ann", last_name="Lee")
     created = await client.contacts.create(body)
     assert isinstance(created, m.Contact)
     transport.handler = lambda request: ok(request, status=204)
@@ -305,8 +307,8 @@ async def test_post_and_put_leave_out_none() -> None:
 async def test_a_body_of_the_wrong_model_is_refused() -> None:
     transport = RecordingTransport()
     client = client_with(transport)
-    with pytest.raises(TypeError, match="CreateContact"):
-        await client.contacts.create(m.CreateOrganization(full_name="x"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="CreateContactRequest"):
+        await client.contacts.create(m.CreateOrganizationRequest(full_name="x"))  # type: ignore[arg-type]
     assert transport.sent == []
 
 
@@ -339,8 +341,8 @@ def test_documented_limits_are_checked_before_sending() -> None:
 async def test_actions_and_deletes() -> None:
     transport = RecordingTransport(lambda request: ok(request, status=204))
     client = client_with(transport)
-    await client.teams.add_members("T1", m.AddTeamMembers(user_keys=["U1", "U2"]))
-    await client.teams.remove_member("T1", m.RemoveTeamMember(user_key="U1"))
+    await client.teams.add_members("T1", m.AddTeamMembersRequest(user_keys=["U1", "U2"]))
+    await client.teams.remove_member("T1", m.RemoveTeamMemberRequest(user_key="U1"))
     await client.manual_payments.reverse(
         m.ReverseManualPaymentRequest(
             payment_key="P1", reversal_date=dt.datetime(2025, 1, 2, tzinfo=dt.timezone.utc)
@@ -432,8 +434,10 @@ async def test_modify_refetches_and_reapplies_on_conflict() -> None:
     result = await client_with(transport).contacts.modify(
         "C1", lambda c: attrs.evolve(c, middle_name=f"after {c.first_name}")
     )
-    assert isinstance(result, m.CreateContact)
-    assert [r.method for r in transport.sent] == ["GET", "PUT", "GET", "PUT"]
+    # the record as the server has it after the PUT, fetched again
+    assert isinstance(result, m.Contact)
+    assert result.first_name == "three"
+    assert [r.method for r in transport.sent] == ["GET", "PUT", "GET", "PUT", "GET"]
     assert puts[-1] == {
         "FirstName": "two",
         "LastName": "Lee",

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 import karbon_async as ka
 from karbon_async import webhooks as wh
-from karbon_async.models import PatchContactRequest, UpdateWorkItem, WorkItem
+from karbon_async.models import PatchContactRequest, PatchWorkItemRequest, WorkItem
 from karbon_async.testing import FakeKarbon
 
 KEY = "e2e-signing-key_0123456789"
@@ -129,7 +129,9 @@ async def test_subscribe_change_deliver_fetch(app: App) -> None:
     key = page.items[0].work_item_key
     assert key is not None
     app.budget.lanes.clear()
-    await app.client.work_items.patch(key, UpdateWorkItem(description="changed by the e2e test"))
+    await app.client.work_items.patch(
+        key, PatchWorkItemRequest(description="changed by the e2e test")
+    )
 
     event, work_item = await asyncio.wait_for(app.results.get(), 10)
     assert event.resource_perma_key == key

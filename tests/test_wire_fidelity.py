@@ -33,7 +33,7 @@ from karbon_async._resource import as_request
 NOW = dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc)
 
 
-def work_item(**kwargs: Any) -> m.RequestCreateWorkItem:
+def work_item(**kwargs: Any) -> m.CreateWorkItemRequest:
     values: dict[str, Any] = {
         "assignee_email_address": "a@example.com",
         "title": "Tax",
@@ -41,7 +41,7 @@ def work_item(**kwargs: Any) -> m.RequestCreateWorkItem:
         "client_type": m.ClientType.CONTACT,
         "start_date": NOW,
     }
-    return m.RequestCreateWorkItem(**{**values, **kwargs})
+    return m.CreateWorkItemRequest(**{**values, **kwargs})
 
 
 # --- 1. enum spellings ------------------------------------------------------------------------
@@ -134,15 +134,15 @@ def test_every_member_decodes_to_itself_and_every_variant_to_an_equal_alias(
 
 def test_bug_nested_optional_fields_are_left_out() -> None:
     card = m.BusinessCardRequestInput(is_primary_card=True, email_addresses=["a@example.com"])
-    contact = m.CreateContact(first_name="Ada", last_name="Lovelace", business_cards=[card])
+    contact = m.CreateContactRequest(first_name="Ada", last_name="Lovelace", business_cards=[card])
     assert request_document(contact) == {
         "FirstName": "Ada",
         "LastName": "Lovelace",
         "BusinessCards": [{"IsPrimaryCard": True, "EmailAddresses": ["a@example.com"]}],
     }
     assert request_document(
-        m.CreateContact(
-            first_name="Ada", last_name="L", accounting_detail=m.DetailsOfAccountingRequest()
+        m.CreateContactRequest(
+            first_name="Ada", last_name="L", accounting_detail=m.DetailsOfAccountingInput()
         )
     ) == {"FirstName": "Ada", "LastName": "L", "AccountingDetail": {}}
 
@@ -159,28 +159,28 @@ def test_a_null_the_spec_allows_is_sent_when_set() -> None:
     ("build", "path"),
     [
         (
-            lambda: m.CreateContact(
+            lambda: m.CreateContactRequest(
                 first_name="A",
                 last_name="B",
-                accounting_detail=m.DetailsOfAccountingRequest(accounting=None),  # type: ignore[arg-type]
+                accounting_detail=m.DetailsOfAccountingInput(accounting=None),  # type: ignore[arg-type]
             ),
-            "CreateContact.AccountingDetail.Accounting may not be null",
+            "CreateContactRequest.AccountingDetail.Accounting may not be null",
         ),
         (
-            lambda: m.CreateContact(
+            lambda: m.CreateContactRequest(
                 first_name="A",
                 last_name="B",
                 business_cards=[m.BusinessCardRequestInput(business_card_key=None)],  # type: ignore[arg-type]
             ),
-            r"CreateContact.BusinessCards\[0\].BusinessCardKey may not be null",
+            r"CreateContactRequest.BusinessCards\[0\].BusinessCardKey may not be null",
         ),
         (
             lambda: work_item(fee_settings=m.WorkFeeSettings(fee_type=None)),
-            "RequestCreateWorkItem.FeeSettings.FeeType may not be null",
+            "CreateWorkItemRequest.FeeSettings.FeeType may not be null",
         ),
         (
-            lambda: m.CreateContact(first_name=None, last_name="B"),  # type: ignore[arg-type]
-            "CreateContact.FirstName may not be null",
+            lambda: m.CreateContactRequest(first_name=None, last_name="B"),  # type: ignore[arg-type]
+            "CreateContactRequest.FirstName may not be null",
         ),
     ],
 )
@@ -210,7 +210,7 @@ def test_bug_writing_back_a_record_drops_server_nulls_the_spec_forbids() -> None
         },
         m.Contact,
     )
-    body = as_request(record, m.CreateContact)
+    body = as_request(record, m.CreateContactRequest)
     document = request_document(body)
     assert "MiddleName" not in document
     assert document["BusinessCards"] == [{"IsPrimaryCard": True}]

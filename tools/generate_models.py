@@ -328,28 +328,98 @@ COMPONENT_NAMES = {
     "customfield-webhook": "CustomFieldWebhook",
 }
 
-# Inline (unnamed) bodies: (operationId, "request" | "response") -> class name.
+# Inline (unnamed) response bodies: operationId -> class name. Inline request bodies are named
+# by BODY_NAMES.
 INLINE_NAMES = {
-    ("getBusinessCardByKey", RESPONSE): "BusinessCardWithEntity",
-    ("updateBusinessCardByKey", REQUEST): "UpdateBusinessCardRequest",
-    ("createManualPayment", REQUEST): "CreateManualPaymentRequest",
-    ("createManualPayment", RESPONSE): "ManualPaymentCreated",
-    ("reverseManualPayment", REQUEST): "ReverseManualPaymentRequest",
-    ("createClientGroup", REQUEST): "CreateClientGroupRequest",
-    ("createClientGroup", RESPONSE): "ClientGroup",
-    ("putClientGroupByID", REQUEST): "UpdateClientGroupRequest",
-    ("patchClientGroupByID", REQUEST): "PatchClientGroupRequest",
-    ("patchContactsByID", REQUEST): "PatchContactRequest",
-    ("patchContactsByID", RESPONSE): "PatchedContact",
-    ("patchOrganizationByID", REQUEST): "PatchOrganizationRequest",
-    ("patchOrganizationByID", RESPONSE): "PatchedOrganization",
-    ("getOrganizationByID", RESPONSE): "OrganizationWithContacts",
-    ("createFile", REQUEST): "CreateFileRequest",
-    ("createFile", RESPONSE): "FileCreated",
-    ("createUser", REQUEST): "CreateUserRequest",
-    ("createWebhookSubscription", REQUEST): "CreateWebhookSubscriptionRequest",
-    ("createWorkItem", RESPONSE): "WorkItemCreated",
-    ("getWorkItemByID", RESPONSE): "WorkItem",
+    "getBusinessCardByKey": "BusinessCardWithEntity",
+    "createManualPayment": "ManualPaymentCreated",
+    "createClientGroup": "ClientGroup",
+    "patchContactsByID": "PatchedContact",
+    "patchOrganizationByID": "PatchedOrganization",
+    "getOrganizationByID": "OrganizationWithContacts",
+    "createFile": "FileCreated",
+    "createWorkItem": "WorkItemCreated",
+    "getWorkItemByID": "WorkItem",
+}
+
+# The naming scheme of request models, which every request body follows (checked by
+# ``Generator.check_names``):
+# * a body is ``<Verb><Noun>Request``: ``Create`` for a POST to a collection, ``Replace`` for a
+#   PUT, ``Patch`` for a PATCH, the action's own verb for a record action (``AddTeamMembers``);
+# * a model only a request body contains is ``<Noun>Input``, the noun being the response model's
+#   (``BusinessCardInput``) or the owner's plus the property's (``DetailsOfAccountingNoteInput``);
+# * a model both sides contain unchanged has a plain noun (``EntityDescription``), because a
+#   response field must never be typed with a request-named class.
+# Request bodies are named here by operationId, whatever the spec calls their schema. Where the
+# spec gives a POST and a PUT one schema, the PUT's name is an alias of the same class.
+BODY_NAMES: dict[str, str] = {
+    "addTeamMembers": "AddTeamMembersRequest",
+    "createClientGroup": "CreateClientGroupRequest",
+    "createContact": "CreateContactRequest",
+    "CreateCustomFieldDefinition": "CreateCustomFieldDefinitionRequest",
+    "createExpense": "CreateExpenseRequest",
+    "createFile": "CreateFileRequest",
+    "createManualPayment": "CreateManualPaymentRequest",
+    "createNote": "CreateNoteRequest",
+    "createOrganization": "CreateOrganizationRequest",
+    "createUser": "CreateUserRequest",
+    "createWebhookSubscription": "CreateWebhookSubscriptionRequest",
+    "createWorkItem": "CreateWorkItemRequest",
+    "createWorkSchedule": "CreateWorkScheduleRequest",
+    "patchClientGroupByID": "PatchClientGroupRequest",
+    "patchContactsByID": "PatchContactRequest",
+    "patchOrganizationByID": "PatchOrganizationRequest",
+    "patchWorkItemByID": "PatchWorkItemRequest",
+    "patchWorkScheduleByID": "PatchWorkScheduleRequest",
+    "putClientGroupByID": "ReplaceClientGroupRequest",
+    "putContactByID": "ReplaceContactRequest",
+    "putOrganizationByID": "ReplaceOrganizationRequest",
+    "putWorkItemByID": "ReplaceWorkItemRequest",
+    "putWorkScheduleByID": "ReplaceWorkScheduleRequest",
+    "removeTeamMember": "RemoveTeamMemberRequest",
+    "reverseManualPayment": "ReverseManualPaymentRequest",
+    "UpdateCustomFieldValues": "ReplaceCustomFieldValuesRequest",
+    "UpdateIntegrationTask": "ReplaceIntegrationTaskRequest",
+    "updateBusinessCardByKey": "ReplaceBusinessCardRequest",
+}
+BODY_NAME_PATTERN = re.compile(r"(Create|Replace|Patch|Add|Remove|Reverse)[A-Z]\w*Request")
+
+# Request-side component schemas that responses use too, by the response schema that has every
+# property they have and more (BusinessCard's addresses carry their keys): responses decode with
+# that one, so ``Contact.business_cards`` holds ``BusinessCard`` records.
+RESPONSE_TWINS: dict[str, str] = {"BusinessCardRequest": "BusinessCard"}
+
+# Names this SDK used before the scheme above: still importable from ``karbon_async.models``,
+# with a DeprecationWarning naming the new one.
+DEPRECATED_NAMES: dict[str, str] = {
+    "AddTeamMembers": "AddTeamMembersRequest",
+    "BusinessCardRequest": "BusinessCard",
+    "BusinessCardRequestAddress": "BusinessCardAddress",
+    "BusinessCardRequestPhoneNumber": "BusinessCardPhoneNumber",
+    "CreateClientGroup": "CreateClientGroupRequest",
+    "CreateClientGroupEntityDescription": "EntityDescription",
+    "CreateClientGroupMember": "ClientGroupMember",
+    "CreateClientGroupRequestClientTeam": "ClientTeamMember",
+    "CreateContact": "CreateContactRequest",
+    "CreateOrganization": "CreateOrganizationRequest",
+    "CustomFieldDefinitionRequest": "CreateCustomFieldDefinitionRequest",
+    "CustomFieldValueRequest": "CustomFieldValueInput",
+    "CustomFieldValuesRequest": "ReplaceCustomFieldValuesRequest",
+    "DetailsOfAccountingRequest": "DetailsOfAccountingInput",
+    "ExpenseRequest": "CreateExpenseRequest",
+    "ExpenseRequestTimeline": "Timeline",
+    "IntegrationTaskWriteable": "ReplaceIntegrationTaskRequest",
+    "NoteRequest": "CreateNoteRequest",
+    "RemoveTeamMember": "RemoveTeamMemberRequest",
+    "RequestCreateWorkItem": "CreateWorkItemRequest",
+    "ResponseCreateContactClientAccess": "ClientAccess",
+    "UpdateBusinessCardRequest": "ReplaceBusinessCardRequest",
+    "UpdateClientGroupRequest": "ReplaceClientGroupRequest",
+    "UpdateOrganization": "ReplaceOrganizationRequest",
+    "UpdateWorkItem": "PatchWorkItemRequest",
+    "UpdateWorkSchedule": "PatchWorkScheduleRequest",
+    "WorkSchedulePUTRequest": "ReplaceWorkScheduleRequest",
+    "WorkScheduleRequest": "CreateWorkScheduleRequest",
 }
 
 # Items of inline list envelopes: (operationId) -> class name.
@@ -365,7 +435,8 @@ LIST_ITEM_NAMES = {
 }
 
 # Required request fields the spec states only in prose or with a draft-3 boolean ``required``
-# (FACTS: TargetUrl and WebhookType are required). Keyed by (class name, JSON key).
+# (FACTS: TargetUrl and WebhookType are required). Keyed by (final class name, JSON key), as are
+# EXTRA_LIMITS: both are applied after renaming, and the conformance tools read them by name.
 EXTRA_REQUIRED = {
     ("CreateWebhookSubscriptionRequest", "TargetUrl"),
     ("CreateWebhookSubscriptionRequest", "WebhookType"),
@@ -374,9 +445,9 @@ EXTRA_REQUIRED = {
 # Request limits documented in prose rather than JSON Schema keywords.
 EXTRA_LIMITS: dict[tuple[str, str], dict[str, Any]] = {
     ("CreateWebhookSubscriptionRequest", "TargetUrl"): {"prefix": "https://"},
-    ("ExpenseRequest", "Description"): {"max_length": 250},
-    ("ExpenseRequest", "Value"): {"minimum": "0"},
-    ("ExpenseRequest", "BillableValue"): {"minimum": "0"},
+    ("CreateExpenseRequest", "Description"): {"max_length": 250},
+    ("CreateExpenseRequest", "Value"): {"minimum": "0"},
+    ("CreateExpenseRequest", "BillableValue"): {"minimum": "0"},
 }
 
 # Friendly public names for the models users meet most, applied after generation: the spec's
@@ -402,6 +473,12 @@ CLASS_RENAMES: dict[str, str] = {
     "BillingPayment": "Payment",
     "NoteResponse": "Note",
     "ExpenseResponse": "Expense",
+    # inline objects first met in a request body, named for what they are on both sides
+    "CreateClientGroupEntityDescription": "EntityDescription",
+    "CreateClientGroupMember": "ClientGroupMember",
+    "CreateClientGroupRequestClientTeam": "ClientTeamMember",
+    "ExpenseRequestTimeline": "Timeline",
+    "ResponseCreateContactClientAccess": "ClientAccess",
 }
 
 # The key of every record model (by final class name): typed ``str`` and required when decoding,
@@ -677,6 +754,7 @@ class Generator:
         self.response_reachable = self.reachable_from_responses()
         self.request_side: set[str] = set()  # classes a request body can contain (after classify)
         self.shared: set[str] = set()  # ...that a response can contain too
+        self.aliases: dict[str, str] = {}  # second names of request bodies (see name_bodies)
 
     def reachable_from_responses(self) -> set[str]:
         found: set[str] = set()
@@ -887,6 +965,15 @@ class Generator:
         key = (name, role)
         if key in self.component_classes:
             return self.component_classes[key]
+        twin = RESPONSE_TWINS.get(name)
+        if role == RESPONSE and twin is not None:
+            missing = set(self.collect(self.schemas[name])[0]) - set(
+                self.collect(self.schemas[twin])[0]
+            )
+            if missing:
+                raise GeneratorError(f"RESPONSE_TWINS: {twin} lacks {sorted(missing)} of {name}")
+            self.component_classes[key] = self.component_model(twin, RESPONSE)
+            return self.component_classes[key]
         class_name = COMPONENT_NAMES.get(name, pascal(name))
         schema = self.schemas[name]
         if role != RESPONSE and name in self.response_reachable:
@@ -897,11 +984,13 @@ class Generator:
             raise GeneratorError(f"list envelope {name} used as a model")
         model = self.build(class_name, schema, role, f"#/components/schemas/{name}")
         existing = self.models.get(class_name)
-        if existing is not None and existing.signature() != model.signature():
+        differs = existing is not None and existing.signature() != model.signature()
+        if differs or (role != RESPONSE and name in RESPONSE_TWINS):
+            # The request twin of a response model is ``<Noun>Input`` (a body is renamed later).
             taken = set(self.models) | {COMPONENT_NAMES.get(n, pascal(n)) for n in self.schemas}
-            suffixes = ("Input", "Body") if class_name.endswith("Request") else ("Request", "Input")
-            options = [class_name + suffix for suffix in suffixes]
-            class_name = next(option for option in options if option not in taken)
+            class_name += "Input"
+            if class_name in taken:
+                raise GeneratorError(f"{name}: request twin name {class_name} is taken")
             model.name = class_name
             self.warnings.append(f"{name}: request and response differ; request is {class_name}")
         self.component_classes[key] = class_name
@@ -948,12 +1037,8 @@ class Generator:
             seen.add(py_name)
             type_expr = self.type_of(prop_schema, prop_owner or class_name, api_name, role)
             unwrapped, nullable = self.unwrap_nullable(self.resolve(prop_schema)[1])
-            is_required = role == REQUEST and (
-                api_name in required or (class_name, api_name) in EXTRA_REQUIRED
-            )
+            is_required = role == REQUEST and api_name in required
             limits = self.limits(unwrapped) if role != RESPONSE else {}
-            if role != RESPONSE:
-                limits.update(EXTRA_LIMITS.get((class_name, api_name), {}))
             fields.append(
                 FieldDef(
                     api_name=api_name,
@@ -1072,13 +1157,13 @@ class Generator:
             # allOf({@odata.context}, X) is X; the converter keeps @odata.context in ``extra``.
             return self.component_model(self.resolve(branches[0])[0] or "", role)
         inline_role = RESPONSE if role == RESPONSE else REQUEST
-        class_name = INLINE_NAMES.get((op_id, inline_role))
+        class_name = (INLINE_NAMES if role == RESPONSE else BODY_NAMES).get(op_id)
+        curated = class_name is not None
         if class_name is None:
-            suffix = "Response" if role == RESPONSE else "Request"
-            class_name = pascal(op_id) + suffix
+            class_name = pascal(op_id) + "Response"
         model = self.build(class_name, schema, role, f"operation {op_id}")
         model.description = model.description or f"The {inline_role} body of ``{op_id}``."
-        if (op_id, inline_role) in INLINE_NAMES:
+        if curated:
             self.register(model)  # a curated name is kept even if another body looks the same
             return class_name
         existing = self.by_signature.get(model.signature())
@@ -1164,6 +1249,72 @@ class Generator:
             if op.response_model:
                 op.response_model = renames.get(op.response_model, op.response_model)
 
+    def name_all(self) -> None:
+        """After ``run``: the curated names, the request extras, the roles, the scheme check."""
+        self.apply_renames(CLASS_RENAMES)
+        self.name_bodies()
+        self.apply_extras()
+        self.classify()
+        self.check_names()
+
+    def name_bodies(self) -> None:
+        """Name every request body by BODY_NAMES. A class that a POST and a PUT both send keeps
+        the POST's name; the PUT's name becomes an alias (``aliases``: alias -> class)."""
+        sent = {op.operation_id for op in self.operations if op.request_model}
+        if set(BODY_NAMES) != sent:
+            raise GeneratorError(
+                f"BODY_NAMES: missing {sorted(sent - set(BODY_NAMES))}, "
+                f"unknown {sorted(set(BODY_NAMES) - sent)}"
+            )
+        named: dict[str, str] = {}
+        for op in sorted(self.operations, key=lambda op: op.method != "POST"):
+            if not op.request_model:
+                continue
+            want = BODY_NAMES[op.operation_id]
+            if not BODY_NAME_PATTERN.fullmatch(want):
+                raise GeneratorError(f"BODY_NAMES: {want} does not follow the scheme")
+            if op.request_model in named:
+                self.aliases[want] = named[op.request_model]
+            else:
+                named[op.request_model] = want
+        self.apply_renames({old: new for old, new in named.items() if old != new})
+        self.aliases = {alias: named.get(cls, cls) for alias, cls in self.aliases.items()}
+        clash = set(self.aliases) & set(self.models)
+        if clash:
+            raise GeneratorError(f"BODY_NAMES: aliases {sorted(clash)} are class names")
+
+    def apply_extras(self) -> None:
+        """Add EXTRA_REQUIRED and EXTRA_LIMITS to the request fields they name."""
+
+        def field_of(class_name: str, api_name: str) -> FieldDef:
+            model = self.models.get(class_name)
+            found = [f for f in model.fields if f.api_name == api_name] if model else []
+            if not found or model is None or model.role == RESPONSE:
+                raise GeneratorError(f"EXTRA_*: no request field {class_name}.{api_name}")
+            return found[0]
+
+        for class_name, api_name in sorted(EXTRA_REQUIRED):
+            field_of(class_name, api_name).required = True
+        for (class_name, api_name), limits in EXTRA_LIMITS.items():
+            field_of(class_name, api_name).limits.update(limits)
+
+    def check_names(self) -> None:
+        """The naming scheme (see BODY_NAMES) holds for every class, and DEPRECATED_NAMES points
+        old names at classes that exist."""
+        bodies = {op.request_model for op in self.operations if op.request_model}
+        for name in self.models:
+            if name in bodies:
+                continue
+            if name in self.request_side and name not in self.shared:
+                if not name.endswith("Input"):
+                    raise GeneratorError(f"{name}: a request-only class must end in Input")
+            elif re.search(r"Request|Input", name):
+                raise GeneratorError(f"{name}: a response class has a request name")
+        public = set(self.models) | set(self.aliases)
+        for old, new in DEPRECATED_NAMES.items():
+            if old in public or new not in public:
+                raise GeneratorError(f"DEPRECATED_NAMES: {old} -> {new}")
+
     def classify(self) -> None:
         """Find the classes a request body can reach, and those also reached by responses."""
 
@@ -1201,6 +1352,17 @@ class Generator:
                 name, _ = self.resolve(branch)
                 if name:
                     used_as_branch.add(name)
+        for path_item in self.spec["paths"].values():
+            for method in _METHODS:
+                op = path_item.get(method) or {}
+                # A part of a request body is no response model (CreateClientGroup); parts of
+                # response bodies are kept, users may know them.
+                for media in ((op.get("requestBody") or {}).get("content") or {}).values():
+                    schema = media.get("schema") or {}
+                    for branch in schema.get("allOf", []) + schema.get("anyOf", []):
+                        name, _ = self.resolve(branch)
+                        if name:
+                            used_as_branch.add(name)
         return used_as_branch
 
 
@@ -1351,19 +1513,44 @@ def render_models(gen: Generator) -> str:
             lines += [f"        {{{', '.join(repr(k) for k in not_null)}}}", "    )"]
         for f in model.fields:
             lines += render_field(gen, model, f)
+    if gen.aliases:
+        lines += ["", "", "# One schema serves these requests too (see BODY_NAMES)."]
+        lines += [f"{alias} = {cls}" for alias, cls in sorted(gen.aliases.items())]
     return "\n".join(lines) + "\n"
 
 
+DEPRECATION_SOURCE = """
+
+def __getattr__(name: str) -> Any:
+    new = _DEPRECATED_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"karbon_async.models.{name} is deprecated; use {new}", DeprecationWarning, stacklevel=2
+    )
+    return globals()[new]
+"""
+
+
 def render_public(gen: Generator) -> str:
-    names = sorted([e.name for e in gen.enums.values() if e.used] + list(gen.order))
+    names = sorted(
+        [e.name for e in gen.enums.values() if e.used] + list(gen.order) + list(gen.aliases)
+    )
     lines = [
         HEADER.rstrip(),
         '"""The Karbon API models and enums.',
         "",
+        "Records are plain nouns (``Contact``), list items ``<Noun>Summary``. Request bodies",
+        "are ``<Verb><Noun>Request`` (``CreateContactRequest``; ``ReplaceContactRequest`` for the",
+        "PUT; ``PatchContactRequest``); models only a request contains are ``<Noun>Input``.",
         "Response models: every field optional except the record key. Request models (and every",
         "model a request body contains): required fields have no default, the others default to",
-        "``UNSET`` and only the ones you set are sent.",
+        "``UNSET`` and only the ones you set are sent. The names used before this scheme still",
+        "resolve, with a DeprecationWarning.",
         '"""',
+        "",
+        "import warnings",
+        "from typing import Any",
         "",
         "from karbon_async._generated.models import (",
         *[f"    {name}," for name in names],
@@ -1373,8 +1560,12 @@ def render_public(gen: Generator) -> str:
         *[f"    {name!r}," for name in names],
         "]",
         "",
+        "# old name -> new name",
+        "_DEPRECATED_NAMES = {",
+        *[f"    {old!r}: {new!r}," for old, new in sorted(DEPRECATED_NAMES.items())],
+        "}",
     ]
-    return "\n".join(lines).replace("'", '"')
+    return "\n".join(lines).replace("'", '"') + DEPRECATION_SOURCE
 
 
 INIT = f'''{HEADER}"""Generated from the Karbon OpenAPI document: models, enums, operations."""
@@ -1420,8 +1611,7 @@ def main(argv: list[str] | None = None) -> int:
     gen = Generator(spec)
     gen.enums.update({name: EnumDef(name, vals, doc) for name, vals, doc in DOCUMENTED_ENUMS})
     gen.run()
-    gen.apply_renames(CLASS_RENAMES)
-    gen.classify()
+    gen.name_all()
     paths = write_all(gen)
     paths.append(write_contract(gen, EXTRA_REQUIRED, EXTRA_LIMITS))
     ruff_format(paths)

@@ -132,7 +132,7 @@ def check_enums(spec: dict[str, Any]) -> tuple[list[str], int]:
     """Failures, and how many enum-typed fields were compared with the spec's spelling."""
     gen = generate_models.Generator(spec)
     gen.run()
-    gen.apply_renames(generate_models.CLASS_RENAMES)
+    gen.name_all()
     failures: list[str] = []
     checked = 0
     for model in gen.models.values():

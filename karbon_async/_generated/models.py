@@ -466,7 +466,7 @@ class WorkStatusType(KarbonEnum):
 
 
 @attrs.frozen(kw_only=True)
-class AddTeamMembers(KarbonModel):
+class AddTeamMembersRequest(KarbonModel):
     """The user profile keys to add as members of a Team. Request form: only the fields you set
     are sent; limits are checked."""
 
@@ -842,58 +842,6 @@ class BusinessCardPhoneNumberInput(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class BusinessCardRequest(KarbonModel):
-    """A business card associated with a contact or organization."""
-
-    business_card_key: str | None = None
-    """A Karbon-generated unique identifier for the Business Card."""
-    entity_type: ClientType | None = None
-    """The type of entity this Business Card belongs to."""
-    entity_key: str | None = None
-    """A Karbon-generated key to indicate the entity (Contact, Organization, or ClientGroup) this
-    Business Card belongs to."""
-    is_primary_card: bool | None = None
-    """Set to true, if this business card is also the primary business card for this entity."""
-    organization_key: str | None = None
-    """Used on the Business Card for a Contact to specify the Organization that the Contact is
-    related to."""
-    web_sites: list[str] | None = None
-    """The websites associated with this Business card."""
-    email_addresses: list[str] | None = None
-    """The email addresses associated with this Business card."""
-    role_or_title: str | None = None
-    """The business role or title of the contact this Business Cards belongs to."""
-    facebook_link: str | None = None
-    """The URL to the entity's Facebook profile."""
-    linked_in_link: str | None = None
-    """The URL to the entity's LinkedIn profile."""
-    twitter_link: str | None = None
-    """The URL to the entity's Twitter profile."""
-    skype_link: str | None = None
-    """The URL to the entity's Skype profile."""
-    addresses: list[BusinessCardRequestAddress] | None = None
-    phone_numbers: list[BusinessCardRequestPhoneNumber] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class BusinessCardRequestAddress(KarbonModel):
-    """An object in ``BusinessCardRequest.Address``."""
-
-    address_lines: str | None = None
-    """Street Address."""
-    city: str | None = None
-    """City."""
-    state_province_county: str | None = None
-    """State / Province / County."""
-    zip_code: str | None = None
-    """ZipCode / PostCode."""
-    country_code: str | None = None
-    """Two letter Country Code."""
-    label: AddressLabel | None = None
-    """The tag to indicate the type of Address."""
-
-
-@attrs.frozen(kw_only=True)
 class BusinessCardRequestAddressInput(KarbonModel):
     """An object in ``BusinessCardRequest.Address``. Request form: only the fields you set are
     sent; limits are checked."""
@@ -971,18 +919,6 @@ class BusinessCardRequestInput(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class BusinessCardRequestPhoneNumber(KarbonModel):
-    """An object in ``BusinessCardRequest.PhoneNumber``."""
-
-    number: str | None = None
-    """The phone number of the entity."""
-    country_code: str | None = None
-    """The phone number country code."""
-    label: PhoneNumberLabel | None = None
-    """The tag to indicate the type of phone number."""
-
-
-@attrs.frozen(kw_only=True)
 class BusinessCardRequestPhoneNumberInput(KarbonModel):
     """An object in ``BusinessCardRequest.PhoneNumber``. Request form: only the fields you set
     are sent; limits are checked."""
@@ -1030,6 +966,19 @@ class BusinessCardWithEntity(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class ClientAccess(KarbonModel):
+    """An object in ``ResponseCreateContact.ClientAccess``."""
+
+    client_key: str | None = None
+    """The unique key of the Client."""
+    client_type: ClientType | None = None
+    """Whether the Client is an Organization or a Person."""
+    access_level: AccessLevel | None = None
+    """The level of access this contact has when viewing the specified client in Karbon for
+    Clients."""
+
+
+@attrs.frozen(kw_only=True)
 class ClientGroup(KarbonModel):
     """A single Client Group."""
 
@@ -1056,13 +1005,24 @@ class ClientGroup(KarbonModel):
     """The main contact for a client with multiple contact details."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Client Group was last modified."""
-    members: list[CreateClientGroupMember | None] | None = None
+    members: list[ClientGroupMember | None] | None = None
     """The members of the Client Group."""
-    entity_description: CreateClientGroupEntityDescription | None = None
+    entity_description: EntityDescription | None = None
     accounting_details: str | None = None
     """The accounting details associated with the Client Group."""
     business_card: BusinessCard | None = None
-    client_team: list[CreateClientGroupRequestClientTeam] | None = None
+    client_team: list[ClientTeamMember] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ClientGroupMember(KarbonModel):
+    """An object in ``CreateClientGroup.Member``. Request form: only the fields you set are sent;
+    limits are checked."""
+
+    contact_key: str | Unset | None = UNSET
+    """A Karbon-generated value that is used to identify the Contact."""
+    organization_key: str | Unset | None = UNSET
+    """A Karbon-generated value that is used to identify the Organization."""
 
 
 @attrs.frozen(kw_only=True)
@@ -1081,6 +1041,21 @@ class ClientGroupSummary(KarbonModel):
     """The date and time at which the Client Group was most recently modified."""
     client_group_key: str
     """A Karbon-generated unique identifier for the Client Group."""
+
+
+@attrs.frozen(kw_only=True)
+class ClientTeamMember(KarbonModel):
+    """An object in ``CreateClientGroupRequest.ClientTeam``. Request form: only the fields you
+    set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"MemberKey", "MemberType"})
+    member_key: str | Unset | None = UNSET
+    """The unique key of the user or team assigned to the client team role."""
+    member_type: MemberType | Unset | None = UNSET
+    """The type of member assigned to the client team, can be either User or Team."""
+    role_type: ClientTeamRole | Unset | None = UNSET
+    """The specific role the user or team is assigned to, can be null if a member of the client
+    team without a specific role."""
 
 
 @attrs.frozen(kw_only=True)
@@ -1140,11 +1115,11 @@ class Contact(KarbonModel):
     """The URL to the Contact's avatar."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
+    entity_description: EntityDescription | None = None
     accounting_detail: DetailsOfAccounting | None = None
-    business_cards: list[BusinessCardRequest] | None = None
-    client_team: list[CreateClientGroupRequestClientTeam] | None = None
-    client_access: list[ResponseCreateContactClientAccess] | None = None
+    business_cards: list[BusinessCard] | None = None
+    client_team: list[ClientTeamMember] | None = None
+    client_access: list[ClientAccess] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -1228,51 +1203,6 @@ class ContactsCardOrganization(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class CreateClientGroup(KarbonModel):
-    """A single Client Group."""
-
-    full_name: str | None = None
-    """The full name of the Client Group."""
-    client_owner: str | None = None
-    """The team member in your firm who looks after client relationship or is responsible for the
-    vast majority of the work of the clients in this Client Group."""
-    client_manager: str | None = None
-    """The team member in your firm who manages the work for the clients in this Client Group."""
-    contact_type: str | None = None
-    """The Contact Type for this Client Group."""
-    user_defined_identifier: str | None = None
-    """A unique key that you can use to identify this Client Group."""
-    restriction_level: RestrictionLevel | None = None
-    """The privacy level for this Client Group."""
-    primary_contact: str | None = None
-    """The main contact for a client with multiple contact details."""
-    entity_description: CreateClientGroupEntityDescription | None = None
-    members: list[CreateClientGroupMember | None] | None = None
-    """The members of the Client Group."""
-
-
-@attrs.frozen(kw_only=True)
-class CreateClientGroupEntityDescription(KarbonModel):
-    """An object in ``CreateClientGroup.EntityDescription``. Request form: only the fields you
-    set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Text"})
-    text: str | Unset | None = UNSET
-    """Free-form text that can be used to add more information about the Client Group."""
-
-
-@attrs.frozen(kw_only=True)
-class CreateClientGroupMember(KarbonModel):
-    """An object in ``CreateClientGroup.Member``. Request form: only the fields you set are sent;
-    limits are checked."""
-
-    contact_key: str | Unset | None = UNSET
-    """A Karbon-generated value that is used to identify the Contact."""
-    organization_key: str | Unset | None = UNSET
-    """A Karbon-generated value that is used to identify the Organization."""
-
-
-@attrs.frozen(kw_only=True)
 class CreateClientGroupRequest(KarbonModel):
     """A single Client Group. Request form: only the fields you set are sent; limits are checked."""
 
@@ -1306,32 +1236,17 @@ class CreateClientGroupRequest(KarbonModel):
     """The privacy level for this Client Group."""
     primary_contact: str | Unset = UNSET
     """The main contact for a client with multiple contact details."""
-    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
-    members: list[CreateClientGroupMember | None] | Unset = UNSET
+    entity_description: EntityDescription | Unset = UNSET
+    members: list[ClientGroupMember | None] | Unset = UNSET
     """The members of the Client Group."""
     accounting_details: str | Unset | None = UNSET
     """The accounting details associated with the Client Group."""
     business_card: BusinessCardInput | Unset = UNSET
-    client_team: list[CreateClientGroupRequestClientTeam] | Unset = UNSET
+    client_team: list[ClientTeamMember] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
-class CreateClientGroupRequestClientTeam(KarbonModel):
-    """An object in ``CreateClientGroupRequest.ClientTeam``. Request form: only the fields you
-    set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"MemberKey", "MemberType"})
-    member_key: str | Unset | None = UNSET
-    """The unique key of the user or team assigned to the client team role."""
-    member_type: MemberType | Unset | None = UNSET
-    """The type of member assigned to the client team, can be either User or Team."""
-    role_type: ClientTeamRole | Unset | None = UNSET
-    """The specific role the user or team is assigned to, can be null if a member of the client
-    team without a specific role."""
-
-
-@attrs.frozen(kw_only=True)
-class CreateContact(KarbonModel):
+class CreateContactRequest(KarbonModel):
     """A single Contact. Request form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
@@ -1377,9 +1292,45 @@ class CreateContact(KarbonModel):
     user_defined_identifier: str | Unset = UNSET
     """A unique key that you can use to identify this Contact."""
     business_cards: list[BusinessCardRequestInput] | Unset = UNSET
-    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
-    accounting_detail: DetailsOfAccountingRequest | Unset = UNSET
-    client_team: list[CreateClientGroupRequestClientTeam] | Unset = UNSET
+    entity_description: EntityDescription | Unset = UNSET
+    accounting_detail: DetailsOfAccountingInput | Unset = UNSET
+    client_team: list[ClientTeamMember] | Unset = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class CreateCustomFieldDefinitionRequest(KarbonModel):
+    """The structure that defines a Custom Field in Karbon. Request form: only the fields you set
+    are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"IsVisibleToContacts", "IsVisibleToOrganizations", "ListOptions", "Name", "Type"}
+    )
+    name: str | Unset = attrs.field(default=UNSET, validator=_Limits("Name", max_length=100))
+    type: CustomFieldType | Unset = UNSET
+    is_visible_to_contacts: bool | Unset = UNSET
+    is_visible_to_organizations: bool | Unset = UNSET
+    list_options: list[str] | Unset = attrs.field(
+        default=UNSET, validator=_Limits("ListOptions", item_max_length=256)
+    )
+
+
+@attrs.frozen(kw_only=True)
+class CreateExpenseRequest(KarbonModel):
+    """A single Expense. Request form: only the fields you set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"BillableValue", "Description", "ExpenseDate", "Timeline", "Value"}
+    )
+    timeline: Timeline
+    """The entity the Expense is recorded against."""
+    expense_date: datetime.datetime
+    """The date the Expense was incurred."""
+    value: Decimal = attrs.field(validator=_Limits("Value", minimum="0"))
+    """The cost of the Expense."""
+    billable_value: Decimal = attrs.field(validator=_Limits("BillableValue", minimum="0"))
+    """The portion of the Expense that is billable to the client."""
+    description: str = attrs.field(validator=_Limits("Description", max_length=250))
+    """A description of the Expense."""
 
 
 @attrs.frozen(kw_only=True)
@@ -1438,7 +1389,38 @@ class CreateManualPaymentRequest(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class CreateOrganization(KarbonModel):
+class CreateNoteRequest(KarbonModel):
+    """A single Note. Request form: only the fields you set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AssigneeEmailAddress",
+            "AuthorEmailAddress",
+            "Body",
+            "DueDate",
+            "Subject",
+            "Timelines",
+            "TodoDate",
+        }
+    )
+    subject: str
+    """The subject line of the Note."""
+    body: str
+    """The body of the Note."""
+    author_email_address: str
+    """The email address of the Note's author."""
+    assignee_email_address: str | Unset = UNSET
+    """The email address of the the Karbon user that the Note should be assigned to."""
+    due_date: datetime.datetime | Unset = UNSET
+    """The date by which the actions on the note must be complete."""
+    todo_date: datetime.datetime | Unset = UNSET
+    """The date for which the actions will be executed."""
+    timelines: list[Timeline] | Unset = UNSET
+    """The Timelines to which this note will be associated."""
+
+
+@attrs.frozen(kw_only=True)
+class CreateOrganizationRequest(KarbonModel):
     """A single Organization. Request form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
@@ -1469,9 +1451,9 @@ class CreateOrganization(KarbonModel):
     restriction_level: RestrictionLevel | Unset = UNSET
     """The privacy level for this Organization."""
     business_cards: list[BusinessCardRequestInput] | Unset = UNSET
-    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
-    accounting_detail: DetailsOfAccountingRequest | Unset = UNSET
-    client_team: list[CreateClientGroupRequestClientTeam] | Unset = UNSET
+    entity_description: EntityDescription | Unset = UNSET
+    accounting_detail: DetailsOfAccountingInput | Unset = UNSET
+    client_team: list[ClientTeamMember] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
@@ -1509,6 +1491,136 @@ class CreateWebhookSubscriptionRequest(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class CreateWorkItemRequest(KarbonModel):
+    """A single work item. Request form: only the fields you set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AssigneeEmailAddress",
+            "ClientKey",
+            "ClientTaskRecipient",
+            "ClientType",
+            "Description",
+            "DueDate",
+            "EstimatedBudget",
+            "FeeSettings",
+            "PrimaryStatus",
+            "RelatedClientGroupKey",
+            "SecondaryStatus",
+            "StartDate",
+            "Title",
+            "UserRoleAssignments",
+            "WorkScheduleKey",
+            "WorkStatus",
+            "WorkTemplateKey",
+            "WorkType",
+        }
+    )
+    assignee_email_address: str
+    """The email address of the user to whom the Work Item has been assigned."""
+    title: str
+    """The title of the Work Item."""
+    client_key: str
+    """A Karbon-generated value used to identify the Client for whom the Work Item is prepared."""
+    client_type: ClientType
+    """The type of the Client."""
+    related_client_group_key: str | Unset = UNSET
+    """A Karbon-generated value used to identify the Client Group of the Client."""
+    start_date: datetime.datetime
+    """The date and time at which the Work Item should start."""
+    due_date: datetime.datetime | Unset = UNSET
+    """The date and time by which the Work Item should be complete."""
+    deadline_date: datetime.datetime | Unset | None = UNSET
+    """The date and time by which an external party has specified that the Work Item should be
+    complete."""
+    work_type: str | Unset = UNSET
+    """The type of work related to the Work Item."""
+    work_status: str | Unset = UNSET
+    """The current status of the Work Item."""
+    primary_status: PrimaryStatus | Unset = UNSET
+    """The current parent-level Status of the Work Item."""
+    secondary_status: str | Unset = UNSET
+    """The current child-level Status of the Work Item."""
+    work_template_key: str | Unset = UNSET
+    """A Karbon-generated value used to identify the Template that will be used to generate this
+    Work Item."""
+    work_schedule_key: str | Unset = UNSET
+    """A Karbon-generated value used to identify the Work Schedule for this Work Item."""
+    estimated_budget: Decimal | Unset = UNSET
+    """The estimated budget for the Work Item."""
+    description: str | Unset = UNSET
+    """A free form text field to add more information about the Work Item."""
+    client_task_recipient: WorkItemUpdateClientTaskRecipientInput | Unset = UNSET
+    """The details about the recipient of the Client Tasks related to this Work Item."""
+    fee_settings: WorkFeeSettings | Unset = UNSET
+    """The Fee Settings describe how the work will be billed, for FixedFee work the Fee Settings
+    can include the value to be billed."""
+    user_role_assignments: list[WorkItemUserRoleAssignmentInput] | Unset = UNSET
+    """The array that describes the roles of the users associated with this Work Item."""
+
+
+@attrs.frozen(kw_only=True)
+class CreateWorkScheduleRequest(KarbonModel):
+    """A single Work Schedule. Request form: only the fields you set are sent; limits are
+    checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "CreatedFromWorkItemKey",
+            "CustomFrequencyMultiple",
+            "InitializeBeforeStartDateMultiple",
+            "InitializeBeforeStartDateUnits",
+            "InitializeTasksBeforeStartDateMultiple",
+            "InitializeTasksBeforeStartDateUnits",
+            "PreventStartEndOnWeekend",
+            "RecurrenceFrequency",
+            "ScheduleDueDateDays",
+            "ScheduleDueDateMethod",
+            "ScheduleDueDateMonthMultiple",
+            "ScheduleEndDate",
+            "ScheduleStartDate",
+            "WorkItemTitleDefinition",
+        }
+    )
+    assignee_user_key: str | Unset | None = UNSET
+    """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
+    created_from_work_item_key: str
+    """The key of the Work Item, which the Work Schedule will be assigned to."""
+    recurrence_frequency: RecurrenceFrequency
+    """The unit of time at which this Work Schedule should repeat."""
+    custom_frequency_units: TimeUnit | Unset | None = UNSET
+    """The unit of time at which this Work Schedule should repeat."""
+    custom_frequency_multiple: int = attrs.field(
+        validator=_Limits("CustomFrequencyMultiple", minimum="1")
+    )
+    """The multiple of time unit at which this Work Schedule should repeat."""
+    schedule_start_date: datetime.datetime
+    """The date at which this Work Schedule should start running."""
+    schedule_end_date: datetime.datetime | Unset = UNSET
+    """The date at which this Work Schedule should stop running To set the Work Schedule to run
+    forever, set the value of this property to `null`."""
+    schedule_due_date_method: ScheduleDueDateMethod
+    """The method that should be used to count the Due Date for the Work Item."""
+    schedule_due_date_days: int | Unset = UNSET
+    """The value of the count for the Due Date This property is not applicable if
+    `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
+    schedule_due_date_month_multiple: int | Unset = UNSET
+    """The value to denote the number of the months, if the due date is after 2 months."""
+    prevent_start_end_on_weekend: bool
+    """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
+    initialize_before_start_date_units: TimeUnit | Unset = UNSET
+    """You can automatically create a Work Item before its Start date."""
+    initialize_before_start_date_multiple: int | Unset = UNSET
+    """You can automatically create a Work Item before its Start date."""
+    initialize_tasks_before_start_date_units: TimeUnit
+    """You can automatically create budget and tasks for a Work Item before its Start date."""
+    initialize_tasks_before_start_date_multiple: int
+    """You can automatically create budget and tasks for a Work Item before its Start date."""
+    work_item_title_definition: str
+    """Use this property to define the format of the Work Item title."""
+
+
+@attrs.frozen(kw_only=True)
 class CustomFieldDefinition(KarbonModel):
     """The structure that defines a Custom Field in Karbon."""
 
@@ -1517,23 +1629,6 @@ class CustomFieldDefinition(KarbonModel):
     is_visible_to_contacts: bool | None = None
     is_visible_to_organizations: bool | None = None
     list_options: list[str] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CustomFieldDefinitionRequest(KarbonModel):
-    """The structure that defines a Custom Field in Karbon. Request form: only the fields you set
-    are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {"IsVisibleToContacts", "IsVisibleToOrganizations", "ListOptions", "Name", "Type"}
-    )
-    name: str | Unset = attrs.field(default=UNSET, validator=_Limits("Name", max_length=100))
-    type: CustomFieldType | Unset = UNSET
-    is_visible_to_contacts: bool | Unset = UNSET
-    is_visible_to_organizations: bool | Unset = UNSET
-    list_options: list[str] | Unset = attrs.field(
-        default=UNSET, validator=_Limits("ListOptions", item_max_length=256)
-    )
 
 
 @attrs.frozen(kw_only=True)
@@ -1559,7 +1654,7 @@ class CustomFieldValue(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class CustomFieldValueRequest(KarbonModel):
+class CustomFieldValueInput(KarbonModel):
     """A collection of Custom Fields. Request form: only the fields you set are sent; limits are
     checked."""
 
@@ -1578,16 +1673,6 @@ class CustomFieldValues(KarbonModel):
 
     entity_key: str | None = None
     custom_field_values: list[CustomFieldValue] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CustomFieldValuesRequest(KarbonModel):
-    """The set custom fields for a contact or organization and the associated values and options.
-    Request form: only the fields you set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"CustomFieldValues", "EntityKey"})
-    entity_key: str | Unset = UNSET
-    custom_field_values: list[CustomFieldValueRequest] | Unset = UNSET
 
 
 @attrs.frozen(kw_only=True)
@@ -1702,63 +1787,7 @@ class DetailsOfAccounting(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class DetailsOfAccountingLegalFirm(KarbonModel):
-    """The legal firm(s) that represent the client, these can be strings or references to Karbon
-    organizations. Request form: only the fields you set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Name"})
-    name: str | Unset | None = UNSET
-    """The name of the legal firm that represents the client."""
-    organization_key: str | Unset | None = UNSET
-    """The Organization key of the Karbon organization client record."""
-
-
-@attrs.frozen(kw_only=True)
-class DetailsOfAccountingNote(KarbonModel):
-    """An object in ``DetailsOfAccounting.Note``."""
-
-    body: str | None = None
-    """The free-form text in the note."""
-    type: AccountingNoteType | None = None
-    """The section (within the accounting details) where the note resides."""
-
-
-@attrs.frozen(kw_only=True)
-class DetailsOfAccountingNoteInput(KarbonModel):
-    """An object in ``DetailsOfAccounting.Note``. Request form: only the fields you set are sent;
-    limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Body", "Type"})
-    body: str
-    """The free-form text in the note."""
-    type: AccountingNoteType
-    """The section (within the accounting details) where the note resides."""
-
-
-@attrs.frozen(kw_only=True)
-class DetailsOfAccountingRegistrationNumber(KarbonModel):
-    """An object in ``DetailsOfAccounting.RegistrationNumber``."""
-
-    registration_number: str | None = None
-    """The registration number."""
-    type: RegistrationNumberType | None = None
-    """The type of registration."""
-
-
-@attrs.frozen(kw_only=True)
-class DetailsOfAccountingRegistrationNumberInput(KarbonModel):
-    """An object in ``DetailsOfAccounting.RegistrationNumber``. Request form: only the fields you
-    set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"RegistrationNumber", "Type"})
-    registration_number: str = attrs.field(validator=_Limits("RegistrationNumber", max_length=50))
-    """The registration number."""
-    type: RegistrationNumberType
-    """The type of registration."""
-
-
-@attrs.frozen(kw_only=True)
-class DetailsOfAccountingRequest(KarbonModel):
+class DetailsOfAccountingInput(KarbonModel):
     """The details specific to the Accounting firm related to this entity. Request form: only the
     fields you set are sent; limits are checked."""
 
@@ -1866,6 +1895,62 @@ class DetailsOfAccountingRequest(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class DetailsOfAccountingLegalFirm(KarbonModel):
+    """The legal firm(s) that represent the client, these can be strings or references to Karbon
+    organizations. Request form: only the fields you set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Name"})
+    name: str | Unset | None = UNSET
+    """The name of the legal firm that represents the client."""
+    organization_key: str | Unset | None = UNSET
+    """The Organization key of the Karbon organization client record."""
+
+
+@attrs.frozen(kw_only=True)
+class DetailsOfAccountingNote(KarbonModel):
+    """An object in ``DetailsOfAccounting.Note``."""
+
+    body: str | None = None
+    """The free-form text in the note."""
+    type: AccountingNoteType | None = None
+    """The section (within the accounting details) where the note resides."""
+
+
+@attrs.frozen(kw_only=True)
+class DetailsOfAccountingNoteInput(KarbonModel):
+    """An object in ``DetailsOfAccounting.Note``. Request form: only the fields you set are sent;
+    limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Body", "Type"})
+    body: str
+    """The free-form text in the note."""
+    type: AccountingNoteType
+    """The section (within the accounting details) where the note resides."""
+
+
+@attrs.frozen(kw_only=True)
+class DetailsOfAccountingRegistrationNumber(KarbonModel):
+    """An object in ``DetailsOfAccounting.RegistrationNumber``."""
+
+    registration_number: str | None = None
+    """The registration number."""
+    type: RegistrationNumberType | None = None
+    """The type of registration."""
+
+
+@attrs.frozen(kw_only=True)
+class DetailsOfAccountingRegistrationNumberInput(KarbonModel):
+    """An object in ``DetailsOfAccounting.RegistrationNumber``. Request form: only the fields you
+    set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"RegistrationNumber", "Type"})
+    registration_number: str = attrs.field(validator=_Limits("RegistrationNumber", max_length=50))
+    """The registration number."""
+    type: RegistrationNumberType
+    """The type of registration."""
+
+
+@attrs.frozen(kw_only=True)
 class EnhancedErrorMessages(KarbonModel):
     """The details of an error associated with an API request."""
 
@@ -1894,6 +1979,16 @@ class EnhancedErrorMessagesErrorDetail(KarbonModel):
     """Property that has encountered issue."""
     message: str | None = api_field("message", default=None)
     """The detailed error message."""
+
+
+@attrs.frozen(kw_only=True)
+class EntityDescription(KarbonModel):
+    """An object in ``CreateClientGroup.EntityDescription``. Request form: only the fields you
+    set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Text"})
+    text: str | Unset | None = UNSET
+    """Free-form text that can be used to add more information about the Client Group."""
 
 
 @attrs.frozen(kw_only=True)
@@ -1960,7 +2055,7 @@ class Expense(KarbonModel):
 
     expense_key: str
     """The unique identifier of the Expense."""
-    timeline: ExpenseRequestTimeline | None = None
+    timeline: Timeline | None = None
     """The entity the Expense is recorded against."""
     expense_date: datetime.datetime | None = None
     """The date the Expense was incurred."""
@@ -1970,37 +2065,6 @@ class Expense(KarbonModel):
     """The portion of the Expense that is billable to the client."""
     description: str | None = None
     """A description of the Expense."""
-
-
-@attrs.frozen(kw_only=True)
-class ExpenseRequest(KarbonModel):
-    """A single Expense. Request form: only the fields you set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {"BillableValue", "Description", "ExpenseDate", "Timeline", "Value"}
-    )
-    timeline: ExpenseRequestTimeline
-    """The entity the Expense is recorded against."""
-    expense_date: datetime.datetime
-    """The date the Expense was incurred."""
-    value: Decimal = attrs.field(validator=_Limits("Value", minimum="0"))
-    """The cost of the Expense."""
-    billable_value: Decimal = attrs.field(validator=_Limits("BillableValue", minimum="0"))
-    """The portion of the Expense that is billable to the client."""
-    description: str = attrs.field(validator=_Limits("Description", max_length=250))
-    """A description of the Expense."""
-
-
-@attrs.frozen(kw_only=True)
-class ExpenseRequestTimeline(KarbonModel):
-    """The entity the Expense is recorded against. Request form: only the fields you set are
-    sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"EntityKey", "EntityType"})
-    entity_type: EntityType | Unset | None = UNSET
-    """The type of entity this Expense will be linked to."""
-    entity_key: str | Unset | None = UNSET
-    """A Karbon-generated value to indicate the entity."""
 
 
 @attrs.frozen(kw_only=True)
@@ -2222,46 +2286,6 @@ class IntegrationTaskWebhook(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class IntegrationTaskWriteable(KarbonModel):
-    """The writable properties of an Integration Task. Request form: only the fields you set are
-    sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {"PrimaryStatus", "TaskData", "TaskDueDate", "TaskName", "TaskStatus"}
-    )
-    task_name: str | Unset = attrs.field(
-        default=UNSET, validator=_Limits("TaskName", max_length=200)
-    )
-    """The name of the specific Integration Task Definition."""
-    task_primary_link_url: str | Unset | None = attrs.field(
-        default=UNSET, validator=_Limits("TaskPrimaryLinkUrl", max_length=200)
-    )
-    """The optional default primary link URL of the specific Integration Task Definition."""
-    task_primary_link_label: str | Unset | None = attrs.field(
-        default=UNSET, validator=_Limits("TaskPrimaryLinkLabel", max_length=20)
-    )
-    """The optional default label for the primary link URL of the specific Integration Task
-    Definition."""
-    task_secondary_link_url: str | Unset | None = attrs.field(
-        default=UNSET, validator=_Limits("TaskSecondaryLinkUrl", max_length=200)
-    )
-    """The optional default label for the secondary link URL of the specific Integration Task
-    Definition."""
-    task_secondary_link_label: str | Unset | None = attrs.field(
-        default=UNSET, validator=_Limits("TaskSecondaryLinkLabel", max_length=20)
-    )
-    """The optional default label for the secondary link URL of the specific Integration Task
-    Definition."""
-    task_status: str | Unset = attrs.field(
-        default=UNSET, validator=_Limits("TaskStatus", max_length=50)
-    )
-    primary_status: PrimaryStatus | Unset = UNSET
-    task_due_date: str | Unset = UNSET
-    task_data: list[IntegrationTaskData] | Unset = UNSET
-    """Key/value metadata for the task."""
-
-
-@attrs.frozen(kw_only=True)
 class Invoice(KarbonModel):
     """A Karbon invoice with associated payment records."""
 
@@ -2406,7 +2430,7 @@ class Note(KarbonModel):
     """The date by which the actions on the note must be complete."""
     todo_date: datetime.datetime | None = None
     """The date for which the actions will be executed."""
-    timelines: list[ExpenseRequestTimeline] | None = None
+    timelines: list[Timeline] | None = None
     """The Timelines to which this note will be associated."""
     comments: list[NoteResponseComment] | None = None
     """The comments for this note."""
@@ -2428,37 +2452,6 @@ class NoteCommentWebhook(KarbonModel):
     """The resource type of the parent entity the note comment was created on."""
     parent_entity_key: str | None = None
     """The key for the parent of the resource that has been created or updated."""
-
-
-@attrs.frozen(kw_only=True)
-class NoteRequest(KarbonModel):
-    """A single Note. Request form: only the fields you set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {
-            "AssigneeEmailAddress",
-            "AuthorEmailAddress",
-            "Body",
-            "DueDate",
-            "Subject",
-            "Timelines",
-            "TodoDate",
-        }
-    )
-    subject: str
-    """The subject line of the Note."""
-    body: str
-    """The body of the Note."""
-    author_email_address: str
-    """The email address of the Note's author."""
-    assignee_email_address: str | Unset = UNSET
-    """The email address of the the Karbon user that the Note should be assigned to."""
-    due_date: datetime.datetime | Unset = UNSET
-    """The date by which the actions on the note must be complete."""
-    todo_date: datetime.datetime | Unset = UNSET
-    """The date for which the actions will be executed."""
-    timelines: list[ExpenseRequestTimeline] | Unset = UNSET
-    """The Timelines to which this note will be associated."""
 
 
 @attrs.frozen(kw_only=True)
@@ -2515,11 +2508,11 @@ class Organization(KarbonModel):
     """The privacy level for this Organization."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
+    entity_description: EntityDescription | None = None
     accounting_detail: DetailsOfAccounting | None = None
-    business_cards: list[BusinessCardRequest] | None = None
+    business_cards: list[BusinessCard] | None = None
     contacts: list[ContactsCardOrganization] | None = None
-    client_team: list[CreateClientGroupRequestClientTeam] | None = None
+    client_team: list[ClientTeamMember] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -2547,7 +2540,7 @@ class OrganizationCreated(KarbonModel):
     """The privacy level for this Organization."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
+    entity_description: EntityDescription | None = None
     accounting_detail: DetailsOfAccounting | None = None
 
 
@@ -2601,9 +2594,9 @@ class OrganizationWithBusinessCards(KarbonModel):
     """The privacy level for this Organization."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
+    entity_description: EntityDescription | None = None
     accounting_detail: DetailsOfAccounting | None = None
-    business_cards: list[BusinessCardRequest] | None = None
+    business_cards: list[BusinessCard] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -2649,6 +2642,42 @@ class PatchOrganizationRequest(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class PatchWorkItemRequest(KarbonModel):
+    """The properties that can be updated on a Work Item with the PATCH method. Request form:
+    only the fields you set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"AssigneeEmailAddress", "Description", "StartDate", "Title", "WorkType"}
+    )
+    title: str | Unset = attrs.field(default=UNSET, validator=_Limits("Title", max_length=200))
+    """The title of the Work Item."""
+    description: str | Unset = UNSET
+    """A free form text field to add more information about the Work Item."""
+    start_date: datetime.datetime | Unset = UNSET
+    """The start date of the Work Item as an ISO 8601 date or date-time."""
+    due_date: datetime.datetime | Unset | None = UNSET
+    """The due date of the Work Item as an ISO 8601 date or date-time."""
+    deadline_date: datetime.datetime | Unset | None = UNSET
+    """The deadline of the workitem as ISO8601 formated datestamp or timestamp."""
+    assignee_email_address: str | Unset = UNSET
+    """The email address of the Karbon user the Work Item should be assigned to."""
+    work_type: str | Unset = UNSET
+    """The work type label, validated against work types configured on the account."""
+
+
+@attrs.frozen(kw_only=True)
+class PatchWorkScheduleRequest(KarbonModel):
+    """The properties that can be updated on a Work Schedule with the PATCH method. Request form:
+    only the fields you set are sent; limits are checked."""
+
+    schedule_end_date: datetime.datetime | Unset | None = UNSET
+    """The date the Work Schedule should stop producing new Work Items, as an ISO8601 formatted
+    datestamp or timestamp."""
+    assignee_user_key: str | Unset | None = UNSET
+    """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
+
+
+@attrs.frozen(kw_only=True)
 class PatchedContact(KarbonModel):
     """The response body of ``patchContactsByID``."""
 
@@ -2685,7 +2714,7 @@ class PatchedContact(KarbonModel):
     """The URL to the Contact's avatar."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
+    entity_description: EntityDescription | None = None
     accounting_detail: str | None = None
     """The accounting details associated with the Contact."""
 
@@ -2715,7 +2744,7 @@ class PatchedOrganization(KarbonModel):
     """The privacy level for this Organization."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Contact was last modified."""
-    entity_description: CreateClientGroupEntityDescription | None = None
+    entity_description: EntityDescription | None = None
     accounting_detail: str | None = None
     """The accounting details associated with the Organization."""
 
@@ -2755,7 +2784,7 @@ class RateLimitErrorMessage(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class RemoveTeamMember(KarbonModel):
+class RemoveTeamMemberRequest(KarbonModel):
     """The user profile key to remove from a Team. Request form: only the fields you set are
     sent; limits are checked."""
 
@@ -2765,72 +2794,244 @@ class RemoveTeamMember(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class RequestCreateWorkItem(KarbonModel):
-    """A single work item. Request form: only the fields you set are sent; limits are checked."""
+class ReplaceBusinessCardRequest(KarbonModel):
+    """A business card associated with a contact or organization. Request form: only the fields
+    you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
-            "AssigneeEmailAddress",
-            "ClientKey",
-            "ClientTaskRecipient",
-            "ClientType",
-            "Description",
-            "DueDate",
-            "EstimatedBudget",
-            "FeeSettings",
-            "PrimaryStatus",
-            "RelatedClientGroupKey",
-            "SecondaryStatus",
-            "StartDate",
-            "Title",
-            "UserRoleAssignments",
-            "WorkScheduleKey",
-            "WorkStatus",
-            "WorkTemplateKey",
-            "WorkType",
+            "Addresses",
+            "BusinessCardKey",
+            "EmailAddresses",
+            "EntityKey",
+            "EntityType",
+            "FacebookLink",
+            "IsPrimaryCard",
+            "LinkedInLink",
+            "PhoneNumbers",
+            "SkypeLink",
+            "TwitterLink",
+            "WebSites",
         }
     )
-    assignee_email_address: str
-    """The email address of the user to whom the Work Item has been assigned."""
-    title: str
-    """The title of the Work Item."""
-    client_key: str
-    """A Karbon-generated value used to identify the Client for whom the Work Item is prepared."""
-    client_type: ClientType
-    """The type of the Client."""
-    related_client_group_key: str | Unset = UNSET
-    """A Karbon-generated value used to identify the Client Group of the Client."""
-    start_date: datetime.datetime
-    """The date and time at which the Work Item should start."""
-    due_date: datetime.datetime | Unset = UNSET
-    """The date and time by which the Work Item should be complete."""
-    deadline_date: datetime.datetime | Unset | None = UNSET
-    """The date and time by which an external party has specified that the Work Item should be
-    complete."""
-    work_type: str | Unset = UNSET
-    """The type of work related to the Work Item."""
-    work_status: str | Unset = UNSET
-    """The current status of the Work Item."""
+    entity_type: ClientType | Unset = UNSET
+    """The type of entity this Business Card belongs to."""
+    entity_key: str | Unset = UNSET
+    """A Karbon-generated key to indicate the entity (Contact, Organization, or ClientGroup) this
+    Business Card belongs to."""
+    business_card_key: str | Unset = UNSET
+    """A Karbon-generated unique identifier for the Business Card."""
+    is_primary_card: bool | Unset = UNSET
+    """Set to true, if this business card is also the primary business card for this entity."""
+    organization_key: str | Unset | None = UNSET
+    """Used on the Business Card for a Contact to specify the Organization that the Contact is
+    related to."""
+    web_sites: list[str] | Unset = UNSET
+    """The websites associated with this Business card."""
+    email_addresses: list[str] | Unset = UNSET
+    """The email addresses associated with this Business card."""
+    role_or_title: str | Unset | None = UNSET
+    """The business role or title of the contact this Business Cards belongs to."""
+    facebook_link: str | Unset = UNSET
+    """The URL to the entity's Facebook profile."""
+    linked_in_link: str | Unset = UNSET
+    """The URL to the entity's LinkedIn profile."""
+    twitter_link: str | Unset = UNSET
+    """The URL to the entity's Twitter profile."""
+    skype_link: str | Unset = UNSET
+    """The URL to the entity's Skype profile."""
+    addresses: list[BusinessCardRequestAddressInput] | Unset = UNSET
+    phone_numbers: list[BusinessCardRequestPhoneNumberInput] | Unset = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class ReplaceClientGroupRequest(KarbonModel):
+    """A single Client Group. Request form: only the fields you set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "BusinessCard",
+            "ClientManager",
+            "ClientOwner",
+            "ContactType",
+            "EntityDescription",
+            "FullName",
+            "Members",
+            "PrimaryContact",
+            "RestrictionLevel",
+            "UserDefinedIdentifier",
+        }
+    )
+    full_name: str
+    """The full name of the Client Group."""
+    client_owner: str | Unset = UNSET
+    """The team member in your firm who looks after client relationship or is responsible for the
+    vast majority of the work of the clients in this Client Group."""
+    client_manager: str | Unset = UNSET
+    """The team member in your firm who manages the work for the clients in this Client Group."""
+    contact_type: str | Unset = UNSET
+    """The Contact Type for this Client Group."""
+    user_defined_identifier: str | Unset = UNSET
+    """A unique key that you can use to identify this Client Group."""
+    restriction_level: RestrictionLevel | Unset = UNSET
+    """The privacy level for this Client Group."""
+    primary_contact: str | Unset = UNSET
+    """The main contact for a client with multiple contact details."""
+    entity_description: EntityDescription | Unset = UNSET
+    members: list[ClientGroupMember | None] | Unset = UNSET
+    """The members of the Client Group."""
+    business_card: BusinessCardRequestInput | Unset = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class ReplaceCustomFieldValuesRequest(KarbonModel):
+    """The set custom fields for a contact or organization and the associated values and options.
+    Request form: only the fields you set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"CustomFieldValues", "EntityKey"})
+    entity_key: str | Unset = UNSET
+    custom_field_values: list[CustomFieldValueInput] | Unset = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class ReplaceIntegrationTaskRequest(KarbonModel):
+    """The writable properties of an Integration Task. Request form: only the fields you set are
+    sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {"PrimaryStatus", "TaskData", "TaskDueDate", "TaskName", "TaskStatus"}
+    )
+    task_name: str | Unset = attrs.field(
+        default=UNSET, validator=_Limits("TaskName", max_length=200)
+    )
+    """The name of the specific Integration Task Definition."""
+    task_primary_link_url: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("TaskPrimaryLinkUrl", max_length=200)
+    )
+    """The optional default primary link URL of the specific Integration Task Definition."""
+    task_primary_link_label: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("TaskPrimaryLinkLabel", max_length=20)
+    )
+    """The optional default label for the primary link URL of the specific Integration Task
+    Definition."""
+    task_secondary_link_url: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("TaskSecondaryLinkUrl", max_length=200)
+    )
+    """The optional default label for the secondary link URL of the specific Integration Task
+    Definition."""
+    task_secondary_link_label: str | Unset | None = attrs.field(
+        default=UNSET, validator=_Limits("TaskSecondaryLinkLabel", max_length=20)
+    )
+    """The optional default label for the secondary link URL of the specific Integration Task
+    Definition."""
+    task_status: str | Unset = attrs.field(
+        default=UNSET, validator=_Limits("TaskStatus", max_length=50)
+    )
     primary_status: PrimaryStatus | Unset = UNSET
-    """The current parent-level Status of the Work Item."""
-    secondary_status: str | Unset = UNSET
-    """The current child-level Status of the Work Item."""
-    work_template_key: str | Unset = UNSET
-    """A Karbon-generated value used to identify the Template that will be used to generate this
-    Work Item."""
-    work_schedule_key: str | Unset = UNSET
-    """A Karbon-generated value used to identify the Work Schedule for this Work Item."""
-    estimated_budget: Decimal | Unset = UNSET
-    """The estimated budget for the Work Item."""
-    description: str | Unset = UNSET
-    """A free form text field to add more information about the Work Item."""
-    client_task_recipient: WorkItemUpdateClientTaskRecipientInput | Unset = UNSET
-    """The details about the recipient of the Client Tasks related to this Work Item."""
-    fee_settings: WorkFeeSettings | Unset = UNSET
-    """The Fee Settings describe how the work will be billed, for FixedFee work the Fee Settings
-    can include the value to be billed."""
-    user_role_assignments: list[WorkItemUserRoleAssignmentInput] | Unset = UNSET
-    """The array that describes the roles of the users associated with this Work Item."""
+    task_due_date: str | Unset = UNSET
+    task_data: list[IntegrationTaskData] | Unset = UNSET
+    """Key/value metadata for the task."""
+
+
+@attrs.frozen(kw_only=True)
+class ReplaceOrganizationRequest(KarbonModel):
+    """A single Organization. Request form: only the fields you set are sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "AccountingDetail",
+            "BusinessCards",
+            "ClientManager",
+            "ClientOwner",
+            "ClientTeam",
+            "ContactType",
+            "EntityDescription",
+            "FullName",
+            "RestrictionLevel",
+            "UserDefinedIdentifier",
+        }
+    )
+    full_name: str
+    """The full name of the Organization."""
+    client_owner: str | Unset = UNSET
+    """The team member in your firm who looks after client relationship or is responsible for the
+    vast majority of the work of the clients in this Organization."""
+    client_manager: str | Unset = UNSET
+    """The team member in your firm who manages the work for the clients in this Organization."""
+    contact_type: str | Unset = UNSET
+    """The Contact Type for this Organization."""
+    user_defined_identifier: str | Unset = UNSET
+    """A unique key that you can use to identify this Organization."""
+    restriction_level: RestrictionLevel | Unset = UNSET
+    """The privacy level for this Organization."""
+    accounting_detail: DetailsOfAccountingInput | Unset = UNSET
+    business_cards: list[BusinessCardRequestInput] | Unset = UNSET
+    entity_description: EntityDescription | Unset = UNSET
+    client_team: list[ClientTeamMember] | Unset = UNSET
+
+
+@attrs.frozen(kw_only=True)
+class ReplaceWorkScheduleRequest(KarbonModel):
+    """A single Work Schedule. Request form: only the fields you set are sent; limits are
+    checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
+        {
+            "CreatedFromWorkItemKey",
+            "CustomFrequencyMultiple",
+            "InitializeBeforeStartDateMultiple",
+            "InitializeBeforeStartDateUnits",
+            "InitializeTasksBeforeStartDateMultiple",
+            "InitializeTasksBeforeStartDateUnits",
+            "PreventStartEndOnWeekend",
+            "RecurrenceFrequency",
+            "ScheduleDueDateDays",
+            "ScheduleDueDateMethod",
+            "ScheduleDueDateMonthMultiple",
+            "ScheduleEndDate",
+            "ScheduleStartDate",
+            "WorkItemTitleDefinition",
+            "WorkScheduleKey",
+        }
+    )
+    work_schedule_key: str
+    """The key of the WorkSchedule, this should match the key used in the URL."""
+    assignee_user_key: str | Unset | None = UNSET
+    """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
+    created_from_work_item_key: str
+    """The key of the Work Item, which the Work Schedule will be assigned to."""
+    recurrence_frequency: RecurrenceFrequency
+    """The unit of time at which this Work Schedule should repeat."""
+    custom_frequency_units: TimeUnit | Unset | None = UNSET
+    """The unit of time at which this Work Schedule should repeat."""
+    custom_frequency_multiple: int = attrs.field(
+        validator=_Limits("CustomFrequencyMultiple", minimum="1")
+    )
+    """The multiple of time unit at which this Work Schedule should repeat."""
+    schedule_start_date: datetime.datetime
+    """The date at which this Work Schedule should start running."""
+    schedule_end_date: datetime.datetime | Unset = UNSET
+    """The date at which this Work Schedule should stop running To set the Work Schedule to run
+    forever, set the value of this property to `null`."""
+    schedule_due_date_method: ScheduleDueDateMethod
+    """The method that should be used to count the Due Date for the Work Item."""
+    schedule_due_date_days: int | Unset = UNSET
+    """The value of the count for the Due Date This property is not applicable if
+    `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
+    schedule_due_date_month_multiple: int | Unset = UNSET
+    """The value to denote the number of the months, if the due date is after 2 months."""
+    prevent_start_end_on_weekend: bool
+    """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
+    initialize_before_start_date_units: TimeUnit | Unset = UNSET
+    """You can automatically create a Work Item before its Start date."""
+    initialize_before_start_date_multiple: int | Unset = UNSET
+    """You can automatically create a Work Item before its Start date."""
+    initialize_tasks_before_start_date_units: TimeUnit
+    """You can automatically create budget and tasks for a Work Item before its Start date."""
+    initialize_tasks_before_start_date_multiple: int
+    """You can automatically create budget and tasks for a Work Item before its Start date."""
+    work_item_title_definition: str
+    """Use this property to define the format of the Work Item title."""
 
 
 @attrs.frozen(kw_only=True)
@@ -2870,22 +3071,9 @@ class ResponseCreateClientGroup(KarbonModel):
     """The main contact for a client with multiple contact details."""
     last_modified_date_time: datetime.datetime | None = None
     """The date and time at which this Client Group was last modified."""
-    members: list[CreateClientGroupMember | None] | None = None
+    members: list[ClientGroupMember | None] | None = None
     """The members of the Client Group."""
-    entity_description: CreateClientGroupEntityDescription | None = None
-
-
-@attrs.frozen(kw_only=True)
-class ResponseCreateContactClientAccess(KarbonModel):
-    """An object in ``ResponseCreateContact.ClientAccess``."""
-
-    client_key: str | None = None
-    """The unique key of the Client."""
-    client_type: ClientType | None = None
-    """Whether the Client is an Organization or a Person."""
-    access_level: AccessLevel | None = None
-    """The level of access this contact has when viewing the specified client in Karbon for
-    Clients."""
+    entity_description: EntityDescription | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -3076,6 +3264,18 @@ class TimeEntry(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
+class Timeline(KarbonModel):
+    """The entity the Expense is recorded against. Request form: only the fields you set are
+    sent; limits are checked."""
+
+    _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"EntityKey", "EntityType"})
+    entity_type: EntityType | Unset | None = UNSET
+    """The type of entity this Expense will be linked to."""
+    entity_key: str | Unset | None = UNSET
+    """A Karbon-generated value to indicate the entity."""
+
+
+@attrs.frozen(kw_only=True)
 class Timesheet(KarbonModel):
     """A single TimeSheet with TimeEntries."""
 
@@ -3093,169 +3293,6 @@ class Timesheet(KarbonModel):
     """An array of WorkItem keys."""
     time_entries: list[GetSingleTimeSheetTimeEntry] | None = None
     """An array of Time entries."""
-
-
-@attrs.frozen(kw_only=True)
-class UpdateBusinessCardRequest(KarbonModel):
-    """A business card associated with a contact or organization. Request form: only the fields
-    you set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {
-            "Addresses",
-            "BusinessCardKey",
-            "EmailAddresses",
-            "EntityKey",
-            "EntityType",
-            "FacebookLink",
-            "IsPrimaryCard",
-            "LinkedInLink",
-            "PhoneNumbers",
-            "SkypeLink",
-            "TwitterLink",
-            "WebSites",
-        }
-    )
-    entity_type: ClientType | Unset = UNSET
-    """The type of entity this Business Card belongs to."""
-    entity_key: str | Unset = UNSET
-    """A Karbon-generated key to indicate the entity (Contact, Organization, or ClientGroup) this
-    Business Card belongs to."""
-    business_card_key: str | Unset = UNSET
-    """A Karbon-generated unique identifier for the Business Card."""
-    is_primary_card: bool | Unset = UNSET
-    """Set to true, if this business card is also the primary business card for this entity."""
-    organization_key: str | Unset | None = UNSET
-    """Used on the Business Card for a Contact to specify the Organization that the Contact is
-    related to."""
-    web_sites: list[str] | Unset = UNSET
-    """The websites associated with this Business card."""
-    email_addresses: list[str] | Unset = UNSET
-    """The email addresses associated with this Business card."""
-    role_or_title: str | Unset | None = UNSET
-    """The business role or title of the contact this Business Cards belongs to."""
-    facebook_link: str | Unset = UNSET
-    """The URL to the entity's Facebook profile."""
-    linked_in_link: str | Unset = UNSET
-    """The URL to the entity's LinkedIn profile."""
-    twitter_link: str | Unset = UNSET
-    """The URL to the entity's Twitter profile."""
-    skype_link: str | Unset = UNSET
-    """The URL to the entity's Skype profile."""
-    addresses: list[BusinessCardRequestAddressInput] | Unset = UNSET
-    phone_numbers: list[BusinessCardRequestPhoneNumberInput] | Unset = UNSET
-
-
-@attrs.frozen(kw_only=True)
-class UpdateClientGroupRequest(KarbonModel):
-    """A single Client Group. Request form: only the fields you set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {
-            "BusinessCard",
-            "ClientManager",
-            "ClientOwner",
-            "ContactType",
-            "EntityDescription",
-            "FullName",
-            "Members",
-            "PrimaryContact",
-            "RestrictionLevel",
-            "UserDefinedIdentifier",
-        }
-    )
-    full_name: str
-    """The full name of the Client Group."""
-    client_owner: str | Unset = UNSET
-    """The team member in your firm who looks after client relationship or is responsible for the
-    vast majority of the work of the clients in this Client Group."""
-    client_manager: str | Unset = UNSET
-    """The team member in your firm who manages the work for the clients in this Client Group."""
-    contact_type: str | Unset = UNSET
-    """The Contact Type for this Client Group."""
-    user_defined_identifier: str | Unset = UNSET
-    """A unique key that you can use to identify this Client Group."""
-    restriction_level: RestrictionLevel | Unset = UNSET
-    """The privacy level for this Client Group."""
-    primary_contact: str | Unset = UNSET
-    """The main contact for a client with multiple contact details."""
-    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
-    members: list[CreateClientGroupMember | None] | Unset = UNSET
-    """The members of the Client Group."""
-    business_card: BusinessCardRequestInput | Unset = UNSET
-
-
-@attrs.frozen(kw_only=True)
-class UpdateOrganization(KarbonModel):
-    """A single Organization. Request form: only the fields you set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {
-            "AccountingDetail",
-            "BusinessCards",
-            "ClientManager",
-            "ClientOwner",
-            "ClientTeam",
-            "ContactType",
-            "EntityDescription",
-            "FullName",
-            "RestrictionLevel",
-            "UserDefinedIdentifier",
-        }
-    )
-    full_name: str
-    """The full name of the Organization."""
-    client_owner: str | Unset = UNSET
-    """The team member in your firm who looks after client relationship or is responsible for the
-    vast majority of the work of the clients in this Organization."""
-    client_manager: str | Unset = UNSET
-    """The team member in your firm who manages the work for the clients in this Organization."""
-    contact_type: str | Unset = UNSET
-    """The Contact Type for this Organization."""
-    user_defined_identifier: str | Unset = UNSET
-    """A unique key that you can use to identify this Organization."""
-    restriction_level: RestrictionLevel | Unset = UNSET
-    """The privacy level for this Organization."""
-    accounting_detail: DetailsOfAccountingRequest | Unset = UNSET
-    business_cards: list[BusinessCardRequestInput] | Unset = UNSET
-    entity_description: CreateClientGroupEntityDescription | Unset = UNSET
-    client_team: list[CreateClientGroupRequestClientTeam] | Unset = UNSET
-
-
-@attrs.frozen(kw_only=True)
-class UpdateWorkItem(KarbonModel):
-    """The properties that can be updated on a Work Item with the PATCH method. Request form:
-    only the fields you set are sent; limits are checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {"AssigneeEmailAddress", "Description", "StartDate", "Title", "WorkType"}
-    )
-    title: str | Unset = attrs.field(default=UNSET, validator=_Limits("Title", max_length=200))
-    """The title of the Work Item."""
-    description: str | Unset = UNSET
-    """A free form text field to add more information about the Work Item."""
-    start_date: datetime.datetime | Unset = UNSET
-    """The start date of the Work Item as an ISO 8601 date or date-time."""
-    due_date: datetime.datetime | Unset | None = UNSET
-    """The due date of the Work Item as an ISO 8601 date or date-time."""
-    deadline_date: datetime.datetime | Unset | None = UNSET
-    """The deadline of the workitem as ISO8601 formated datestamp or timestamp."""
-    assignee_email_address: str | Unset = UNSET
-    """The email address of the Karbon user the Work Item should be assigned to."""
-    work_type: str | Unset = UNSET
-    """The work type label, validated against work types configured on the account."""
-
-
-@attrs.frozen(kw_only=True)
-class UpdateWorkSchedule(KarbonModel):
-    """The properties that can be updated on a Work Schedule with the PATCH method. Request form:
-    only the fields you set are sent; limits are checked."""
-
-    schedule_end_date: datetime.datetime | Unset | None = UNSET
-    """The date the Work Schedule should stop producing new Work Items, as an ISO8601 formatted
-    datestamp or timestamp."""
-    assignee_user_key: str | Unset | None = UNSET
-    """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
 
 
 @attrs.frozen(kw_only=True)
@@ -3745,131 +3782,6 @@ class WorkSchedule(KarbonModel):
 
 
 @attrs.frozen(kw_only=True)
-class WorkSchedulePUTRequest(KarbonModel):
-    """A single Work Schedule. Request form: only the fields you set are sent; limits are
-    checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {
-            "CreatedFromWorkItemKey",
-            "CustomFrequencyMultiple",
-            "InitializeBeforeStartDateMultiple",
-            "InitializeBeforeStartDateUnits",
-            "InitializeTasksBeforeStartDateMultiple",
-            "InitializeTasksBeforeStartDateUnits",
-            "PreventStartEndOnWeekend",
-            "RecurrenceFrequency",
-            "ScheduleDueDateDays",
-            "ScheduleDueDateMethod",
-            "ScheduleDueDateMonthMultiple",
-            "ScheduleEndDate",
-            "ScheduleStartDate",
-            "WorkItemTitleDefinition",
-            "WorkScheduleKey",
-        }
-    )
-    work_schedule_key: str
-    """The key of the WorkSchedule, this should match the key used in the URL."""
-    assignee_user_key: str | Unset | None = UNSET
-    """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
-    created_from_work_item_key: str
-    """The key of the Work Item, which the Work Schedule will be assigned to."""
-    recurrence_frequency: RecurrenceFrequency
-    """The unit of time at which this Work Schedule should repeat."""
-    custom_frequency_units: TimeUnit | Unset | None = UNSET
-    """The unit of time at which this Work Schedule should repeat."""
-    custom_frequency_multiple: int = attrs.field(
-        validator=_Limits("CustomFrequencyMultiple", minimum="1")
-    )
-    """The multiple of time unit at which this Work Schedule should repeat."""
-    schedule_start_date: datetime.datetime
-    """The date at which this Work Schedule should start running."""
-    schedule_end_date: datetime.datetime | Unset = UNSET
-    """The date at which this Work Schedule should stop running To set the Work Schedule to run
-    forever, set the value of this property to `null`."""
-    schedule_due_date_method: ScheduleDueDateMethod
-    """The method that should be used to count the Due Date for the Work Item."""
-    schedule_due_date_days: int | Unset = UNSET
-    """The value of the count for the Due Date This property is not applicable if
-    `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
-    schedule_due_date_month_multiple: int | Unset = UNSET
-    """The value to denote the number of the months, if the due date is after 2 months."""
-    prevent_start_end_on_weekend: bool
-    """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
-    initialize_before_start_date_units: TimeUnit | Unset = UNSET
-    """You can automatically create a Work Item before its Start date."""
-    initialize_before_start_date_multiple: int | Unset = UNSET
-    """You can automatically create a Work Item before its Start date."""
-    initialize_tasks_before_start_date_units: TimeUnit
-    """You can automatically create budget and tasks for a Work Item before its Start date."""
-    initialize_tasks_before_start_date_multiple: int
-    """You can automatically create budget and tasks for a Work Item before its Start date."""
-    work_item_title_definition: str
-    """Use this property to define the format of the Work Item title."""
-
-
-@attrs.frozen(kw_only=True)
-class WorkScheduleRequest(KarbonModel):
-    """A single Work Schedule. Request form: only the fields you set are sent; limits are
-    checked."""
-
-    _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
-        {
-            "CreatedFromWorkItemKey",
-            "CustomFrequencyMultiple",
-            "InitializeBeforeStartDateMultiple",
-            "InitializeBeforeStartDateUnits",
-            "InitializeTasksBeforeStartDateMultiple",
-            "InitializeTasksBeforeStartDateUnits",
-            "PreventStartEndOnWeekend",
-            "RecurrenceFrequency",
-            "ScheduleDueDateDays",
-            "ScheduleDueDateMethod",
-            "ScheduleDueDateMonthMultiple",
-            "ScheduleEndDate",
-            "ScheduleStartDate",
-            "WorkItemTitleDefinition",
-        }
-    )
-    assignee_user_key: str | Unset | None = UNSET
-    """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
-    created_from_work_item_key: str
-    """The key of the Work Item, which the Work Schedule will be assigned to."""
-    recurrence_frequency: RecurrenceFrequency
-    """The unit of time at which this Work Schedule should repeat."""
-    custom_frequency_units: TimeUnit | Unset | None = UNSET
-    """The unit of time at which this Work Schedule should repeat."""
-    custom_frequency_multiple: int = attrs.field(
-        validator=_Limits("CustomFrequencyMultiple", minimum="1")
-    )
-    """The multiple of time unit at which this Work Schedule should repeat."""
-    schedule_start_date: datetime.datetime
-    """The date at which this Work Schedule should start running."""
-    schedule_end_date: datetime.datetime | Unset = UNSET
-    """The date at which this Work Schedule should stop running To set the Work Schedule to run
-    forever, set the value of this property to `null`."""
-    schedule_due_date_method: ScheduleDueDateMethod
-    """The method that should be used to count the Due Date for the Work Item."""
-    schedule_due_date_days: int | Unset = UNSET
-    """The value of the count for the Due Date This property is not applicable if
-    `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
-    schedule_due_date_month_multiple: int | Unset = UNSET
-    """The value to denote the number of the months, if the due date is after 2 months."""
-    prevent_start_end_on_weekend: bool
-    """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
-    initialize_before_start_date_units: TimeUnit | Unset = UNSET
-    """You can automatically create a Work Item before its Start date."""
-    initialize_before_start_date_multiple: int | Unset = UNSET
-    """You can automatically create a Work Item before its Start date."""
-    initialize_tasks_before_start_date_units: TimeUnit
-    """You can automatically create budget and tasks for a Work Item before its Start date."""
-    initialize_tasks_before_start_date_multiple: int
-    """You can automatically create budget and tasks for a Work Item before its Start date."""
-    work_item_title_definition: str
-    """Use this property to define the format of the Work Item title."""
-
-
-@attrs.frozen(kw_only=True)
 class WorkTemplate(KarbonModel):
     """A single Work Template."""
 
@@ -3913,3 +3825,8 @@ class WorkWebhook(KarbonModel):
     """The action that triggered the webhook notification to be sent."""
     time_stamp: datetime.datetime | None = None
     """The timestamp the associated resource was last altered."""
+
+
+# One schema serves these requests too (see BODY_NAMES).
+ReplaceContactRequest = CreateContactRequest
+ReplaceWorkItemRequest = CreateWorkItemRequest
