@@ -99,7 +99,9 @@ def tighten(bundled: dict[str, Any], operation_id: str, *, request: bool) -> dic
     if request:
         model = operation.request_model
         if model is not None:
-            apply_extras(_inline(result, result), model.__name__, EXTRA_REQUIRED, EXTRA_LIMITS)
+            node = _inline(result, result)
+            _merge_property_branches(result, node)
+            apply_extras(node, model.__name__, EXTRA_REQUIRED, EXTRA_LIMITS)
         return result
     key = RECORD_KEYS.get(operation.response_model.__name__) if operation.response_model else None
     if key is None:
@@ -111,6 +113,20 @@ def tighten(bundled: dict[str, Any], operation_id: str, *, request: bool) -> dic
         node = _inline(result, listed.setdefault("items", {}))
     node["required"] = sorted({*node.get("required", []), key})
     return result
+
+
+def _merge_property_branches(root: dict[str, Any], node: dict[str, Any]) -> None:
+    """An ``anyOf`` whose branches each only list properties (UpdateWorkItem: one property per
+    branch) read literally checks nothing: any branch admits any value for the other branches'
+    properties. Read it as meant, the way FakeKarbon's contract does (``tools/contract_gen.py``):
+    one object with every branch's properties."""
+    branches = [_inline(root, branch) for branch in node.get("anyOf", [])]
+    if not branches or not all(set(b) <= {"properties", "type"} for b in branches):
+        return
+    properties = node.setdefault("properties", {})
+    for branch in branches:
+        properties.update(branch.get("properties", {}))
+    del node["anyOf"]
 
 
 def _inline(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
