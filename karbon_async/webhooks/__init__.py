@@ -43,6 +43,7 @@ from ._receiver import (
     aiohttp_handler,
 )
 from ._router import ANY, DEFAULT_FETCHERS, Fetcher, Handler, Route, Router, fetch_record
+from ._seen import MemorySeenStore, RedisSeenStore, SeenStore
 from ._signature import (
     SIGNATURE_HEADER,
     InvalidSignatureError,
@@ -78,9 +79,12 @@ __all__ = [
     "Handler",
     "InvalidPayloadError",
     "InvalidSignatureError",
+    "MemorySeenStore",
     "ReceiveResult",
+    "RedisSeenStore",
     "Route",
     "Router",
+    "SeenStore",
     "SubmitOutcome",
     "SubscriptionAction",
     "SubscriptionKeeper",

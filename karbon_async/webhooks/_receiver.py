@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import attrs
 from aiohttp import web
 
 from ._events import InvalidPayloadError, WebhookEvent, parse_event
+from ._seen import MemorySeenStore, SeenStore, change_key
 from ._signature import InvalidSignatureError, verify_signature
 from ._worker import SubmitOutcome
 
@@ -74,6 +75,15 @@ class WebhookReceiver:
     reason every ``log_interval`` seconds, saying how many more were logged at DEBUG since the
     last one, so that a flood of bad requests cannot flood the log. ``stats`` counts results by
     reason.
+
+    The replay guard remembers each accepted change for ``replay_window`` seconds (``max_age``
+    by default) in ``seen_store``: in memory (``replay_cache_size`` changes at most) unless one
+    is given. Give every instance behind a load balancer the same
+    :class:`~karbon_async.webhooks.RedisSeenStore` and a delivery reaching two of them is
+    accepted by one and answered ``replayed`` by the other. A change is claimed before it is
+    handed to the sink and released when the sink refuses it (503), so Karbon's retry gets
+    through; when the store fails the event is accepted anyway (a duplicate is better than a
+    lost change, and the error is logged).
     """
 
     def __init__(
@@ -87,6 +97,7 @@ class WebhookReceiver:
         log_interval: float = DEFAULT_LOG_INTERVAL,
         replay_window: float | None = None,
         replay_cache_size: int = 100_000,
+        seen_store: SeenStore | None = None,
         on_stale: Callable[[WebhookEvent], Any] | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
         clock: Callable[[], float] = time.monotonic,
@@ -109,7 +120,9 @@ class WebhookReceiver:
         self.on_stale = on_stale
         self._now = now
         self._clock = clock
-        self._seen: OrderedDict[tuple[str, str, str, str], float] = OrderedDict()
+        self.seen_store: SeenStore = (
+            seen_store if seen_store is not None else MemorySeenStore(replay_cache_size, clock)
+        )
         self.stats: Counter[str] = Counter()
 
     def __repr__(self) -> str:  # never the keys
@@ -173,41 +186,39 @@ class WebhookReceiver:
             if self.on_stale is not None:
                 self.on_stale(event)
             return self._result(200, "stale", remote, event)
-        seen_key = self._seen_key(event)
-        if seen_key is not None and self._was_seen(seen_key):
+        claimed = await self._claim(event)
+        if claimed is False:
             return self._result(200, "replayed", remote, event)
         outcome = self.sink.submit(event)
         if not outcome.accepted:
+            if claimed is not None:
+                await self._release(claimed)
             return self._result(503, outcome.value, remote, event)
-        if seen_key is not None:
-            self._remember(seen_key)
         return self._result(202, outcome.value, remote, event)
 
     # ------------------------------------------------------------------ replay guard
 
-    @staticmethod
-    def _seen_key(event: WebhookEvent) -> tuple[str, str, str, str] | None:
-        if event.timestamp is None:
+    async def _claim(self, event: WebhookEvent) -> str | Literal[False] | None:
+        """The store key now claimed; False when already seen; None when there is nothing to
+        claim (no ``TimeStamp``) or the store failed."""
+        key = change_key(event)
+        if key is None:
             return None
-        return (
-            event.resource_type.value,
-            event.resource_perma_key,
-            event.action_type.value,
-            event.timestamp.isoformat(),
-        )
+        key = "replay:" + key
+        try:
+            if await self.seen_store.first_seen(key, self.replay_window):
+                return key
+        except Exception as error:
+            logger.warning("webhook replay guard unavailable, event accepted unchecked: %r", error)
+            return None
+        return False
 
-    def _was_seen(self, key: tuple[str, str, str, str]) -> bool:
-        horizon = self._clock() - self.replay_window
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if at >= horizon and len(self._seen) <= self.replay_cache_size:
-                break
-            del self._seen[oldest]
-        return key in self._seen
-
-    def _remember(self, key: tuple[str, str, str, str]) -> None:
-        self._seen.pop(key, None)
-        self._seen[key] = self._clock()
+    async def _release(self, key: str) -> None:
+        try:
+            await self.seen_store.forget(key)
+        except Exception as error:
+            # The claim expires after replay_window; until then Karbon's retry looks replayed.
+            logger.warning("webhook replay guard could not release a refused event: %r", error)
 
     # ------------------------------------------------------------------ aiohttp
 

@@ -18,6 +18,7 @@ from .._generated.models import WebhookActionType
 from .._resources import ResourceSet
 from ._events import WebhookEvent
 from ._router import Route, Router
+from ._seen import SeenStore, change_key
 
 logger = logging.getLogger("karbon_async.webhooks")
 
@@ -109,6 +110,11 @@ class WebhookWorker:
       appended to ``dead_letters``, passed to ``on_dead_letter`` and logged at ERROR.
     * ``stop()`` (leaving the ``async with``) stops accepting, lets the queue drain for up to
       ``drain_timeout`` seconds, then cancels; whatever was left is dead-lettered, never dropped.
+    * With a shared ``seen_store`` (a :class:`~karbon_async.webhooks.RedisSeenStore`), workers
+      in several processes handle one change (resource, action, ``TimeStamp``) once within
+      ``dedupe_window``: each claims it just before handling it and releases the claim if it
+      is dead-lettered. Meant for events submitted to every instance, such as a catch-up read
+      at start-up; a store error lets the event through (logged).
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class WebhookWorker:
         drain_timeout: float = 30.0,
         on_dead_letter: Callable[[DeadLetter], Any] | None = None,
         dead_letter_limit: int = 10_000,
+        seen_store: SeenStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if concurrency < 1 or queue_size < 1 or max_attempts < 1:
@@ -142,6 +149,7 @@ class WebhookWorker:
         self.drain_timeout = drain_timeout
         self.on_dead_letter = on_dead_letter
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
+        self.seen_store = seen_store
         self.stats = WorkerStats()
         self._clock = clock
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
@@ -213,7 +221,7 @@ class WebhookWorker:
                 event = self._pending.pop(key)
                 self._running[key] = event
                 try:
-                    ok = await self._process(event)
+                    ok = await self._handle_once(event)
                 except Exception as error:  # a bug outside the handlers: keep the worker alive
                     logger.exception("webhook worker failed on an event")
                     self._dead_letter(event, None, error, 0, "worker error")
@@ -229,6 +237,36 @@ class WebhookWorker:
                     self._queue.put_nowait(key)
             finally:
                 self._queue.task_done()
+
+    async def _handle_once(self, event: WebhookEvent) -> bool:
+        """``_process`` unless another worker sharing ``seen_store`` has claimed the change."""
+        key = change_key(event) if self.seen_store is not None else None
+        if self.seen_store is None or key is None:
+            return await self._process(event)
+        key = "done:" + key
+        try:
+            claimed = await self.seen_store.first_seen(key, self.dedupe_window)
+        except Exception as error:
+            logger.warning("webhook dedupe store unavailable, event handled unchecked: %r", error)
+            return await self._process(event)
+        if not claimed:
+            self.stats.duplicates += 1
+            return True
+        try:
+            ok = await self._process(event)
+        except BaseException:  # cancelled at shutdown: dead-lettered, so not done either
+            await self._release(key)
+            raise
+        if not ok:  # dead-lettered: let a redelivery to any instance try again
+            await self._release(key)
+        return ok
+
+    async def _release(self, key: str) -> None:
+        assert self.seen_store is not None
+        try:
+            await self.seen_store.forget(key)
+        except Exception as error:
+            logger.warning("webhook dedupe store could not release a failed event: %r", error)
 
     async def _process(self, event: WebhookEvent) -> bool:
         """Run every matching route; False when one of them was dead-lettered."""
