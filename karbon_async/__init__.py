@@ -46,6 +46,7 @@ from ._limits import Lane, RateLimit
 from ._model_base import UNSET, KarbonEnum, KarbonModel
 from ._odata import F, Field, Filter
 from ._pagination import Page, Paginator
+from ._raw import RawResponse
 from ._redis_budget import OnUnavailable, RedisBudget, account_id
 from ._resources import ResourceSet
 from ._retry import RetryPolicy
@@ -98,6 +99,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitedEvent",
+    "RawResponse",
     "RedisBudget",
     "OnUnavailable",
     "Request",

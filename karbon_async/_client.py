@@ -12,6 +12,7 @@ from ._budget import Budget, shared_budget
 from ._exceptions import ConfigurationError
 from ._hooks import EventHook, Hooks
 from ._limits import Lane, RateLimit
+from ._raw import RawResources
 from ._resources import ResourceSet
 from ._retry import RetryPolicy
 from ._sender import Credentials, RequestSender
@@ -130,6 +131,12 @@ class KarbonClient(ResourceSet):
         ``client.with_options(lane=Lane.INTERACTIVE, timeout=5).work_items.get(key)``."""
         sender = self._sender.with_options(retry=retry, timeout=timeout)
         return ResourceSet(sender, lane=lane)
+
+    @property
+    def with_raw_response(self) -> RawResources:
+        """Each awaited call returns a ``RawResponse`` (``status``, ``headers``, ``parsed``),
+        e.g. ``(await client.with_raw_response.contacts.get(key)).headers``."""
+        return RawResources(self)
 
     async def aclose(self) -> None:
         if self._owns_transport:

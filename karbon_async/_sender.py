@@ -39,6 +39,7 @@ from ._hooks import (
     RetryEvent,
 )
 from ._limits import Lane
+from ._raw import note as note_raw_response
 from ._retry import OnRetry, RetryPolicy, call_with_retries
 from ._transport import (
     Request,
@@ -327,6 +328,7 @@ class RequestSender:
                 await permit.release()
         await observed.answered(response.status, time.monotonic() - started)
         if 200 <= response.status < 300:
+            note_raw_response(response)
             return response
         if accept_redirect and response.status in REDIRECT_STATUSES:
             return response

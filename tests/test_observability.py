@@ -282,3 +282,17 @@ def test_proxy_options_need_the_built_in_transport() -> None:
         ka.KarbonClient(bearer_token="t", access_key="k", transport=_Answering(), proxy="http://p")
     with pytest.raises(ka.UnsafeURLError):
         ka.KarbonClient(bearer_token="t", access_key="k", proxy="http://user:pw@proxy.test")
+
+
+async def test_with_raw_response_gives_status_headers_and_the_parsed_result() -> None:
+    async with FakeKarbon(rate_limit=None, size=3) as fake:
+        key = fake.accounts[0].collection("Contacts").key_of(0)
+        async with client_for(fake) as client:
+            raw = await client.with_raw_response.contacts.get(key)
+            assert raw.status == 200
+            assert raw.headers["Content-Type"].startswith("application/json")
+            assert raw.parsed == await client.contacts.get(key)
+            with pytest.raises(TypeError, match="single awaited call"):
+                await client.with_raw_response.contacts.list()
+            with pytest.raises(ka.NotFoundError):
+                await client.with_raw_response.contacts.get("no-such-contact")
