@@ -160,9 +160,6 @@ class RequestSender:
             clone.timeout = as_timeout(timeout)
         return clone
 
-    def with_retry(self, retry: RetryPolicy) -> RequestSender:
-        return self.with_options(retry=retry)
-
     def _check_loop(self) -> None:
         """The session and the budget belong to one event loop; a second one gets a clear
         error here instead of aiohttp's "attached to a different loop" or a hang."""
