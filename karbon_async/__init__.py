@@ -18,6 +18,7 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     ConnectError,
+    EventLoopMismatchError,
     KarbonError,
     ModelDecodeError,
     NotFoundError,
@@ -31,11 +32,21 @@ from ._exceptions import (
     UnprocessableEntityError,
     UnsafeURLError,
 )
+from ._hooks import (
+    BudgetWaitEvent,
+    Event,
+    EventHook,
+    RateLimitedEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+)
 from ._invoices import TaxLine, invoice_tax_lines
 from ._limits import Lane, RateLimit
 from ._model_base import UNSET, KarbonEnum, KarbonModel
 from ._odata import F, Field, Filter
 from ._pagination import Page, Paginator
+from ._raw import RawResponse
 from ._redis_budget import OnUnavailable, RedisBudget, account_id
 from ._resources import ResourceSet
 from ._retry import RetryPolicy
@@ -46,6 +57,7 @@ from ._transport import (
     Response,
     StreamedResponse,
     StreamingTransport,
+    Timeout,
     Transport,
 )
 from ._version import __version__
@@ -61,10 +73,14 @@ __all__ = [
     "Budget",
     "BudgetStateFile",
     "BudgetSnapshot",
+    "BudgetWaitEvent",
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
     "CustomFieldAccessor",
+    "Event",
+    "EventHook",
+    "EventLoopMismatchError",
     "F",
     "Field",
     "Filter",
@@ -82,19 +98,25 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimitedEvent",
+    "RawResponse",
     "RedisBudget",
     "OnUnavailable",
     "Request",
+    "RequestEvent",
     "RequestTimeoutError",
     "ResourceSet",
     "Response",
+    "ResponseEvent",
     "ModelDecodeError",
     "ResponseDecodeError",
+    "RetryEvent",
     "RetryPolicy",
     "ServerError",
     "StreamedResponse",
     "StreamingTransport",
     "TaxLine",
+    "Timeout",
     "Transport",
     "TransportError",
     "UnprocessableEntityError",

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 import aiohttp
 
 from ._budget import Budget, shared_budget
 from ._exceptions import ConfigurationError
+from ._hooks import EventHook, Hooks
 from ._limits import Lane, RateLimit
+from ._raw import RawResources
 from ._resources import ResourceSet
 from ._retry import RetryPolicy
 from ._sender import Credentials, RequestSender
-from ._transport import AiohttpTransport, Transport
-from ._urls import origin_of
+from ._transport import AiohttpTransport, Timeout, Transport
+from ._urls import normalise_base_url, origin_of
 
 DEFAULT_BASE_URL = "https://api.karbonhq.com"
 DEFAULT_TIMEOUT = 60.0
@@ -46,33 +49,46 @@ class KarbonClient(ResourceSet):
         base_url: str = DEFAULT_BASE_URL,
         rate_limit: RateLimit | None = None,
         retry: RetryPolicy | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: Timeout | float | None = DEFAULT_TIMEOUT,
         budget: Budget | None = None,
         transport: Transport | None = None,
         session: aiohttp.ClientSession | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
+        event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
+        on_event: EventHook | None = None,
     ) -> None:
         credentials = Credentials(bearer_token=bearer_token, access_key=access_key)
         if not isinstance(base_url, str):
             raise TypeError("base_url must be a str")
+        base_url = normalise_base_url(base_url)
         origin_of(base_url)  # an absolute http(s) URL, or UnsafeURLError now
         if transport is not None and session is not None:
             raise ValueError("pass either transport= or session=, not both")
+        if transport is not None and (proxy is not None or trust_env):
+            raise ValueError("proxy= and trust_env= configure the built-in transport, not yours")
+        if proxy is not None:
+            origin_of(proxy)  # an absolute http(s) URL without credentials in it
         limit = rate_limit if rate_limit is not None else RateLimit()
         if budget is not None and rate_limit is not None and budget.limit != rate_limit:
             raise ValueError("rate_limit disagrees with the given budget's limit")
+        adopt_base_url = getattr(budget, "adopt_base_url", None)
+        if callable(adopt_base_url):  # RedisBudget: its key names the account and base URL
+            adopt_base_url(base_url)
         self._owns_transport = transport is None
-        self._transport: Transport = transport or AiohttpTransport(session)
+        self._transport: Transport = transport or AiohttpTransport(
+            session, proxy=proxy, trust_env=trust_env
+        )
         self._sender = RequestSender(
             base_url=base_url,
             credentials=credentials,
             transport=self._transport,
             budget_factory=(
-                (lambda: budget)
-                if budget is not None
-                else _LazyBudget(base_url.rstrip("/"), access_key, limit)
+                (lambda: budget) if budget is not None else _LazyBudget(base_url, access_key, limit)
             ),
             retry=retry or RetryPolicy(),
             timeout=timeout,
+            hooks=Hooks(event_hooks, on_event),
         )
         super().__init__(self._sender)
 
@@ -104,12 +120,23 @@ class KarbonClient(ResourceSet):
         return self._sender.budget
 
     def with_options(
-        self, *, lane: Lane | None = None, retry: RetryPolicy | None = None
+        self,
+        *,
+        lane: Lane | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | float | None = RequestSender._UNSET,
     ) -> ResourceSet:
-        """The same client (session, budget) with calls in another lane or retry policy, e.g.
-        ``client.with_options(lane=Lane.INTERACTIVE).work_items.get(key)``."""
-        sender = self._sender if retry is None else self._sender.with_retry(retry)
+        """The same client (session, budget, hooks) with calls in another lane, retry policy or
+        timeout (a number of seconds, a ``Timeout``, or None for no limit), e.g.
+        ``client.with_options(lane=Lane.INTERACTIVE, timeout=5).work_items.get(key)``."""
+        sender = self._sender.with_options(retry=retry, timeout=timeout)
         return ResourceSet(sender, lane=lane)
+
+    @property
+    def with_raw_response(self) -> RawResources:
+        """Each awaited call returns a ``RawResponse`` (``status``, ``headers``, ``parsed``),
+        e.g. ``(await client.with_raw_response.contacts.get(key)).headers``."""
+        return RawResources(self)
 
     async def aclose(self) -> None:
         if self._owns_transport:

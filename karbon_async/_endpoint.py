@@ -151,6 +151,7 @@ async def send(
         "json_body": json_body,
         "lane": resource._lane_or(Lane.INTERACTIVE, lane),
         "extra_headers": headers,
+        "route": endpoint.path,
     }
     if decode:
         return await resource._sender.send_json(endpoint.method, url, **options)

@@ -20,6 +20,7 @@
     ├── UnsafeURLError              a URL would have sent credentials to another origin
     ├── PaginationError             a nextLink chain that would never end (repeat, empty page)
     └── ConfigurationError          the client cannot be built from what it was given
+        └── EventLoopMismatchError  a client used from a second event loop (also a RuntimeError)
 
 Plain ``ValueError``/``TypeError`` are raised, before anything is sent, for invalid arguments.
 """
@@ -120,6 +121,10 @@ class PaginationError(KarbonError):
 
 class ConfigurationError(KarbonError, ValueError):
     """Missing or inconsistent settings, such as absent credentials in the environment."""
+
+
+class EventLoopMismatchError(ConfigurationError, RuntimeError):
+    """A client (its session and budget belong to one event loop) used from another loop."""
 
 
 class APIStatusError(KarbonError):

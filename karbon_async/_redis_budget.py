@@ -70,6 +70,7 @@ import importlib
 import itertools
 import logging
 import math
+import os
 import uuid
 from collections import deque
 from types import TracebackType
@@ -78,6 +79,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._budget import BudgetSnapshot, Permit
 from ._exceptions import ConfigurationError
 from ._limits import Lane, RateLimit
+from ._urls import normalise_base_url
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -272,7 +274,7 @@ removing this process's tickets from Redis."""
 
 def account_id(base_url: str, access_key: str) -> str:
     """A stable, non-reversible name for one account: never the raw access key."""
-    digest = hashlib.sha256(f"{base_url.rstrip('/')}\n{access_key}".encode())
+    digest = hashlib.sha256(f"{normalise_base_url(base_url)}\n{access_key}".encode())
     return digest.hexdigest()[:32]
 
 
@@ -310,12 +312,37 @@ class RedisBudget:
     ``url``, one of them for the pub/sub wake-ups.
     """
 
+    _adopted = False
+    """True once a client's base URL re-keyed this budget."""
+
+    def _key_for(self, base_url: str) -> None:
+        access_key, key_prefix = self._access_key_prefix
+        self.base_url = normalise_base_url(base_url)
+        self.account = account_id(self.base_url, access_key)
+        base = f"{key_prefix}:{{{self.account}}}"
+        self._keys = [f"{base}:slots", f"{base}:queue", f"{base}:tickets", f"{base}:state"]
+        self._channel = f"{base}:wake"
+
+    def adopt_base_url(self, base_url: str) -> None:
+        """Called by ``KarbonClient(budget=...)``: without an explicit ``base_url`` the budget
+        is keyed to the client's, so processes agree on the key whatever each was told."""
+        base_url = normalise_base_url(base_url)
+        if base_url == self.base_url:
+            return
+        if self._base_url_given or self._adopted:
+            raise ConfigurationError(
+                f"this RedisBudget is keyed to {self.base_url!r} but a client calls {base_url!r}:"
+                " one budget is for one account on one base URL"
+            )
+        self._key_for(base_url)
+        self._adopted = True
+
     def __init__(
         self,
         limit: RateLimit,
         *,
         access_key: str,
-        base_url: str = "https://api.karbonhq.com",
+        base_url: str | None = None,
         url: str = "redis://localhost:6379/0",
         client: Redis | None = None,
         key_prefix: str = "karbon_async:budget",
@@ -362,10 +389,11 @@ class RedisBudget:
                 )
             )
         )
-        self.account = account_id(base_url, access_key)
-        base = f"{key_prefix}:{{{self.account}}}"
-        self._keys = [f"{base}:slots", f"{base}:queue", f"{base}:tickets", f"{base}:state"]
-        self._channel = f"{base}:wake"
+        # The same base URL the client uses (KARBON_BASE_URL, as from_env reads it), so every
+        # process of one account lands on one key however the URL is spelt.
+        self._base_url_given = base_url is not None
+        self._access_key_prefix: tuple[str, str] = (access_key, key_prefix)
+        self._key_for(base_url or os.environ.get("KARBON_BASE_URL") or "https://api.karbonhq.com")
         self._on_unavailable: OnUnavailable = on_unavailable
         self._local_limit = max(1, limit.requests // expected_processes)
         self._per_ms = limit.per * 1000.0

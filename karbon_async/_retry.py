@@ -92,10 +92,22 @@ def _waits(policy: RetryPolicy) -> Generator[float, BaseException | None, None]:
         error = yield wait
 
 
+OnRetry = Callable[[int, float, BaseException], Awaitable[None]]
+"""Told (failed attempt's number, wait in seconds, its error) before each retry's wait."""
+
+
 async def call_with_retries(
-    attempt: Callable[[], Awaitable[T]], *, method: str, policy: RetryPolicy
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    method: str,
+    policy: RetryPolicy,
+    on_retry: OnRetry | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds or a failure is final, then raise the last error."""
+
+    async def report_retry(details: Any) -> None:
+        if on_retry is not None:
+            await on_retry(details["tries"], details["wait"], details["exception"])
 
     def give_up(error: Exception) -> bool:
         return not is_retryable(error, method, policy)
@@ -120,6 +132,7 @@ async def call_with_retries(
         max_tries=policy.max_attempts,
         giveup=give_up,
         on_giveup=note_not_repeated,
+        on_backoff=report_retry,
         jitter=None,
         raise_on_giveup=True,
         logger=None,  # a 404 is an answer, not an incident: the caller decides what to log

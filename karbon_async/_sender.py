@@ -6,12 +6,14 @@ account's budget before it is sent and releases it when its outcome is known.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import json
 import logging
 import math
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -21,15 +23,34 @@ import attrs
 from ._budget import Budget
 from ._exceptions import (
     APIStatusError,
+    EventLoopMismatchError,
     RateLimitError,
     ResponseDecodeError,
     UnsafeURLError,
     status_error_class,
 )
+from ._hooks import (
+    NO_HOOKS,
+    BudgetWaitEvent,
+    Hooks,
+    RateLimitedEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+)
 from ._limits import Lane
-from ._retry import RetryPolicy, call_with_retries
-from ._transport import Request, Response, StreamedResponse, StreamingTransport, Transport
-from ._urls import ensure_same_origin, join_url, normalise_link, origin_of
+from ._raw import note as note_raw_response
+from ._retry import OnRetry, RetryPolicy, call_with_retries
+from ._transport import (
+    Request,
+    Response,
+    StreamedResponse,
+    StreamingTransport,
+    Timeout,
+    Transport,
+    as_timeout,
+)
+from ._urls import ensure_same_origin, join_url, normalise_link, origin_of, url_path
 from ._version import __version__
 
 logger = logging.getLogger("karbon_async")
@@ -101,7 +122,8 @@ class RequestSender:
         transport: Transport,
         budget_factory: Callable[[], Budget],
         retry: RetryPolicy,
-        timeout: float | None,
+        timeout: Timeout | float | None,
+        hooks: Hooks = NO_HOOKS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.origin = origin_of(self.base_url)
@@ -110,7 +132,10 @@ class RequestSender:
         self.retry = retry
         self._credentials = credentials
         self._transport = transport
-        self._timeout = timeout
+        self.timeout = as_timeout(timeout)
+        self.hooks = hooks
+        # Shared by with_options views: the loop the client was first used in.
+        self._loop: list[weakref.ref[asyncio.AbstractEventLoop]] = []
         self._user_agent = f"karbon-async/{__version__}"
         self.cache: dict[str, Any] = {}
         """Per-client memo (TenantSettings); shared by ``with_options`` views."""
@@ -122,10 +147,30 @@ class RequestSender:
             self._budget = self._budget_factory()
         return self._budget
 
-    def with_retry(self, retry: RetryPolicy) -> RequestSender:
+    _UNSET: Any = object()
+
+    def with_options(
+        self, *, retry: RetryPolicy | None = None, timeout: Timeout | float | None = _UNSET
+    ) -> RequestSender:
+        """A view sharing transport, budget, hooks and cache, with another retry or timeout."""
         clone = copy.copy(self)
-        clone.retry = retry
+        if retry is not None:
+            clone.retry = retry
+        if timeout is not RequestSender._UNSET:
+            clone.timeout = as_timeout(timeout)
         return clone
+
+    def _check_loop(self) -> None:
+        """The session and the budget belong to one event loop; a second one gets a clear
+        error here instead of aiohttp's "attached to a different loop" or a hang."""
+        loop = asyncio.get_running_loop()
+        if not self._loop:
+            self._loop.append(weakref.ref(loop))
+        elif self._loop[0]() is not loop:
+            raise EventLoopMismatchError(
+                "this KarbonClient was first used in another event loop; make one client per "
+                "event loop (for example inside the coroutine given to asyncio.run)"
+            )
 
     def url_for(self, path: str, params: Mapping[str, str] | None = None) -> str:
         return join_url(self.base_url, path, params)
@@ -146,15 +191,22 @@ class RequestSender:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         accept_redirect: bool = False,
+        route: str | None = None,
     ) -> Response:
         """Send until a success status arrives; raise the typed error of the final failure.
-        ``accept_redirect``: a 3xx answer is returned (not followed) rather than raised."""
+        ``accept_redirect``: a 3xx answer is returned (not followed) rather than raised.
+        ``route``: the path template reported to event hooks (default: the URL's path)."""
+        self._check_loop()
         request = self._build(method, url, json_body, body, content_type, extra_headers)
+        observed = _Observed(self.hooks, method, route or url_path(url), lane)
 
         async def attempt() -> Response:
-            return await self._attempt(request, lane, accept_redirect)
+            return await self._attempt(request, lane, observed, accept_redirect)
 
-        return await call_with_retries(attempt, method=method, policy=retry or self.retry)
+        policy = retry or self.retry
+        return await call_with_retries(
+            attempt, method=method, policy=policy, on_retry=observed.on_retry(policy)
+        )
 
     async def send_json(
         self,
@@ -165,16 +217,22 @@ class RequestSender:
         lane: Lane = Lane.INTERACTIVE,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        route: str | None = None,
     ) -> Any:
         """Like ``send``, returning the decoded JSON body. A body that is not JSON (truncated,
         malformed) fails the attempt, so it is retried under the same rules as a dropped
         connection: for idempotent methods only."""
+        self._check_loop()
         request = self._build(method, url, json_body, None, None, extra_headers)
+        observed = _Observed(self.hooks, method, route or url_path(url), lane)
 
         async def attempt() -> Any:
-            return decode_json(await self._attempt(request, lane), method)
+            return decode_json(await self._attempt(request, lane, observed), method)
 
-        return await call_with_retries(attempt, method=method, policy=retry or self.retry)
+        policy = retry or self.retry
+        return await call_with_retries(
+            attempt, method=method, policy=policy, on_retry=observed.on_retry(policy)
+        )
 
     def _build(
         self,
@@ -197,7 +255,7 @@ class RequestSender:
             content_type = "application/json"
         if content_type is not None:
             headers["Content-Type"] = content_type
-        return Request(method=method, url=url, headers=headers, body=body, timeout=self._timeout)
+        return Request(method=method, url=url, headers=headers, body=body, timeout=self.timeout)
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -214,6 +272,7 @@ class RequestSender:
         if not callable(getattr(transport, "stream", None)):
             raise TypeError(f"{type(transport).__name__} cannot stream; downloads need stream()")
         streaming: StreamingTransport = transport  # type: ignore[assignment]
+        self._check_loop()
         request = self._stream_request(url, offsite)
         permit = None if offsite else await self.budget.acquire(lane)
         try:
@@ -245,12 +304,15 @@ class RequestSender:
         else:
             ensure_same_origin(url, self.origin)
             headers.update(self._credentials.headers())
-        return Request(method="GET", url=url, headers=headers, timeout=self._timeout)
+        return Request(method="GET", url=url, headers=headers, timeout=self.timeout)
 
     async def _attempt(
-        self, request: Request, lane: Lane, accept_redirect: bool = False
+        self, request: Request, lane: Lane, observed: _Observed, accept_redirect: bool = False
     ) -> Response:
+        observed.attempt += 1
+        asked = time.monotonic()
         permits = [await self.budget.acquire(lane)]
+        await observed.permit_granted(time.monotonic() - asked)
 
         async def before_resend() -> None:
             permits.append(await self.budget.acquire(lane))
@@ -261,18 +323,16 @@ class RequestSender:
         finally:
             for permit in permits:
                 await permit.release()
-        logger.debug(
-            "%s %s -> %s in %.0f ms",
-            request.method,
-            request.url,
-            response.status,
-            (time.monotonic() - started) * 1000,
-        )
+        await observed.answered(response.status, time.monotonic() - started)
         if 200 <= response.status < 300:
+            note_raw_response(response)
             return response
         if accept_redirect and response.status in REDIRECT_STATUSES:
             return response
-        raise await self._status_error(request, response)
+        error = await self._status_error(request, response)
+        if isinstance(error, RateLimitError):
+            await observed.rate_limited(error.retry_after)
+        raise error
 
     async def _status_error(self, request: Request, response: Response) -> APIStatusError:
         common: dict[str, Any] = {
@@ -286,7 +346,85 @@ class RequestSender:
             retry_after = retry_after_seconds(response.headers)
             await self.budget.cool_down(retry_after)
             logger.warning(
-                "429 on %s %s: pausing for %.1f s", request.method, request.url, retry_after
+                "429 on %s %s: pausing for %.1f s",
+                request.method,
+                url_path(request.url),
+                retry_after,
             )
             return RateLimitError(retry_after=retry_after, **common)
         return status_error_class(response.status)(**common)
+
+
+# --- Observability: event hooks and logs. Everything the request path reports goes through
+# here; events and log lines carry the route (a path, never a query string) and no headers.
+
+
+def _reason(error: BaseException) -> str:
+    status = getattr(error, "status", None)
+    return f"{type(error).__name__} {status}" if isinstance(status, int) else type(error).__name__
+
+
+class _Observed:
+    """One logical request (all its attempts), as hooks and logs see it."""
+
+    def __init__(self, hooks: Hooks, method: str, route: str, lane: Lane) -> None:
+        self.hooks = hooks
+        self.method = method
+        self.route = route
+        self.lane = lane
+        self.attempt = 0
+
+    async def permit_granted(self, waited: float) -> None:
+        if waited >= 0.1:
+            level = logging.INFO if waited >= 1.0 else logging.DEBUG
+            logger.log(
+                level,
+                "%s %s waited %.2f s for the rate-limit budget (%s lane)",
+                self.method,
+                self.route,
+                waited,
+                self.lane.name.lower(),
+            )
+        if self.hooks.active:
+            await self.hooks.emit(
+                BudgetWaitEvent(self.method, self.route, self.attempt, self.lane, waited)
+            )
+            await self.hooks.emit(RequestEvent(self.method, self.route, self.attempt, self.lane))
+
+    async def answered(self, status: int, elapsed: float) -> None:
+        logger.debug(
+            "%s %s -> %s in %.0f ms (attempt %d)",
+            self.method,
+            self.route,
+            status,
+            elapsed * 1000,
+            self.attempt,
+        )
+        if self.hooks.active:
+            await self.hooks.emit(
+                ResponseEvent(self.method, self.route, self.attempt, status, elapsed)
+            )
+
+    async def rate_limited(self, retry_after: float) -> None:
+        if self.hooks.active:
+            await self.hooks.emit(
+                RateLimitedEvent(self.method, self.route, self.attempt, retry_after)
+            )
+
+    def on_retry(self, policy: RetryPolicy) -> OnRetry:
+        async def retrying(attempt: int, wait: float, error: BaseException) -> None:
+            logger.info(
+                "retrying %s %s in %.2f s after %s (attempt %d of %d failed)",
+                self.method,
+                self.route,
+                wait,
+                _reason(error),
+                attempt,
+                policy.max_attempts,
+            )
+            if self.hooks.active:
+                await self.hooks.emit(
+                    RetryEvent(self.method, self.route, attempt, _reason(error), wait)
+                )
+
+        return retrying

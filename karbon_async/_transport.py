@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Protocol
 
@@ -22,6 +23,57 @@ from ._exceptions import ConnectError, RequestTimeoutError, TransportError
 BeforeResend = Callable[[], Awaitable[None]]
 
 
+def _optional_seconds(
+    instance: object, attribute: attrs.Attribute[float | None], value: object
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"Timeout.{attribute.name} must be seconds or None, got {value!r}")
+    if not 0 < value < math.inf:
+        raise ValueError(f"Timeout.{attribute.name} must be positive and finite, got {value!r}")
+
+
+@attrs.frozen
+class Timeout:
+    """How long a request may take, in seconds (None: no limit).
+
+    ``connect``: to get a connection (including the proxy and TLS); ``read``: for each wait for
+    data from the server; ``total``: the whole attempt, body included. A plain number given as a
+    client's ``timeout`` means ``Timeout(total=number)``. Each retry has its own limits.
+    """
+
+    connect: float | None = attrs.field(default=None, validator=_optional_seconds)
+    read: float | None = attrs.field(default=None, validator=_optional_seconds)
+    total: float | None = attrs.field(default=None, validator=_optional_seconds)
+
+    def for_request(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=self.total, sock_connect=self.connect, sock_read=self.read
+        )
+
+    def for_stream(self) -> aiohttp.ClientTimeout:
+        # No total limit for a body of any size; each wait for data is bounded instead.
+        return aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=self.connect if self.connect is not None else self.total,
+            sock_read=self.read if self.read is not None else self.total,
+        )
+
+    def __str__(self) -> str:
+        if self.connect is None and self.read is None:
+            return f"{self.total} s"
+        parts = (("connect", self.connect), ("read", self.read), ("total", self.total))
+        return ", ".join(f"{name} {value} s" for name, value in parts if value is not None)
+
+
+def as_timeout(value: Timeout | float | None) -> Timeout | None:
+    """A client's ``timeout`` option as a Timeout: a number is the total; None, no limit."""
+    if value is None or isinstance(value, Timeout):
+        return value
+    return Timeout(total=value)
+
+
 @attrs.frozen
 class Request:
     method: str
@@ -29,7 +81,7 @@ class Request:
     """Absolute and already percent-encoded; sent as is."""
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)  # credentials: never shown
     body: bytes | None = attrs.field(default=None, repr=False)
-    timeout: float | None = None
+    timeout: Timeout | None = attrs.field(default=None, converter=as_timeout)
 
 
 @attrs.frozen
@@ -100,16 +152,27 @@ class AiohttpTransport:
         session: aiohttp.ClientSession | None = None,
         *,
         connector_limit: int = 100,
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> None:
+        if session is not None and (proxy is not None or trust_env):
+            raise ValueError(
+                "proxy= and trust_env= configure a session made here: set them on yours"
+            )
         self._owns_session = session is None
         self._session = session
         self._connector_limit = connector_limit
+        # Per request rather than on the session: aiohttp's session-level proxy is newer than
+        # the oldest aiohttp this package supports.
+        self._proxy = proxy
+        self._trust_env = trust_env
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connector_limit),
                 timeout=aiohttp.ClientTimeout(total=None),
+                trust_env=self._trust_env,
             )
         return self._session
 
@@ -124,8 +187,9 @@ class AiohttpTransport:
                 URL(request.url, encoded=True),
                 headers=dict(request.headers),
                 data=request.body,
-                timeout=aiohttp.ClientTimeout(total=request.timeout),
+                timeout=(request.timeout or Timeout()).for_request(),
                 allow_redirects=False,
+                proxy=self._proxy,
                 # Kept after a user's own session middlewares, so every send is seen.
                 middlewares=(*getattr(session, "_middlewares", ()), _count_sends),
             ) as response:
@@ -145,10 +209,7 @@ class AiohttpTransport:
     @contextlib.asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[StreamedResponse]:
         session = self._ensure_session()
-        # No total limit for a body of any size; ``timeout`` bounds each wait for data instead.
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=request.timeout, sock_read=request.timeout
-        )
+        timeout = (request.timeout or Timeout()).for_stream()
         try:
             response = await session.request(
                 request.method,
@@ -157,6 +218,7 @@ class AiohttpTransport:
                 data=request.body,
                 timeout=timeout,
                 allow_redirects=False,
+                proxy=self._proxy,
             )
         except NETWORK_ERRORS as exc:
             failure = transport_error(exc, request, waiting_for="data")

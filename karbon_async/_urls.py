@@ -22,6 +22,20 @@ _UNSAFE_IN_KEY = re.compile(r"[/?#\\\x00-\x1f\x7f]")
 _QUERY_SAFE = "$'(),:@!*"
 
 
+def url_path(url: str) -> str:
+    """The path of ``url`` alone: what logs and event hooks may show (a query can hold a token)."""
+    return urlsplit(url).path or "/"
+
+
+def normalise_base_url(url: str) -> str:
+    """The API's base URL as requests are built from it: no trailing slash, and no trailing
+    ``/v3``, since every path already starts with it (``KARBON_BASE_URL=.../v3`` is common)."""
+    base = url.rstrip("/")
+    if base.lower().endswith("/v3"):
+        base = base[: -len("/v3")].rstrip("/")
+    return base
+
+
 def origin_of(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) with the default port filled in; UnsafeURLError for anything but a
     plain absolute http(s) URL: no userinfo, an ASCII host name or IP literal, a valid port."""
