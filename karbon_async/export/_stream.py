@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from .._client import KarbonClient
-from .._converter import format_datetime, parse_datetime, unstructure
+from .._converter import format_datetime, parse_datetime
 from .._exceptions import APIStatusError
 from .._pagination import Page
 from .._retry import RetryPolicy, is_retryable, retry_wait
@@ -161,7 +161,9 @@ class StreamRunner:
                 paginator = endpoint(**sized, orderby=f"{field} desc")
             else:
                 paginator = endpoint(**sized)
-            pages: AsyncGenerator[Page[Any], None] = paginator.pages()
+            # The records as the API sent them (no models): written byte for byte, numbers and
+            # 7-digit timestamps unrounded; only the watermark field is ever parsed.
+            pages: AsyncGenerator[Page[dict[str, Any]], None] = paginator.raw().pages()
             try:
                 async with contextlib.aclosing(pages):
                     async for page in pages:
@@ -171,7 +173,7 @@ class StreamRunner:
                             account.first_page_at = now
                         account.last_page_at = now
                         account.pages_fetched += 1
-                        records = [unstructure(item) for item in page.items]
+                        records = page.items
                         next_link = page.next_link
                         if run.incremental and field is not None:
                             if run.new_watermark is None and records:
