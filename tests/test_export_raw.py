@@ -4,6 +4,7 @@ digits and timestamps keep their seven fractional digits."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -47,8 +48,8 @@ async def test_jsonl_lines_are_the_api_records_byte_for_byte(tmp_path: Path) -> 
         assert (await csv_exporter.run()).ok
     written = (tmp_path / "jsonl" / "a" / "contacts.jsonl").read_bytes()
     assert written == "".join(r + "\n" for r in RECORDS).encode()
-    with open(tmp_path / "csv" / "a" / "contacts.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    table = (tmp_path / "csv" / "a" / "contacts.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(table, newline="")))
     assert rows[0]["Balance"] == "1500.10"
     assert rows[0]["Extra.Owed"] == "-0.000"
     assert rows[0]["Extra.Tags"] == "[1.0]"
