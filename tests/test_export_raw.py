@@ -3,7 +3,9 @@ digits and timestamps keep their seven fractional digits."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import gc
 import io
 import json
 from decimal import Decimal
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 
 import karbon_async as ka
 from karbon_async.export import Account, Exporter
+from karbon_async.export._engine import GC_GEN0_THRESHOLD, tuned_gc
 from karbon_async.export._writers import _NUMBER, encode_exact, encode_record
 
 # Compact, as the JSONL line is; the numbers and the timestamp as a model would not write them.
@@ -79,3 +82,45 @@ def test_encode_exact_round_trips_every_decimal_exactly(document: object) -> Non
     assert json.loads(text, parse_float=Decimal) == document
     # The same text as parsing the API's text and writing it back: it is the API's text.
     assert encode_exact(json.loads(text, parse_float=Decimal)) == text
+
+
+async def test_an_export_tunes_the_collector_and_restores_it(tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
+    seen: list[tuple[int, ...]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(gc.get_threshold())
+        return web.Response(text='{"value":[]}', content_type="application/json")
+
+    async with loopback(answer) as server:
+        accounts = [
+            Account(name, "token", "key", server.base_url, ka.RateLimit(10, 1.0))
+            for name in ("a", "b")
+        ]
+        # Two exports at once: the first one out must not restore what the other still needs.
+        slow = Exporter(accounts[:1], ["contacts", "users"], out=tmp_path / "1")
+        fast = Exporter(accounts[1:], ["contacts"], out=tmp_path / "2")
+        reports = await asyncio.gather(slow.run(), fast.run())
+        assert all(report.ok for report in reports)
+        assert gc.get_threshold() == before
+        untuned = Exporter(accounts[:1], ["contacts"], out=tmp_path / "3", tune_gc=False)
+        assert (await untuned.run()).ok
+    assert gc.get_freeze_count() == frozen_before
+    assert seen[:3] == [(max(before[0], GC_GEN0_THRESHOLD), *before[1:])] * 3
+    assert seen[3] == before
+
+
+def test_tuned_gc_nests_and_leaves_an_applications_freeze_alone() -> None:
+    before = gc.get_threshold()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with tuned_gc():
+            with tuned_gc():
+                assert gc.get_threshold()[0] == max(before[0], GC_GEN0_THRESHOLD)
+            assert gc.get_threshold()[0] == max(before[0], GC_GEN0_THRESHOLD)
+        assert gc.get_threshold() == before
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
