@@ -32,7 +32,8 @@ and access key, while Redis is reachable:
 Redis unreachable (``on_unavailable``):
 
 * ``"wait"`` (default): callers wait while the budget reconnects with exponential backoff
-  (``backoff`` seconds, doubled up to ``max_backoff``). Releases and 429s that could not be
+  (``backoff`` seconds, doubled up to ``max_backoff``, full jitter: processes that lost Redis
+  together do not all come back at once). Releases and 429s that could not be
   written are remembered locally and written on reconnection. Exact, at the cost of progress.
 * ``"local"``: callers are served by a local sliding window of
   ``max(1, requests // expected_processes)`` slots per process. Its count includes this
@@ -79,6 +80,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._budget import BudgetSnapshot, Permit
 from ._exceptions import ConfigurationError
 from ._limits import Lane, RateLimit
+from ._retry import backoff_delay
 from ._urls import normalise_base_url
 
 if TYPE_CHECKING:
@@ -623,7 +625,7 @@ class RedisBudget:
     async def _dispatch_forever(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
-        delay = self._backoff[0]
+        failures = 0  # reconnection attempts failed in a row
         next_try = 0.0  # while Redis is unreachable: when to try it again
         # Checked as well as being cancelled: redis-py (8.1) can swallow a cancel that lands
         # during a script call, and the loop would then run on after aclose().
@@ -646,7 +648,7 @@ class RedisBudget:
                     if self._unavailable:
                         logger.warning("Redis budget %s: Redis reachable again", self.account[:8])
                     self._unavailable = False
-                    delay = self._backoff[0]
+                    failures = 0
                 except self._errors as exc:
                     if not self._unavailable:
                         logger.warning(
@@ -659,9 +661,9 @@ class RedisBudget:
                         )
                     self._unavailable = True
                     self._need_restore = True
-                    next_try = loop.time() + delay
-                    sleep = delay
-                    delay = min(delay * 2, self._backoff[1])
+                    failures += 1
+                    sleep = backoff_delay(failures, *self._backoff)
+                    next_try = loop.time() + sleep
                     if self._on_unavailable == "local":
                         if not self._local_mode:
                             self._local_from = loop.time() + self._limit.per
@@ -762,12 +764,12 @@ class RedisBudget:
 
     async def _listen_forever(self) -> None:
         """Wake the dispatcher when another process releases a slot (pub/sub)."""
-        delay = self._backoff[0]
+        failures = 0
         while not self._closed:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
-                delay = self._backoff[0]
+                failures = 0
                 self._poke()  # (re)connected: anything may have changed meanwhile
                 while not self._closed:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30)
@@ -775,7 +777,7 @@ class RedisBudget:
                         self._poke()
             except self._errors:
                 self._poke()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff[1])
+                failures += 1
+                await asyncio.sleep(backoff_delay(failures, *self._backoff))
             finally:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -15,6 +15,7 @@ The rules:
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Awaitable, Callable, Generator
@@ -66,9 +67,14 @@ class RetryPolicy:
     """The longest ``Retry-After`` worth waiting for; a longer one raises ``RateLimitError``."""
 
 
-def is_retryable(error: BaseException, method: str, policy: RetryPolicy) -> bool:
+def is_retryable(
+    error: BaseException, method: str, policy: RetryPolicy, *, max_retry_wait: float | None = None
+) -> bool:
+    """Whether ``error`` is worth another attempt of ``method``. ``max_retry_wait`` overrides
+    the policy's limit on ``Retry-After`` (a caller a level up, like the exporter, waits longer)."""
     if isinstance(error, RateLimitError):
-        return error.retry_after <= policy.max_retry_wait
+        limit = policy.max_retry_wait if max_retry_wait is None else max_retry_wait
+        return error.retry_after <= limit
     if isinstance(error, ConnectError):
         return True
     if isinstance(error, ServerError | TransportError):
@@ -76,19 +82,39 @@ def is_retryable(error: BaseException, method: str, policy: RetryPolicy) -> bool
     return False
 
 
+_uniform = random.uniform
+"""The jitter source; one name so a test can pin it for every retry loop at once."""
+
+
+def backoff_delay(retry: int, base: float, cap: float) -> float:
+    """The wait before retry number ``retry`` (1 for the first): capped exponential backoff with
+    full jitter, uniform in ``[0, min(cap, base * 2 ** (retry - 1))]``. Full jitter spreads
+    clients that failed together, so they do not come back together."""
+    return _uniform(0.0, min(cap, base * 2.0 ** min(max(retry - 1, 0), 64)))
+
+
+def retry_wait(error: BaseException | None, retry: int, base: float, cap: float) -> float:
+    """How long to wait before retry number ``retry`` after ``error``: the backoff delay, or
+    the server's ``Retry-After`` when that is longer."""
+    wait = backoff_delay(retry, base, cap)
+    if isinstance(error, RateLimitError):
+        wait = max(wait, error.retry_after)
+    return wait
+
+
 def _waits(policy: RetryPolicy) -> Generator[float, BaseException | None, None]:
-    """Full-jitter exponential waits; the first retry after a 429 waits only for the budget."""
+    """The request path's waits: the first retry after a 429 waits only for the budget (which
+    already holds every request of the account for ``Retry-After``); later ones back off."""
     error = yield 0.0  # backoff primes the generator with send(None)
-    failures = 0
+    retries = 0
     rate_limited_before = False
     while True:
-        ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** min(failures, 64))
-        failures += 1
+        retries += 1
         if isinstance(error, RateLimitError) and not rate_limited_before:
             rate_limited_before = True
             wait = 0.0  # the shared cool-down already holds this request back
         else:
-            wait = random.uniform(0.0, ceiling)
+            wait = backoff_delay(retries, policy.base_delay, policy.max_delay)
         error = yield wait
 
 
@@ -96,18 +122,22 @@ OnRetry = Callable[[int, float, BaseException], Awaitable[None]]
 """Told (failed attempt's number, wait in seconds, its error) before each retry's wait."""
 
 
-async def call_with_retries(
-    attempt: Callable[[], Awaitable[T]],
-    *,
-    method: str,
-    policy: RetryPolicy,
-    on_retry: OnRetry | None = None,
-) -> T:
-    """Run ``attempt`` until it succeeds or a failure is final, then raise the last error."""
+async def _call(attempt: Callable[[], Awaitable[T]], on_retry: OnRetry | None = None) -> T:
+    return await attempt()
 
-    async def report_retry(details: Any) -> None:
-        if on_retry is not None:
-            await on_retry(details["tries"], details["wait"], details["exception"])
+
+async def _report_retry(details: Any) -> None:
+    # The wrapper is shared by every request of a (policy, method): the per-request listener
+    # travels as the wrapped call's argument.
+    on_retry = details["kwargs"].get("on_retry")
+    if on_retry is not None:
+        await on_retry(details["tries"], details["wait"], details["exception"])
+
+
+@functools.lru_cache(maxsize=64)
+def _retrier(policy: RetryPolicy, method: str) -> Callable[..., Awaitable[Any]]:
+    """The backoff-wrapped caller for one (policy, method), built once: building it costs more
+    than a request's own bookkeeping, and nothing in it depends on the request."""
 
     def give_up(error: Exception) -> bool:
         return not is_retryable(error, method, policy)
@@ -126,16 +156,26 @@ async def call_with_retries(
             )
             error.not_repeated = True
 
-    retrying = backoff.on_exception(
+    return backoff.on_exception(
         lambda: _waits(policy),
         KarbonError,
         max_tries=policy.max_attempts,
         giveup=give_up,
         on_giveup=note_not_repeated,
-        on_backoff=report_retry,
+        on_backoff=_report_retry,
         jitter=None,
         raise_on_giveup=True,
         logger=None,  # a 404 is an answer, not an incident: the caller decides what to log
-    )(attempt)
-    result: T = await retrying()
+    )(_call)
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    method: str,
+    policy: RetryPolicy,
+    on_retry: OnRetry | None = None,
+) -> T:
+    """Run ``attempt`` until it succeeds or a failure is final, then raise the last error."""
+    result: T = await _retrier(policy, method)(attempt, on_retry=on_retry)
     return result

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import random
+import math
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from .._client import KarbonClient
-from .._converter import format_datetime, parse_datetime, unstructure
-from .._exceptions import APIStatusError, RateLimitError, ServerError, TransportError
+from .._converter import format_datetime, parse_datetime
+from .._exceptions import APIStatusError
 from .._pagination import Page
+from .._retry import RetryPolicy, is_retryable, retry_wait
 from ._options import SINCE_LAST, ExportOptions
 from ._progress import AccountProgress, ExportEvent, StreamProgress
 from ._registry import ExportResource
@@ -21,13 +22,13 @@ from ._state import DONE, FINISHING, RUNNING, CheckpointStore, RunState, StreamS
 from ._writers import ExportStateError, Sink, StreamInfo, StreamSink
 
 
-def _retryable(error: BaseException) -> bool:
-    """Failures worth fetching the page again for, once the client's retries are spent."""
-    if isinstance(error, RateLimitError | ServerError | TransportError):
+def _retryable(error: BaseException, policy: RetryPolicy) -> bool:
+    """Failures worth fetching the page again for, once the client's retries are spent: the
+    request path's rules for a GET, with no limit on ``Retry-After`` (the run has time; the
+    account's budget already holds it back), and a body that parsed but is not a page."""
+    if is_retryable(error, "GET", policy, max_retry_wait=math.inf):
         return True
-    if isinstance(error, APIStatusError):
-        return False  # 4xx: asking again gives the same answer
-    return isinstance(error, ValueError)  # a body that parsed but is not a page
+    return isinstance(error, ValueError) and not isinstance(error, APIStatusError)
 
 
 class StreamRunner:
@@ -151,6 +152,7 @@ class StreamRunner:
             if run.incremental and run.changes_since is not None
             else None
         )
+        policy = options.retry or RetryPolicy()
         failures = 0
         while True:
             if run.next_link is not None:
@@ -159,7 +161,9 @@ class StreamRunner:
                 paginator = endpoint(**sized, orderby=f"{field} desc")
             else:
                 paginator = endpoint(**sized)
-            pages: AsyncGenerator[Page[Any], None] = paginator.pages()
+            # The records as the API sent them (no models): written byte for byte, numbers and
+            # 7-digit timestamps unrounded; only the watermark field is ever parsed.
+            pages: AsyncGenerator[Page[dict[str, Any]], None] = paginator.raw().pages()
             try:
                 async with contextlib.aclosing(pages):
                     async for page in pages:
@@ -169,7 +173,7 @@ class StreamRunner:
                             account.first_page_at = now
                         account.last_page_at = now
                         account.pages_fetched += 1
-                        records = [unstructure(item) for item in page.items]
+                        records = page.items
                         next_link = page.next_link
                         if run.incremental and field is not None:
                             if run.new_watermark is None and records:
@@ -195,12 +199,13 @@ class StreamRunner:
                 return  # the server gave no next link
             except Exception as exc:
                 failures += 1
-                if not _retryable(exc) or failures >= options.max_page_attempts:
+                if not _retryable(exc, policy) or failures >= options.max_page_attempts:
                     raise
                 stream.page_retries += 1
                 self.emit("page-retry", account, stream, exc)
-                ceiling = min(30.0, options.page_retry_delay * 2 ** (failures - 1))
-                await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+                await asyncio.sleep(
+                    retry_wait(exc, failures, options.page_retry_delay, policy.max_delay)
+                )
 
 
 def _newer_than(

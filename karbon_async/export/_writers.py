@@ -71,18 +71,42 @@ class Sink(Protocol):
         """Open a stream; ``position`` None starts afresh, else resumes after that position."""
 
 
-def _encode_default(value: object) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+_NUMBER = "\x00karbon-number\x00"
+"""Stands in for a Decimal while the C encoder runs; a string of the data equal to it is
+noticed (the counts differ) and a fresh random stand-in is used instead."""
+
+
+def encode_exact(value: Any) -> str:
+    """Compact JSON in which each Decimal (how the client reads JSON numbers with a fraction)
+    is written as its own digits: ``1500.10`` stays ``1500.10``, never a float's ``1500.1``."""
+    text = _encode_marked(value, _NUMBER)
+    while text is None:
+        text = _encode_marked(value, f"\x00{os.urandom(8).hex()}\x00")
+    return text
+
+
+def _encode_marked(value: Any, mark: str) -> str | None:
+    numbers: list[str] = []
+
+    def number(item: object) -> Any:
+        if isinstance(item, Decimal):
+            numbers.append(str(item))
+            return mark
+        raise TypeError(f"cannot encode {type(item).__name__} as JSON")
+
+    text = json.dumps(value, default=number, separators=(",", ":"), ensure_ascii=False)
+    if not numbers:
+        return text
+    parts = text.split(json.dumps(mark))
+    if len(parts) != len(numbers) + 1:
+        return None  # the data holds the stand-in itself
+    numbers.append("")
+    return "".join(p for pair in zip(parts, numbers, strict=True) for p in pair)
 
 
 def encode_record(record: Record) -> bytes:
-    """One JSON Lines line: compact, UTF-8, Decimal money as JSON numbers."""
-    return (
-        json.dumps(record, default=_encode_default, separators=(",", ":"), ensure_ascii=False)
-        + "\n"
-    ).encode()
+    """One JSON Lines line: compact, UTF-8, numbers exactly as the API wrote them."""
+    return (encode_exact(record) + "\n").encode()
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ ()@+-]+")
@@ -316,9 +340,7 @@ def flatten(record: Record, prefix: str = "", out: dict[str, Any] | None = None)
             else:
                 out[name] = "{}"
         elif isinstance(value, list | tuple):
-            out[name] = json.dumps(
-                value, default=_encode_default, separators=(",", ":"), ensure_ascii=False
-            )
+            out[name] = encode_exact(value)
         else:
             out[name] = value
     return out
@@ -365,7 +387,7 @@ class CsvStream(JsonlStream):
             writer = csv.writer(out)
             writer.writerow(columns)
             for line in lines:
-                row = json.loads(line)
+                row = json.loads(line, parse_float=Decimal)  # the API's digits, unrounded
                 writer.writerow([_cell(row.get(c)) for c in columns])
             if self._file.durable:
                 out.flush()

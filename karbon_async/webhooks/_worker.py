@@ -16,6 +16,7 @@ import attrs
 
 from .._generated.models import WebhookActionType
 from .._resources import ResourceSet
+from .._retry import retry_wait
 from ._events import WebhookEvent
 from ._router import Route, Router
 from ._seen import SeenStore, change_key
@@ -106,7 +107,8 @@ class WebhookWorker:
       a change processed less than ``dedupe_window`` seconds ago (same action, timestamp not
       newer) is dropped as a duplicate.
     * A failing handler (or record fetch) is retried up to ``max_attempts`` times in all, with
-      exponential backoff from ``retry_delay`` to ``max_retry_delay``, and then dead-lettered:
+      exponential backoff from ``retry_delay`` to ``max_retry_delay`` with full jitter (or the
+      ``Retry-After`` of a rate-limited fetch, when longer), and then dead-lettered:
       appended to ``dead_letters``, passed to ``on_dead_letter`` and logged at ERROR.
     * ``stop()`` (leaving the ``async with``) stops accepting, lets the queue drain for up to
       ``drain_timeout`` seconds, then cancels; whatever was left is dead-lettered, never dropped.
@@ -300,7 +302,7 @@ class WebhookWorker:
                             ok = False
                             break
                         self.stats.retries += 1
-                        delay = min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1))
+                        delay = retry_wait(error, attempt, self.retry_delay, self.max_retry_delay)
                         logger.warning(
                             "webhook handler %s failed (attempt %d of %d), retrying in %.2fs: %r",
                             route.name,
