@@ -68,15 +68,18 @@ async def test_a_span_per_call_and_metrics_for_attempts_429s_retries_and_waits()
     }
     assert ok.attributes["karbon.budget_wait_seconds"] >= 0.9, "Retry-After waited in the budget"
     assert ok.status.status_code is StatusCode.UNSET
-    assert ok.end_time is not None and ok.start_time is not None
+    assert ok.end_time is not None
+    assert ok.start_time is not None
     assert (ok.end_time - ok.start_time) / 1e9 >= 0.9
     assert missing.attributes is not None
     assert missing.attributes["http.response.status_code"] == 404
     assert missing.attributes["karbon.attempt"] == 1
     assert missing.status.status_code is StatusCode.ERROR
     text = repr([dict(s.attributes or {}) for s in (ok, missing)])
-    assert account.bearer_token not in text and account.access_key not in text
-    assert "no-such-contact" not in text and "127.0.0.1" not in text
+    assert account.bearer_token not in text
+    assert account.access_key not in text
+    assert "no-such-contact" not in text
+    assert "127.0.0.1" not in text
 
     metrics = points(reader)
     assert sum(p.value for p in metrics["karbon.client.requests"]) == 4
@@ -84,6 +87,7 @@ async def test_a_span_per_call_and_metrics_for_attempts_429s_retries_and_waits()
     retries = {p.attributes["error.type"]: p.value for p in metrics["karbon.client.retries"]}
     assert retries == {"ServerError 503": 1, "RateLimitError 429": 1}
     (waits,) = metrics["karbon.client.budget_wait"]
-    assert waits.count == 4 and waits.sum >= 0.9
+    assert waits.count == 4
+    assert waits.sum >= 0.9
     (in_window,) = metrics["karbon.budget.in_window"]
     assert in_window.value == 4, "every attempt still counts in the 60-second window"
