@@ -34,7 +34,7 @@ bench: install
 	$(PY) benchmarks/limiter_bench.py
 
 # Decode every example body of the spec and check that every operationId is declared.
-SPEC ?= /work/shared/karbon-api/KarbonAPI.json
+SPEC ?= ../shared/karbon-api/KarbonAPI.json
 spec-check: install
 	$(PY) tools/spec_check.py $(SPEC)
 
