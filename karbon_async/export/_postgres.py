@@ -294,9 +294,7 @@ class PostgresCheckpoints:
 
     def get(self, account: str, resource: str) -> StreamState:
         state = self._states.get((account, resource))
-        if state is None:
-            return StreamState()
-        return StreamState(state.watermark, attrs.evolve(state.run) if state.run else None)
+        return StreamState() if state is None else state.copy()
 
     def mark(
         self, account: str, resource: str, state: StreamState, sink: StreamSink | None
@@ -307,8 +305,7 @@ class PostgresCheckpoints:
         stream = sink if isinstance(sink, PostgresStream) else None
         if stream is None and previous is not None:
             stream = previous[1]  # its rows still wait for this state
-        snapshot = StreamState(state.watermark, attrs.evolve(state.run) if state.run else None)
-        self._dirty[key] = (snapshot, stream)
+        self._dirty[key] = (state.copy(), stream)
 
     async def commit(
         self, account: str, resource: str, state: StreamState, sink: StreamSink | None

@@ -70,6 +70,10 @@ class StreamState:
     watermark: str | None = None
     run: RunState | None = None
 
+    def copy(self) -> StreamState:
+        """A detached copy: later changes to this state's run do not reach it."""
+        return StreamState(self.watermark, attrs.evolve(self.run) if self.run else None)
+
 
 def _encode(key: StreamKey, state: StreamState) -> bytes:
     line = {
@@ -242,9 +246,7 @@ class CheckpointStore:
     # -- states
     def get(self, account: str, resource: str) -> StreamState:
         state = self._states.get((account, resource))
-        if state is None:
-            return StreamState()
-        return StreamState(state.watermark, attrs.evolve(state.run) if state.run else None)
+        return StreamState() if state is None else state.copy()
 
     def mark(
         self, account: str, resource: str, state: StreamState, sink: StreamSink | None
