@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from operations_gen import HTTP_METHODS
 from spec_check import examples_of
 
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 JSON = "application/json"
 
 
