@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contract_gen import write_contract
+from live_facts import PRIMARY_STATUS_SPELLINGS
 from operations_gen import HEADER, HTTP_METHODS, render_operations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,9 +307,9 @@ ENUMS: list[tuple[str, tuple[str, ...], str]] = [
 
 # Other spellings of a member that the API or its guides use, by (enum, member value): decoded to
 # an alias of the member that re-encodes as received, and listed by ``member.spellings``.
+# PrimaryStatus's spaced forms are a live fact (the list GET sends them, $filter needs them).
 ENUM_SPELLINGS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("PrimaryStatus", "ReadyToStart"): ("Ready To Start",),
-    ("PrimaryStatus", "InProgress"): ("In Progress",),
+    **{("PrimaryStatus", value): (spaced,) for value, spaced in PRIMARY_STATUS_SPELLINGS},
     ("PaymentMethod", "Bank Transfer"): ("BankTransfer",),
     ("PaymentMethod", "Direct Debit"): ("DirectDebit",),
 }
