@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from ._converter import structure
@@ -127,8 +127,8 @@ class ListMethod(Generic[M]):
             first_url = sender.url_for(endpoint.path, params)
         lane_ = self._resource._lane_or(Lane.BULK, lane)
 
-        async def fetch(url: str) -> Any:
-            return await sender.send_json("GET", url, lane=lane_)
+        async def fetch(url: str, decode: Callable[[bytes], Any]) -> Any:
+            return await sender.send_json("GET", url, lane=lane_, decode=decode)
 
         return Paginator(
             first_url=first_url,

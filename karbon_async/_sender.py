@@ -16,7 +16,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -38,6 +38,7 @@ from ._hooks import (
     ResponseEvent,
     RetryEvent,
 )
+from ._json_records import CollectionShapeError
 from ._limits import Lane
 from ._raw import note as note_raw_response
 from ._retry import OnRetry, RetryPolicy, call_with_retries
@@ -52,6 +53,8 @@ from ._transport import (
 )
 from ._urls import ensure_same_origin, join_url, normalise_link, origin_of, url_path
 from ._version import __version__
+
+T = TypeVar("T")
 
 logger = logging.getLogger("karbon_async")
 
@@ -92,9 +95,20 @@ def encode_json(document: Any) -> bytes:
     return json.dumps(document, default=_encode_default, separators=(",", ":")).encode()
 
 
-def decode_json(response: Response, method: str = "GET") -> Any:
+def json_document(body: bytes) -> Any:
+    """The body as Python: objects as dicts, numbers with a fraction as Decimal (exact)."""
+    return json.loads(body, parse_float=Decimal)
+
+
+def decode_json(
+    response: Response, method: str = "GET", decode: Callable[[bytes], T] = json_document
+) -> T:
+    """``decode(body)``; a body it finds is not JSON raises ``ResponseDecodeError``. A
+    ``CollectionShapeError`` (JSON, but not the list asked for) passes through unchanged."""
     try:
-        return json.loads(response.body, parse_float=Decimal)
+        return decode(response.body)
+    except CollectionShapeError:
+        raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise ResponseDecodeError(
             f"the response to {response.url} is not valid JSON ({exc})",
@@ -218,16 +232,17 @@ class RequestSender:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
         route: str | None = None,
+        decode: Callable[[bytes], Any] = json_document,
     ) -> Any:
-        """Like ``send``, returning the decoded JSON body. A body that is not JSON (truncated,
-        malformed) fails the attempt, so it is retried under the same rules as a dropped
-        connection: for idempotent methods only."""
+        """Like ``send``, returning the body decoded by ``decode``. A body that is not JSON
+        (truncated, malformed) fails the attempt, so it is retried under the same rules as a
+        dropped connection: for idempotent methods only."""
         self._check_loop()
         request = self._build(method, url, json_body, None, None, extra_headers)
         observed = _Observed(self.hooks, method, route or url_path(url), lane)
 
         async def attempt() -> Any:
-            return decode_json(await self._attempt(request, lane, observed), method)
+            return decode_json(await self._attempt(request, lane, observed), method, decode)
 
         policy = retry or self.retry
         return await call_with_retries(

@@ -40,7 +40,7 @@ import attrs
 
 from ._registry import ExportResource
 from ._state import RunState, StreamState
-from ._writers import ExportStateError, Record, StreamInfo, StreamSink, encode_record
+from ._writers import ExportStateError, Record, Records, StreamInfo, StreamSink, encode_record
 
 StreamKey = tuple[str, str]
 
@@ -83,15 +83,19 @@ class PostgresStream:
 
     async def write_page(self, records: Sequence[Record]) -> Any:
         field = self.info.resource.key_field
-        for record in records:
-            key = record.get(field)
+        if isinstance(records, Records):  # the API's own text: no decoding, nothing rounded
+            keys, texts = records.values(field), [t.decode() for t in records.texts]
+        else:
+            keys = [record.get(field) for record in records]
+            texts = [encode_record(record).decode() for record in records]
+        for key, text in zip(keys, texts, strict=True):
             if key is None:
                 raise ExportStateError(
                     f"a {self.info.resource.name} record of {self.info.account} has no "
                     f"{field}: it cannot be upserted"
                 )
             # A record seen twice before a commit (it moved between pages) is stored once.
-            self._pending[str(key)] = encode_record(record).decode()
+            self._pending[str(key)] = text
         return self.run_id  # the position: resuming keeps the run, so deletions stay right
 
     def take(self) -> dict[str, str]:

@@ -13,13 +13,14 @@ from typing import Any
 from .._client import KarbonClient
 from .._converter import format_datetime, parse_datetime
 from .._exceptions import APIStatusError
+from .._json_records import field_values
 from .._pagination import Page
 from .._retry import RetryPolicy, is_retryable, retry_wait
 from ._options import SINCE_LAST, ExportOptions
 from ._progress import AccountProgress, ExportEvent, StreamProgress
 from ._registry import ExportResource
 from ._state import DONE, FINISHING, RUNNING, CheckpointStore, RunState, StreamState
-from ._writers import ExportStateError, Sink, StreamInfo, StreamSink
+from ._writers import ExportStateError, Records, Sink, StreamInfo, StreamSink
 
 
 def _retryable(error: BaseException, policy: RetryPolicy) -> bool:
@@ -161,9 +162,9 @@ class StreamRunner:
                 paginator = endpoint(**sized, orderby=f"{field} desc")
             else:
                 paginator = endpoint(**sized)
-            # The records as the API sent them (no models): written byte for byte, numbers and
-            # 7-digit timestamps unrounded; only the watermark field is ever parsed.
-            pages: AsyncGenerator[Page[dict[str, Any]], None] = paginator.raw().pages()
+            # The records as the API sent them (no models, not even dicts): written byte for
+            # byte, numbers and 7-digit timestamps unrounded; only the watermark is ever read.
+            pages: AsyncGenerator[Page[bytes], None] = paginator.json().pages()
             try:
                 async with contextlib.aclosing(pages):
                     async for page in pages:
@@ -177,12 +178,12 @@ class StreamRunner:
                         next_link = page.next_link
                         if run.incremental and field is not None:
                             if run.new_watermark is None and records:
-                                run.new_watermark = records[0].get(field)
+                                run.new_watermark = field_values(records[:1], field)[0]
                             if since is not None:
-                                fresh = _newer_than(records, field, since)
-                                if len(fresh) < len(records):
-                                    records, next_link = fresh, None
-                        run.position = await sink.write_page(records)
+                                fresh = _fresh_count(records, field, since)
+                                if fresh < len(records):
+                                    records, next_link = records[:fresh], None
+                        run.position = await sink.write_page(Records(records))
                         run.pages += 1
                         run.records += len(records)
                         run.count = page.count
@@ -208,14 +209,9 @@ class StreamRunner:
                 )
 
 
-def _newer_than(
-    records: list[dict[str, Any]], field: str, since: dt.datetime
-) -> list[dict[str, Any]]:
-    """The leading records (newest first) changed after ``since``."""
-    fresh: list[dict[str, Any]] = []
-    for record in records:
-        value = record.get(field)
-        if value is None or parse_datetime(value) <= since:
-            break
-        fresh.append(record)
-    return fresh
+def _fresh_count(records: list[bytes], field: str, since: dt.datetime) -> int:
+    """How many leading records (newest first) changed after ``since``."""
+    for index, value in enumerate(field_values(records, field)):
+        if not isinstance(value, str) or parse_datetime(value) <= since:
+            return index
+    return len(records)

@@ -20,19 +20,63 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, overload
 
 import attrs
 
 from .. import _statefile
 from .._converter import parse_datetime
+from .._json_records import field_values
 from .._statefile import LocalWriteError
 from ._registry import ExportResource
 
 Record = Mapping[str, Any]
+
+
+class Records(Sequence[Record]):
+    """One page of records as the exporter hands it to a sink.
+
+    ``texts`` holds each record's JSON exactly as the API sent it (UTF-8, one line): what the
+    built-in sinks store, with no decoding at all. Indexing or iterating gives the records as
+    dicts (numbers with a fraction as Decimal, so nothing is rounded), decoded on first use, for
+    sinks that need Python objects; ``values(field)`` reads one top-level field of every record
+    cheaply (keys, timestamps).
+    """
+
+    __slots__ = ("_decoded", "texts")
+
+    def __init__(self, texts: Sequence[bytes]) -> None:
+        self.texts = texts
+        self._decoded: list[Record] | None = None
+
+    def values(self, field: str) -> list[Any]:
+        return field_values(self.texts, field)
+
+    def _records(self) -> list[Record]:
+        if self._decoded is None:
+            self._decoded = [json.loads(text, parse_float=Decimal) for text in self.texts]
+        return self._decoded
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice) -> Records: ...
+    def __getitem__(self, index: int | slice) -> Record | Records:
+        if isinstance(index, slice):
+            return Records(self.texts[index])
+        return self._records()[index]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._records())
+
+    def __repr__(self) -> str:
+        return f"<Records: {len(self.texts)}>"
 
 
 class ExportStateError(Exception):
@@ -300,6 +344,9 @@ class JsonlStream:
             raise
 
     def _encode(self, records: Sequence[Record]) -> bytes:
+        if isinstance(records, Records):
+            texts = records.texts
+            return b"\n".join(texts) + b"\n" if texts else b""
         return b"".join(encode_record(r) for r in records)
 
     async def write_page(self, records: Sequence[Record]) -> Any:
