@@ -344,12 +344,16 @@ class RequestSender:
             return response
         if accept_redirect and response.status in REDIRECT_STATUSES:
             return response
-        error = await self._status_error(request, response)
+        error = await self._status_error(request, response, observed.route)
         if isinstance(error, RateLimitError):
             await observed.rate_limited(error.retry_after)
         raise error
 
-    async def _status_error(self, request: Request, response: Response) -> APIStatusError:
+    async def _status_error(
+        self, request: Request, response: Response, route: str | None = None
+    ) -> APIStatusError:
+        """The typed error of a failed response; a 429 also pauses the budget. ``route``: the
+        path template logged (default: the URL's path)."""
         common: dict[str, Any] = {
             "status": response.status,
             "method": request.method,
@@ -363,7 +367,7 @@ class RequestSender:
             logger.warning(
                 "429 on %s %s: pausing for %.1f s",
                 request.method,
-                url_path(request.url),
+                route or url_path(request.url),
                 retry_after,
             )
             return RateLimitError(retry_after=retry_after, **common)

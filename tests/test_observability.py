@@ -113,6 +113,9 @@ async def test_on_event_gets_the_429_and_every_budget_wait(
     assert all(e.lane is ka.Lane.INTERACTIVE for e in waits)
     wait_logs = [r for r in caplog.records if "for the rate-limit budget" in r.getMessage()]
     assert any(r.levelno == logging.INFO for r in wait_logs), "a wait of a second or more"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["429 on GET /v3/Contacts/{Contactkey}: pausing for 1.0 s"]
+    assert keys[0] not in " ".join(r.getMessage() for r in caplog.records)
 
 
 def test_bad_hooks_fail_when_the_client_is_made() -> None:
