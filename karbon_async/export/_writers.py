@@ -95,7 +95,10 @@ class StreamInfo:
 
 class StreamSink(Protocol):
     async def write_page(self, records: Sequence[Record]) -> Any:
-        """Store one page; return the position to resume after it."""
+        """Store one page; return the position to resume after it.
+
+        The exporter passes a ``Records``: ``records.texts`` are the API's own JSON texts (store
+        those to keep every digit without decoding anything); iterating gives dicts."""
 
     async def sync(self) -> None:
         """Make every page written so far durable (return at once if they already are).
