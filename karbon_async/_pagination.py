@@ -8,12 +8,17 @@ still counts against the account's budget.
 A link that cannot be followed never costs the caller the items already fetched: the page that
 carries it is yielded first, and the error is raised when the next page is asked for. A link
 to another origin raises ``UnsafeURLError``; a link already followed, or an empty page that
-still names a next one, raises ``PaginationError`` instead of paging forever.
+still names a next one, raises ``PaginationError`` instead of paging forever. The links followed
+are remembered in bounded memory (``LinkHistory``), so a list of any length streams in constant
+memory: a loop back to any of the last 1,024 links is caught before it is fetched; a longer
+one before the listing is three times as long as where the loop closed (its pages come again
+till then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -54,6 +59,41 @@ def parse_page(document: Any, model: type[M]) -> Page[M]:
         next_link=document.get("@odata.nextLink") or None,
         count=int(count) if count is not None else None,
     )
+
+
+class LinkHistory:
+    """Which links a listing already followed, in constant memory.
+
+    The last ``recent`` links are kept exactly. Beyond them, Brent's cycle detection: one link
+    is kept as a mark and moved to the current link whenever the count since the last move
+    reaches a power of two, so a loop closing at the N-th link is reported by link 3N + 2 at the
+    latest. Never wrong about a link it reports: a report is always a true repeat.
+    """
+
+    def __init__(self, first: str, recent: int = 1024) -> None:
+        self._order: collections.deque[str] = collections.deque()
+        self._recent: set[str] = set()
+        self._size = recent
+        self._mark = first
+        self._stride = 1
+        self._since_mark = 0
+        self.add(first)
+
+    def __contains__(self, url: str) -> bool:
+        return url in self._recent or url == self._mark
+
+    def add(self, url: str) -> None:
+        if len(self._order) == self._size:
+            self._recent.discard(self._order.popleft())
+        self._order.append(url)
+        self._recent.add(url)
+        self._since_mark += 1
+        if self._since_mark == self._stride:
+            self._mark, self._stride, self._since_mark = url, self._stride * 2, 0
+
+    def __len__(self) -> int:
+        """Links held: never more than ``recent`` + 1."""
+        return len(self._recent) + (self._mark not in self._recent)
 
 
 class Paginator(Generic[M]):
@@ -106,7 +146,9 @@ class Paginator(Generic[M]):
             return Page(items=texts, next_link=next_link, count=count)
         return parse_page(await self._fetch(url, json_document), self._model)
 
-    def _next_url(self, page: Page[M], followed: set[str]) -> tuple[str | None, KarbonError | None]:
+    def _next_url(
+        self, page: Page[M], followed: LinkHistory
+    ) -> tuple[str | None, KarbonError | None]:
         """Where to go after ``page``, or why not to go anywhere (raised after it is yielded)."""
         if page.next_link is None:
             return None, None
@@ -128,7 +170,7 @@ class Paginator(Generic[M]):
     async def pages(self) -> AsyncGenerator[Page[M], None]:
         """Pages in order; ``page.next_link`` of the last one is None."""
         remaining = self._max_items
-        followed = {self._first_url}
+        followed = LinkHistory(self._first_url)
         pending: asyncio.Task[Page[M]] | None = asyncio.ensure_future(
             self._get_page(self._first_url)
         )

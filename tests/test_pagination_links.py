@@ -7,9 +7,12 @@ from collections.abc import Callable
 import pytest
 from _loopback import Loopback, loopback
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 import karbon_async as ka
 from karbon_async import models as m
+from karbon_async._pagination import LinkHistory
 
 # A page script: $skip of the request -> (contact keys, where its nextLink points). The link is
 # a function of the server's own base URL so a test can point it at the other server.
@@ -143,3 +146,39 @@ async def test_a_long_chain_of_distinct_links_is_followed_to_its_end() -> None:
         async with client(server) as karbon:
             await collect(karbon.contacts.list(), seen)
     assert seen == [f"k{n}" for n in range(30)] + ["last"]
+
+
+@given(
+    prefix=st.integers(min_value=0, max_value=300),
+    loop=st.integers(min_value=1, max_value=300),
+    recent=st.integers(min_value=1, max_value=40),
+)
+def test_link_history_finds_any_loop_in_bounded_memory(prefix: int, loop: int, recent: int) -> None:
+    """Links 0..prefix-1, then a loop of ``loop`` links forever: the history reports no link
+    before the first true repeat, reports one before three times that many links, and never holds
+    more than ``recent`` + 1 links."""
+
+    def link(step: int) -> str:
+        position = step if step < prefix else prefix + (step - prefix) % loop
+        return f"https://api.karbonhq.com/v3/Contacts?$skip={position}"
+
+    history = LinkHistory(link(0), recent=recent)
+    first_repeat = prefix + loop
+    step = 1
+    while link(step) not in history:
+        history.add(link(step))
+        assert len(history) <= recent + 1
+        step += 1
+    assert step >= first_repeat, "never a false report"
+    assert step <= 3 * first_repeat + 2
+    if loop <= recent:
+        assert step == first_repeat, "a loop among the recent links is caught at once"
+
+
+def test_a_long_list_keeps_a_bounded_history() -> None:
+    history = LinkHistory("https://x/v3/Contacts", recent=16)
+    for index in range(10_000):
+        url = f"https://x/v3/Contacts?$skip={index}"
+        assert url not in history
+        history.add(url)
+    assert len(history) <= 17
