@@ -48,6 +48,7 @@ from _page_server import PageServer
 
 import karbon_async as ka
 from karbon_async.export import Account, Exporter
+from karbon_async.export._engine import tuned_gc
 
 PAGE = 100
 LAG_TICK = 0.05
@@ -97,17 +98,23 @@ class Probe:
         }
 
 
-def rates(tallies: list[Tally], limit: ka.RateLimit) -> dict[str, float]:
+def rates(tallies: list[Tally], limit: ka.RateLimit, started: float, wall: float) -> dict[str, Any]:
     per_account = limit.requests / limit.per
     beyond = [max(0, pages - limit.requests) for pages, _, _ in tallies]
     spans = [(last or 0.0) - (first or 0.0) for _, first, last in tallies]
     mean_span = sum(spans) / len(spans)
     own = [b / s / per_account if s > 0 else 0.0 for b, s in zip(beyond, spans, strict=True)]
+    counts = sorted(pages for pages, _, _ in tallies)
+    firsts = [first - started for _, first, _ in tallies if first is not None]
     return {
         "rate_over_limit": round(
             sum(beyond) / mean_span / (len(tallies) * per_account) if mean_span else 0.0, 4
         ),
         "rate_over_limit_min": round(min(own), 4),
+        "throughput_over_limit": round(sum(counts) / wall / (len(tallies) * per_account), 4),
+        "accounts_started": len(firsts),
+        "slowest_first_page_s": round(max(firsts, default=0.0), 1),
+        "pages_per_account_min_median_max": [counts[0], counts[len(counts) // 2], counts[-1]],
     }
 
 
@@ -128,13 +135,14 @@ async def run_for(duration: float, start: Callable[[], tuple[Awaitable[Any], Sna
 
 
 def exporter_client(
-    base_url: str, accounts: int, limit: ka.RateLimit, out: str
+    base_url: str, accounts: int, limit: ka.RateLimit, out: str, durable: bool
 ) -> tuple[Awaitable[Any], Snapshot]:
     exporter = Exporter(
         [Account(f"a{i}", f"t{i}", f"k{i}", base_url, limit) for i in range(accounts)],
         ["contacts"],
         out=out,
         page_size=PAGE,
+        durable=durable,
     )
 
     def snapshot() -> tuple[list[Tally], int]:
@@ -145,7 +153,9 @@ def exporter_client(
     return exporter.run(), snapshot
 
 
-def typed_client(base_url: str, accounts: int, limit: ka.RateLimit) -> tuple[Awaitable[Any], Snapshot]:
+def typed_client(
+    base_url: str, accounts: int, limit: ka.RateLimit
+) -> tuple[Awaitable[Any], Snapshot]:
     clients = [
         ka.KarbonClient(
             bearer_token=f"t{i}", access_key=f"k{i}", base_url=base_url, rate_limit=limit
@@ -208,19 +218,22 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         if mode == "exporter":
 
             def start() -> tuple[Awaitable[Any], Snapshot]:
-                return exporter_client(server.base_url, accounts, limit, out)
+                return exporter_client(server.base_url, accounts, limit, out, not args.no_fsync)
         else:
 
             def start() -> tuple[Awaitable[Any], Snapshot]:
                 return typed_client(server.base_url, accounts, limit)
 
+        load = os.getloadavg()[0]
         server.mark("start")
         stop_profiler = start_profiler(args.profile)
         cpu0, wall0 = cpu_seconds(), time.monotonic()
-        async with Probe().running() as probe:
-            task, snapshot = await run_for(args.duration, start)
-            tallies, client_429s = snapshot()
-            cpu, wall = cpu_seconds() - cpu0, time.monotonic() - wall0
+        tune = tuned_gc() if mode == "typed" and args.tune_gc else contextlib.nullcontext()
+        with tune:
+            async with Probe().running() as probe:
+                task, snapshot = await run_for(args.duration, start)
+                tallies, client_429s = snapshot()
+                cpu, wall = cpu_seconds() - cpu0, time.monotonic() - wall0
         stop_profiler()
         server.mark("stop")
         task.cancel()
@@ -235,9 +248,11 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "latency_ms": f"{1000 * args.latency_min:g}-{1000 * args.latency_max:g}",
         "page_size": PAGE,
         "duration_s": round(wall, 1),
+        "fsync": mode == "exporter" and not args.no_fsync,
+        "gc_tuned": mode == "exporter" or args.tune_gc,
         "pages": pages,
         "pages_per_s": round(pages / wall, 1),
-        **rates(tallies, limit),
+        **rates(tallies, limit, wall0, wall),
         "client_429s": client_429s,
         "server_429s": served["rejected_429"],
         "server_requests": served["requests"],
@@ -248,6 +263,7 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "loop_lag_ms": probe.lag_ms(),
         "server_cpu": round(served["cpu_s"] / served["wall_s"], 3),
         "server_not_found": served["not_found"],
+        "load_avg_before": round(load, 2),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "date": dt.date.today().isoformat(),
@@ -266,6 +282,10 @@ def main() -> None:
     parser.add_argument("--per", type=float, default=2.0)
     parser.add_argument("--latency-min", type=float, default=0.02)
     parser.add_argument("--latency-max", type=float, default=0.04)
+    parser.add_argument("--no-fsync", action="store_true", help="exporter: durable=False")
+    parser.add_argument(
+        "--tune-gc", action="store_true", help="typed: the exporter's tuned_gc() around the run"
+    )
     parser.add_argument("--profile", help="write a pyinstrument profile of the client here")
     parser.add_argument("--point", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -281,6 +301,9 @@ def main() -> None:
     ]  # fmt: skip
     if args.profile:
         common += ["--profile", args.profile]
+    common += [
+        f"--{flag}" for flag in ("no-fsync", "tune-gc") if vars(args)[flag.replace("-", "_")]
+    ]
     for mode in args.mode:
         for accounts in args.accounts:
             command = [sys.executable, __file__, "--point", "--mode", mode]
