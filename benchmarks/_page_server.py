@@ -43,6 +43,16 @@ BLOCKS = 20
 """Distinct pages of records, cycled through: a run sees every key again after BLOCKS pages."""
 
 
+def run_delay() -> float:
+    """Seconds the main thread was ready to run but waited for a core (Linux schedstat; 0
+    elsewhere): other work on a shared machine taking the CPU from the measured loop."""
+    try:
+        with open("/proc/self/schedstat") as file:
+            return int(file.read().split()[1]) / 1e9
+    except OSError:
+        return 0.0
+
+
 class Tenant:
     __slots__ = ("arrivals", "rejected", "window")
 
@@ -111,11 +121,11 @@ async def serve(args: argparse.Namespace) -> None:
         blocks.append(json.dumps(items).encode())
     print(json.dumps({"base_url": base}), flush=True)
 
-    marks: dict[str, tuple[float, float]] = {}
+    marks: dict[str, tuple[float, float, float]] = {}
     while line := (await asyncio.to_thread(sys.stdin.readline)).strip():
-        marks[line] = (time.monotonic(), cpu_seconds())
-    t0, cpu0 = marks.get("start", (0.0, 0.0))
-    t1, cpu1 = marks.get("stop", (time.monotonic(), cpu_seconds()))
+        marks[line] = (time.monotonic(), cpu_seconds(), run_delay())
+    t0, cpu0, wait0 = marks.get("start", (0.0, 0.0, 0.0))
+    t1, cpu1, wait1 = marks.get("stop", (time.monotonic(), cpu_seconds(), run_delay()))
     await runner.cleanup()
     arrivals = [t.arrivals for t in tenants.values()]
     print(
@@ -127,6 +137,7 @@ async def serve(args: argparse.Namespace) -> None:
                 "max_in_window": max((max_in_window(a, args.per) for a in arrivals), default=0),
                 "not_found": unknown,
                 "cpu_s": cpu1 - cpu0,
+                "run_delay_s": wait1 - wait0,
                 "wall_s": t1 - t0,
             }
         ),

@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _fake_server import cpu_seconds
-from _page_server import PageServer
+from _page_server import PageServer, run_delay
 
 import karbon_async as ka
 from karbon_async.export import Account, Exporter
@@ -227,13 +227,14 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         load = os.getloadavg()[0]
         server.mark("start")
         stop_profiler = start_profiler(args.profile)
-        cpu0, wall0 = cpu_seconds(), time.monotonic()
+        cpu0, wall0, wait0 = cpu_seconds(), time.monotonic(), run_delay()
         tune = tuned_gc() if mode == "typed" and args.tune_gc else contextlib.nullcontext()
         with tune:
             async with Probe().running() as probe:
                 task, snapshot = await run_for(args.duration, start)
                 tallies, client_429s = snapshot()
                 cpu, wall = cpu_seconds() - cpu0, time.monotonic() - wall0
+                waited = run_delay() - wait0
         stop_profiler()
         server.mark("stop")
         task.cancel()
@@ -261,7 +262,9 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "client_gc_share": round(probe.gc_seconds / cpu, 3) if cpu else 0.0,
         "client_collections": probe.collections,
         "loop_lag_ms": probe.lag_ms(),
+        "client_runqueue_wait": round(waited / wall, 3),
         "server_cpu": round(served["cpu_s"] / served["wall_s"], 3),
+        "server_runqueue_wait": round(served["run_delay_s"] / served["wall_s"], 3),
         "server_not_found": served["not_found"],
         "load_avg_before": round(load, 2),
         "cores": os.cpu_count(),
