@@ -307,12 +307,38 @@ def main() -> None:
     common += [
         f"--{flag}" for flag in ("no-fsync", "tune-gc") if vars(args)[flag.replace("-", "_")]
     ]
+    rows = []
     for mode in args.mode:
         for accounts in args.accounts:
             command = [sys.executable, __file__, "--point", "--mode", mode]
             command += ["--accounts", str(accounts), *common]
             result = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
             print(result.stdout.strip(), flush=True)
+            rows.append(json.loads(result.stdout))
+    print(markdown(rows), file=sys.stderr)
+
+
+COLUMNS = {
+    "mode": "mode",
+    "accounts": "accounts",
+    "rate_over_limit": "rate / limit",
+    "rate_over_limit_min": "min account",
+    "accounts_started": "accounts started",
+    "pages_per_s": "pages/s",
+    "server_429s": "429s",
+    "server_max_in_window": "max in window",
+    "client_cpu": "client CPU",
+    "client_gc_share": "GC share of client CPU",
+    "client_runqueue_wait": "client run-queue wait",
+    "server_cpu": "server CPU",
+}
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The README's table of these points."""
+    lines = ["| " + " | ".join(COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(str(row[key]) for key in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
