@@ -63,6 +63,7 @@ class Probe:
     def __init__(self) -> None:
         self.gc_seconds = 0.0
         self.collections = 0
+        self.longest = 0.0
         self._gc_start = 0.0
         self.lags: list[float] = []
 
@@ -70,7 +71,9 @@ class Probe:
         if phase == "start":
             self._gc_start = time.perf_counter()
         else:
-            self.gc_seconds += time.perf_counter() - self._gc_start
+            pause = time.perf_counter() - self._gc_start
+            self.gc_seconds += pause
+            self.longest = max(self.longest, pause)
             self.collections += 1
 
     async def _tick(self) -> None:
@@ -261,6 +264,7 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "client_cpu": round(cpu / wall, 3),
         "client_gc_share": round(probe.gc_seconds / cpu, 3) if cpu else 0.0,
         "client_collections": probe.collections,
+        "client_gc_longest_ms": round(1000 * probe.longest, 1),
         "loop_lag_ms": probe.lag_ms(),
         "client_runqueue_wait": round(waited / wall, 3),
         "server_cpu": round(served["cpu_s"] / served["wall_s"], 3),
