@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ class Probe:
             self.lags.append(time.monotonic() - before - LAG_TICK)
 
     @contextlib.asynccontextmanager
-    async def running(self) -> Any:
+    async def running(self) -> AsyncIterator[Probe]:
         gc.callbacks.append(self._on_gc)
         ticker = asyncio.ensure_future(self._tick())
         try:
@@ -127,7 +127,9 @@ Snapshot = Callable[[], tuple[list[Tally], int]]
 """Per-account tallies and the client's count of 429s, at the moment it is called."""
 
 
-async def run_for(duration: float, start: Callable[[], tuple[Awaitable[Any], Snapshot]]) -> Any:
+async def run_for(
+    duration: float, start: Callable[[], tuple[Awaitable[Any], Snapshot]]
+) -> tuple[asyncio.Future[Any], Snapshot]:
     work, snapshot = start()
     task = asyncio.ensure_future(work)
     done, _ = await asyncio.wait([task], timeout=duration)
