@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check \
-	conformance docs test-fleet bench-fleet
+	conformance docs test-fleet bench-fleet bench-curve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ bench-export: install
 	$(PY) benchmarks/export_accounts_bench.py --accounts 200 --windows 10
 	$(PY) benchmarks/export_overhead_bench.py
 	$(PY) benchmarks/export_memory_bench.py --records 1000000
+
+# Accounts -> sustained rate and client CPU, exporter and typed lists, one fresh process per
+# point against a fast rate-limited page server (about 5 minutes; see benchmarks/README.md).
+bench-curve: install
+	$(PY) benchmarks/accounts_curve_bench.py --mode exporter typed --accounts 50 200 500 1000 --duration 30
 
 # The API reference (mkdocs-material + mkdocstrings) into the git-ignored site/; warnings fail.
 DOCS_STAMP := $(VENV)/.installed-docs
