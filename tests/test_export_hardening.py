@@ -326,3 +326,32 @@ async def test_a_budget_state_file_carries_slots_and_pauses_into_the_next_proces
     await fourth.acquire()
     assert 0.55 <= loop.time() - started < 0.8
     fourth.close()
+
+
+async def test_streams_starting_together_share_group_commits(tmp_path: Path) -> None:
+    """200 streams committing their start at once, while others mark pages, cost a couple of
+    syncs (not one each, in a row), and each commit returns once its own state is saved."""
+    from karbon_async.export import CheckpointStore, RunState, StreamState, load_checkpoints
+
+    store = CheckpointStore(tmp_path, interval=3600)
+    await store.open()
+    running = True
+
+    async def pages_of_running_streams() -> None:
+        while running:  # streams already running mark a page every turn of the loop
+            store.mark("busy", "contacts", StreamState(run=RunState(pages=1)), None)
+            await asyncio.sleep(0)
+
+    busy = asyncio.ensure_future(pages_of_running_streams())
+    try:
+
+        async def start(index: int) -> None:
+            await store.commit(f"a{index}", "contacts", StreamState(run=RunState()), None)
+            assert (f"a{index}", "contacts") in load_checkpoints(tmp_path)
+
+        await asyncio.gather(*(start(i) for i in range(200)))
+        assert store.commits <= 3
+    finally:
+        running = False
+        await busy
+        await store.close()

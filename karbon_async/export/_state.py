@@ -174,6 +174,11 @@ class CheckpointStore:
         self._commit_lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
+        self._collecting = 0
+        """The group commit that marks made now join."""
+        self._durable_through = -1
+        """The last group commit known durable: a commit waiting for one that already
+        included its state returns without syncing again."""
         self.commits = 0
 
     # -- lifecycle
@@ -258,7 +263,9 @@ class CheckpointStore:
     async def commit(
         self, account: str, resource: str, state: StreamState, sink: StreamSink | None
     ) -> None:
-        """Save ``state`` now and return once it is durable."""
+        """Save ``state`` now and return once it is durable. Commits made while another is
+        being written share the next one: hundreds of streams starting at once cost two
+        syncs, not hundreds in a row."""
         self.mark(account, resource, state, sink)
         await self.flush()
 
@@ -270,6 +277,8 @@ class CheckpointStore:
                 self._dirty[(account, resource)] = (entry[0], None)
 
     async def flush(self) -> None:
+        """Return once every state marked before the call is durable."""
+        wanted = self._collecting
         async with self._commit_lock:
             if isinstance(self._failed, LocalWriteError):
                 raise self._failed
@@ -277,7 +286,12 @@ class CheckpointStore:
                 raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
             if self._journal is None:
                 raise RuntimeError("the checkpoint store is not open")
+            if self._durable_through >= wanted:
+                return  # written by the commit this call waited for
+            taken = self._collecting
+            self._collecting += 1
             if not self._dirty:
+                self._durable_through = taken
                 return
             batch, self._dirty = self._dirty, {}
             sinks = [s for _, s in batch.values() if s is not None]
@@ -293,6 +307,7 @@ class CheckpointStore:
             except Exception as exc:
                 self._failed = exc
                 raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
+            self._durable_through = taken
             self.commits += 1
 
     def _append_sync(self, sinks: list[Any], lines: bytes) -> None:
