@@ -48,7 +48,6 @@ from _page_server import PageServer, run_delay
 
 import karbon_async as ka
 from karbon_async.export import Account, Exporter
-from karbon_async.export._engine import tuned_gc
 
 PAGE = 100
 LAG_TICK = 0.05
@@ -233,7 +232,7 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         server.mark("start")
         stop_profiler = start_profiler(args.profile)
         cpu0, wall0, wait0 = cpu_seconds(), time.monotonic(), run_delay()
-        tune = tuned_gc() if mode == "typed" and args.tune_gc else contextlib.nullcontext()
+        tune = ka.tuned_gc() if mode == "typed" and args.tune_gc else contextlib.nullcontext()
         with tune:
             async with Probe().running() as probe:
                 task, snapshot = await run_for(args.duration, start)
@@ -293,7 +292,7 @@ def main() -> None:
     parser.add_argument("--latency-max", type=float, default=0.04)
     parser.add_argument("--no-fsync", action="store_true", help="exporter: durable=False")
     parser.add_argument(
-        "--tune-gc", action="store_true", help="typed: the exporter's tuned_gc() around the run"
+        "--tune-gc", action="store_true", help="typed: ka.tuned_gc() around the run"
     )
     parser.add_argument("--profile", help="write a pyinstrument profile of the client here")
     parser.add_argument("--point", action="store_true", help=argparse.SUPPRESS)

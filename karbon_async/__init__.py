@@ -32,6 +32,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     UnsafeURLError,
 )
+from ._gc import tuned_gc
 from ._hooks import (
     BudgetWaitEvent,
     Event,
@@ -127,5 +128,6 @@ __all__ = [
     "custom_field_values_request",
     "invoice_tax_lines",
     "structure",
+    "tuned_gc",
     "unstructure",
 ]

@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import karbon_async as ka
+from karbon_async._gc import GC_GEN0_THRESHOLD, tuned_gc
 from karbon_async.export import Account, Exporter
-from karbon_async.export._engine import GC_GEN0_THRESHOLD, tuned_gc
 from karbon_async.export._writers import _NUMBER, encode_exact, encode_record
 
 # Compact, as the JSONL line is; the numbers and the timestamp as a model would not write them.

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .._budget import AccountBudget, Budget
 from .._client import KarbonClient
+from .._gc import tuned_gc
 from .._retry import RetryPolicy
 from .._statefile import BudgetStateFile, LocalWriteError
 from .._urls import origin_of
@@ -30,38 +30,6 @@ from ._registry import ExportResource, resolve_resources
 from ._state import CheckpointStore
 from ._stream import StreamRunner
 from ._writers import FileSink, Sink, StreamInfo
-
-GC_GEN0_THRESHOLD = 50_000
-"""Allocations between young collections while an export runs (CPython's default is 700 or
-2,000): a page decodes into thousands of short-lived containers, and collecting every 700 of
-them spends CPU on objects that reference counting frees anyway. See benchmarks/README.md."""
-
-_gc_saved: list[tuple[tuple[int, ...], bool]] = []
-"""Per running export: the thresholds before, and whether this process had frozen objects."""
-
-
-@contextlib.contextmanager
-def tuned_gc() -> Iterator[None]:
-    """While an export runs: everything allocated so far (modules, clients, sinks) is frozen
-    out of the collector's sight, and young collections run less often. Restored afterwards
-    (a freeze the application made itself is left alone); concurrent exports in one process
-    tune it once and the last one out restores it."""
-    if _gc_saved:
-        saved = _gc_saved[0]
-    else:
-        saved = (gc.get_threshold(), gc.get_freeze_count() > 0)
-        gc.freeze()
-        gc.set_threshold(max(saved[0][0], GC_GEN0_THRESHOLD), *saved[0][1:])
-    _gc_saved.append(saved)
-    try:
-        yield
-    finally:
-        _gc_saved.pop()
-        if not _gc_saved:
-            gc.set_threshold(*saved[0])
-            if not saved[1]:
-                gc.unfreeze()
-
 
 BUDGETS = "budgets"
 """The state directory's folder of budget state files, one per (origin, access key)."""
