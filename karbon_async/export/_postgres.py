@@ -46,6 +46,15 @@ StreamKey = tuple[str, str]
 
 CHECKPOINTS = "export_checkpoints"
 
+KEEPALIVES = {
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+}
+"""Server-side TCP keepalives of the sink's connections: a machine that vanished without closing
+them (power, network) is noticed in about a minute, and the account locks it held are freed,
+instead of after the kernel's default two hours."""
+
 
 def quote_ident(name: str) -> str:
     """``name`` as a PostgreSQL identifier, whatever characters it holds."""
@@ -186,7 +195,10 @@ class PostgresCheckpoints:
         asyncpg = _asyncpg()
         try:
             self._pool = await asyncpg.create_pool(
-                self.sink.dsn, min_size=1, max_size=self.sink.max_connections
+                self.sink.dsn,
+                min_size=1,
+                max_size=self.sink.max_connections,
+                server_settings=KEEPALIVES,
             )
             await self._lock_accounts()
             await self._create(

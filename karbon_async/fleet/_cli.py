@@ -9,6 +9,8 @@ import socket
 import sys
 from typing import Any
 
+from ._shards import VISIBILITY_TIMEOUT
+
 DEFAULT_SHARD_SIZE = 20
 """Accounts per task; see benchmarks/FLEET.md for what one worker process sustains."""
 
@@ -40,6 +42,13 @@ def add_parser(commands: Any) -> None:
     worker.add_argument("--concurrency", type=int, default=1, help="pool processes")
     worker.add_argument("--name", default=f"karbon@{socket.gethostname()}-{os.getpid()}")
     worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=float(os.environ.get("KARBON_FLEET_VISIBILITY_TIMEOUT", VISIBILITY_TIMEOUT)),
+        help="seconds before the shard of a worker that died whole goes to another worker; "
+        "live workers renew theirs (default: $KARBON_FLEET_VISIBILITY_TIMEOUT or %(default)s)",
+    )
 
 
 def command_fleet(args: argparse.Namespace) -> int:
@@ -51,8 +60,10 @@ def command_fleet(args: argparse.Namespace) -> int:
         from ._app import make_app
     except ImportError as exc:
         raise UsageError("the fleet needs Celery: pip install 'karbon-async[fleet]'") from exc
-    app = make_app(args.broker)
     if args.fleet_command == "worker":
+        if args.visibility_timeout <= 0:
+            raise UsageError("--visibility-timeout must be positive")
+        app = make_app(args.broker, visibility_timeout=args.visibility_timeout)
         app.worker_main(
             [
                 "worker",
@@ -65,7 +76,7 @@ def command_fleet(args: argparse.Namespace) -> int:
             ]
         )
         return 0
-    return _submit(app, args)
+    return _submit(make_app(args.broker), args)
 
 
 def _submit(app: Any, args: argparse.Namespace) -> int:

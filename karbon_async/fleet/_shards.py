@@ -13,7 +13,19 @@ from ..export._postgres import PostgresSink
 
 ShardSpec = dict[str, Any]
 """JSON: ``accounts`` (see ``account_spec``), ``resources``, ``dsn``, ``redis``, ``pass_id``,
-``page_size``, ``schema`` and ``since`` (None, ``"last"`` or an ISO date/time)."""
+``page_size``, ``schema``, ``since`` (None, ``"last"`` or an ISO date/time) and optionally
+``lock_wait`` (seconds, default ``LOCK_WAIT``)."""
+
+VISIBILITY_TIMEOUT = 60.0
+"""Seconds without renewal before Redis hands a whole lost worker's shard to another worker
+(``fleet worker --visibility-timeout``, ``$KARBON_FLEET_VISIBILITY_TIMEOUT``; see ``_app``)."""
+
+LOCK_WAIT = 600.0
+"""Seconds a shard waits for its accounts' locks in PostgreSQL before it fails. Another copy of
+the same shard is what holds them (a redelivery whose first copy still runs): waiting lets that
+copy finish, after which this one finds its streams done. A dead holder's locks go when
+PostgreSQL notices its connection closed: at once for a killed process, within about a minute
+for a lost machine (``PostgresSink`` sets TCP keepalives)."""
 
 
 def account_spec(account: Account) -> dict[str, Any]:
@@ -88,7 +100,12 @@ async def run_shard(spec: ShardSpec) -> dict[str, Any]:
         budgets.append(budget)
         return budget
 
-    sink = PostgresSink(spec["dsn"], schema=spec.get("schema", "public"), pass_id=spec["pass_id"])
+    sink = PostgresSink(
+        spec["dsn"],
+        schema=spec.get("schema", "public"),
+        pass_id=spec["pass_id"],
+        lock_wait=spec.get("lock_wait", LOCK_WAIT),
+    )
     exporter = Exporter(
         accounts_of(spec),
         spec["resources"],
