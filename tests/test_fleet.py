@@ -29,7 +29,7 @@ from redis_server import RedisServer, redis_server
 import karbon_async as ka
 from karbon_async._cli import EXIT_USAGE, build_parser, main
 from karbon_async.export import Account
-from karbon_async.export._postgres import quote_ident
+from karbon_async.export._postgres import PostgresSink, quote_ident
 from karbon_async.testing import FakeKarbon
 
 __all__ = ["postgres_server", "redis_server"]  # the fixtures
@@ -228,6 +228,23 @@ async def test_the_same_shard_running_twice_at_once_writes_every_record_once(
         )
         assert (two["pages"], two["requests"], two["rows_written"]) == (0, 0, 0)
         await _assert_every_record_once(fake, postgres_server.dsn, schema)
+
+
+async def test_sink_connections_have_the_server_probe_a_silent_client(
+    postgres_server: PostgresServer, schema: str
+) -> None:
+    """So a lost machine's account locks are freed in about a minute (TCP, as workers connect)."""
+    store = PostgresSink(postgres_server.dsn, schema=schema).checkpoint_store(["acct-0"])
+    await store.open()
+    try:
+        async with store._pool.acquire() as connection:
+            settings = [
+                await connection.fetchval(f"SHOW tcp_keepalives_{name}")
+                for name in ("idle", "interval", "count")
+            ]
+    finally:
+        await store.close()
+    assert settings == ["30", "10", "3"]
 
 
 def _received(logs: list[str]) -> Counter[str]:
