@@ -227,6 +227,9 @@ async def test_the_same_shard_running_twice_at_once_writes_every_record_once(
             len(_keys(fake, a.index, r)) for a in fake.accounts for r in RESOURCE_NAMES
         )
         assert (two["pages"], two["requests"], two["rows_written"]) == (0, 0, 0)
+        assert one["cpu_seconds"] > 0
+        assert 0.5 < one["rate_over_limit_min"] <= one["rate_over_limit_mean"] < 1.5
+        assert (two["rate_over_limit_min"], two["rate_over_limit_mean"]) == (None, None)
         await _assert_every_record_once(fake, postgres_server.dsn, schema)
 
 

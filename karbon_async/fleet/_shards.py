@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -115,11 +116,13 @@ async def run_shard(spec: ShardSpec) -> dict[str, Any]:
         page_size=spec.get("page_size", 100),
         budgets=budget_for,
     )
+    cpu = time.process_time()  # the process's; a pool process runs one shard at a time
     try:
         report = await exporter.run()
     finally:
         for budget in budgets:
             await budget.aclose()
+    rates = [r for r in (a.sustained_rate() for a in report.accounts) if r is not None]
     return {
         "accounts": [a["name"] for a in spec["accounts"]],
         "records": report.records,
@@ -128,6 +131,10 @@ async def run_shard(spec: ShardSpec) -> dict[str, Any]:
         "requests": report.requests,
         "rate_limited": report.rate_limited,
         "seconds": report.seconds,
+        # A worker process short of CPU shows here first: accounts fall behind their limit.
+        "cpu_seconds": time.process_time() - cpu,
+        "rate_over_limit_min": min(rates, default=None),
+        "rate_over_limit_mean": sum(rates) / len(rates) if rates else None,
         "failures": [f"{f.account}/{f.resource}: {f.error}" for f in report.failures],
         "error": report.error,
     }
