@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
@@ -34,20 +36,15 @@ from karbon_async.fleet._app import TASK, make_app  # noqa: E402
 RESOURCES = ["contacts", "work-items"]
 
 
-async def _done(dsn: str, schema: str, streams: int) -> int | None:
-    """Pages exported when all ``streams`` are done, else None."""
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
-    try:
-        table = f'"{schema}".karbon_export_checkpoints'
-        if await connection.fetchval("SELECT to_regclass($1)", table) is None:
-            return None
-        rows = await connection.fetch(
-            f"SELECT state->'run'->>'status' AS s, (state->'run'->>'pages')::int AS p FROM {table}"
-        )
-    finally:
-        await connection.close()
+async def _done(connection: Any, schema: str, streams: int) -> int | None:
+    """Pages exported when all ``streams`` are done, else None (one connection for every poll:
+    a new one each time would fork a PostgreSQL process, CPU the workers need)."""
+    table = f'"{schema}".karbon_export_checkpoints'
+    if await connection.fetchval("SELECT to_regclass($1)", table) is None:
+        return None
+    rows = await connection.fetch(
+        f"SELECT state->'run'->>'status' AS s, (state->'run'->>'pages')::int AS p FROM {table}"
+    )
     if len(rows) < streams or any(r["s"] != "done" for r in rows):
         return None
     return int(sum(r["p"] for r in rows))
@@ -133,14 +130,17 @@ async def fleet_run(
             page_size=args.page_size,
             schema=schema,
         )
+        poller = await asyncpg.connect(dsn)
         cpu = sum(tree_cpu(p.pid) for p in processes)
         started = time.monotonic()
         for shard in shards:
             app.send_task(TASK, args=[shard])
-        while (pages := await _done(dsn, schema, len(accounts) * len(RESOURCES))) is None:  # noqa: ASYNC110
+        streams = len(accounts) * len(RESOURCES)
+        while (pages := await _done(poller, schema, streams)) is None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         seconds = time.monotonic() - started
         cpu = sum(tree_cpu(p.pid) for p in processes) - cpu
+        await poller.close()
     finally:
         stop_workers(processes)
         redis.close()

@@ -38,6 +38,7 @@ celery = pytest.importorskip("celery")
 
 from karbon_async.fleet import make_shards, run_shard  # noqa: E402
 from karbon_async.fleet._app import TASK, make_app  # noqa: E402
+from karbon_async.fleet._shards import Connections  # noqa: E402
 
 LIMIT = ka.RateLimit(4, 1.0)
 RESOURCE_NAMES = ["contacts", "users"]
@@ -231,6 +232,43 @@ async def test_the_same_shard_running_twice_at_once_writes_every_record_once(
         assert 0.5 < one["rate_over_limit_min"] <= one["rate_over_limit_mean"] < 1.5
         assert (two["rate_over_limit_min"], two["rate_over_limit_mean"]) == (None, None)
         await _assert_every_record_once(fake, postgres_server.dsn, schema)
+
+
+async def test_shards_run_by_one_process_share_its_connections_and_leave_no_locks(
+    postgres_server: PostgresServer, redis_server: RedisServer, schema: str
+) -> None:
+    """What a pool process does between shards: one PostgreSQL pool and one Redis client for
+    them all, and no account lock left behind on a pooled connection."""
+    dsn = postgres_server.dsn
+    locks = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'"
+    async with FakeKarbon(accounts=4, rate_limit=LIMIT, size=8) as fake:
+        first, second = make_shards(
+            _accounts(fake),
+            RESOURCE_NAMES,
+            dsn=dsn,
+            redis=redis_server.url,
+            shard_size=2,
+            page_size=4,
+            schema=schema,
+        )
+        connections = Connections()
+        try:
+            one = await run_shard(first, connections)
+            pool = await connections.pool(dsn)
+            client = await connections.redis(redis_server.url, 2)
+            assert await _query(dsn, locks) == [{"n": 0}]
+            two = await run_shard(second, connections)
+            assert await connections.pool(dsn) is pool
+            assert await connections.redis(redis_server.url, 2) is client
+            assert await connections.redis(redis_server.url, 100) is not client  # more room
+            again = await run_shard({**first, "lock_wait": 0}, connections)
+        finally:
+            await connections.aclose()
+        assert (one["error"], two["error"], again["error"]) == (None, None, None)
+        assert one["pages"] > 0
+        assert two["pages"] > 0
+        assert again["pages"] == 0  # the pass's streams are done
+        await _assert_every_record_once(fake, dsn, schema)
 
 
 async def test_sink_connections_have_the_server_probe_a_silent_client(

@@ -68,6 +68,14 @@ def check_dsn(dsn: str) -> str:
     return dsn
 
 
+async def connect_pool(dsn: str, *, max_size: int = 10) -> Any:
+    """An asyncpg pool on ``dsn`` as the sink makes its own (``KEEPALIVES``), to share between
+    sinks with ``PostgresSink(pool=)``."""
+    return await _asyncpg().create_pool(
+        dsn, min_size=1, max_size=max_size, server_settings=KEEPALIVES
+    )
+
+
 def _asyncpg() -> Any:
     try:
         return importlib.import_module("asyncpg")
@@ -135,8 +143,12 @@ class PostgresSink:
         commit_interval: float = 0.2,
         max_connections: int = 10,
         lock_wait: float = 60.0,
+        pool: Any = None,
     ) -> None:
         self.dsn = dsn
+        self.pool = pool
+        """An asyncpg pool (``connect_pool``) to borrow instead of opening one per export; it is
+        not closed by the sink."""
         self.schema = schema
         self.table_prefix = table_prefix
         self.pass_id = pass_id
@@ -194,11 +206,8 @@ class PostgresCheckpoints:
     async def open(self) -> None:
         asyncpg = _asyncpg()
         try:
-            self._pool = await asyncpg.create_pool(
-                self.sink.dsn,
-                min_size=1,
-                max_size=self.sink.max_connections,
-                server_settings=KEEPALIVES,
+            self._pool = self.sink.pool or await connect_pool(
+                self.sink.dsn, max_size=self.sink.max_connections
             )
             await self._lock_accounts()
             await self._create(
@@ -281,7 +290,8 @@ class PostgresCheckpoints:
             with contextlib.suppress(Exception):
                 await pool.release(self._locks)  # the pool resets it, dropping the locks
             self._locks = None
-        await pool.close()
+        if pool is not self.sink.pool:
+            await pool.close()
 
     async def _flush_periodically(self) -> None:
         while True:

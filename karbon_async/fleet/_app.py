@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from celery import Celery, bootsteps
 
-from ._shards import VISIBILITY_TIMEOUT, ShardSpec, run_shard
+from ._shards import VISIBILITY_TIMEOUT, Connections, ShardSpec, run_shard
 
 TASK = "karbon_async.fleet.export_shard"
 
@@ -84,6 +84,23 @@ class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
             log.warning("could not renew or sweep shard messages in Redis: %s", exc)
 
 
+class _ProcessLoop:
+    """One event loop per pool process, kept from shard to shard (a pool process runs one at a
+    time) with the connections its shards share."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connections = Connections()
+
+    def run(self, spec: ShardSpec) -> dict[str, Any]:
+        if self._loop is None:  # made in the pool process, never inherited through a fork
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(run_shard(spec, self._connections))
+
+
+_PROCESS = _ProcessLoop()
+
+
 def make_app(
     broker: str, *, backend: str | None = None, visibility_timeout: float = VISIBILITY_TIMEOUT
 ) -> Celery:
@@ -108,6 +125,6 @@ def make_app(
 
     @app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
     def export_shard(spec: ShardSpec) -> dict[str, Any]:
-        return asyncio.run(run_shard(spec))
+        return _PROCESS.run(spec)
 
     return app
