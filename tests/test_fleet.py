@@ -10,6 +10,7 @@ again, and a whole dead worker's shard comes back within seconds.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import signal
@@ -28,7 +29,7 @@ from redis_server import RedisServer, redis_server
 
 import karbon_async as ka
 from karbon_async._cli import EXIT_USAGE, build_parser, main
-from karbon_async.export import Account
+from karbon_async.export import Account, StreamState
 from karbon_async.export._postgres import PostgresSink, quote_ident
 from karbon_async.testing import FakeKarbon
 
@@ -45,6 +46,7 @@ RESOURCE_NAMES = ["contacts", "users"]
 COLLECTION = {"contacts": "Contacts", "users": "Users"}
 WORKERS = 3
 SIZE = 36  # records per collection: 9 pages of 4, so an account's streams take ~4 s at LIMIT
+STARTS = 40
 VISIBILITY = 2.5  # seconds: less than a shard takes, so running shards live by renewal alone
 
 
@@ -269,6 +271,42 @@ async def test_shards_run_by_one_process_share_its_connections_and_leave_no_lock
         assert two["pages"] > 0
         assert again["pages"] == 0  # the pass's streams are done
         await _assert_every_record_once(fake, dsn, schema)
+
+
+async def test_streams_committing_at_once_wait_for_one_flush_together(
+    postgres_server: PostgresServer, schema: str
+) -> None:
+    """Streams starting while others write pages: each start's commit waits for a flush that
+    took its mark, not for a flush of its own after every one queued before it (which made the
+    last of 200 streams start seconds late)."""
+    store = PostgresSink(postgres_server.dsn, schema=schema).checkpoint_store(["acct-0"])
+    await store.open()
+
+    async def pages() -> None:  # other streams' pages, marked all the time
+        for number in itertools.count():
+            store.mark("acct-0", f"busy-{number % 5}", StreamState(), None)
+            await asyncio.sleep(0)
+
+    feeder = asyncio.ensure_future(pages())
+    try:
+        async with store._commit_lock:  # as if a long flush were under way
+            starts = [
+                asyncio.ensure_future(store.commit("acct-0", f"start-{n}", StreamState(), None))
+                for n in range(STARTS)
+            ]
+            await asyncio.sleep(0.05)
+            before = store.commits
+        await asyncio.gather(*starts)
+        flushes = store.commits - before
+    finally:
+        feeder.cancel()
+        await store.close()
+    table = f"{quote_ident(schema)}.karbon_export_checkpoints"
+    stored = {
+        r["resource"] for r in await _query(postgres_server.dsn, f"SELECT resource FROM {table}")
+    }
+    assert {f"start-{n}" for n in range(STARTS)} <= stored
+    assert flushes <= 2, flushes
 
 
 async def test_sink_connections_have_the_server_probe_a_silent_client(

@@ -201,6 +201,8 @@ class PostgresCheckpoints:
         self._flusher: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
         self.commits = 0
+        self._marks = 0  # marks made so far
+        self._written = 0  # of those, how many the last completed flush had taken
 
     # -- lifecycle
     async def open(self) -> None:
@@ -328,12 +330,13 @@ class PostgresCheckpoints:
         if stream is None and previous is not None:
             stream = previous[1]  # its rows still wait for this state
         self._dirty[key] = (state.copy(), stream)
+        self._marks += 1
 
     async def commit(
         self, account: str, resource: str, state: StreamState, sink: StreamSink | None
     ) -> None:
         self.mark(account, resource, state, sink)
-        await self.flush()
+        await self.flush(self._marks)
 
     async def forget_sink(self, account: str, resource: str) -> None:
         """The stream stops: its uncommitted rows and the state that goes with them are dropped
@@ -343,13 +346,20 @@ class PostgresCheckpoints:
             if entry is not None and entry[1] is not None:
                 entry[1].take()
 
-    async def flush(self) -> None:
+    async def flush(self, upto: int | None = None) -> None:
+        """Write every mark; with ``upto``, only if a flush begun since that many marks were
+        made has not already written them (group commit: many streams committing at once,
+        e.g. as they start, wait for one flush together instead of queueing one each)."""
         async with self._commit_lock:
             if self._failed is not None:
                 raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
             if self._pool is None:
                 raise RuntimeError("the checkpoint store is not open")
+            if upto is not None and self._written >= upto:
+                return
+            taken = self._marks
             if not self._dirty:
+                self._written = taken
                 return
             batch, self._dirty = self._dirty, {}
             # Taken now, with no await since the marks: each state matches its rows exactly.
@@ -373,6 +383,7 @@ class PostgresCheckpoints:
             for key, state, _, _ in work:
                 self._states[key] = state
             self.commits += 1
+            self._written = taken
 
     async def _write(
         self,
