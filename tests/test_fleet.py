@@ -39,6 +39,7 @@ celery = pytest.importorskip("celery")
 
 from karbon_async.fleet import make_shards, run_shard  # noqa: E402
 from karbon_async.fleet._app import TASK, make_app  # noqa: E402
+from karbon_async.fleet._cli import visibility_timeout_of  # noqa: E402
 from karbon_async.fleet._shards import Connections  # noqa: E402
 
 LIMIT = ka.RateLimit(4, 1.0)
@@ -80,12 +81,20 @@ def test_worker_visibility_timeout_from_flag_or_environment(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     worker = ["fleet", "worker", "--broker", "redis://127.0.0.1:1/0"]
-    assert build_parser().parse_args(worker).visibility_timeout == 60.0
+
+    def timeout(*extra: str) -> float:
+        return visibility_timeout_of(build_parser().parse_args([*worker, *extra]))
+
+    monkeypatch.delenv("KARBON_FLEET_VISIBILITY_TIMEOUT", raising=False)
+    assert timeout() == 60.0
     monkeypatch.setenv("KARBON_FLEET_VISIBILITY_TIMEOUT", "7.5")
-    assert build_parser().parse_args(worker).visibility_timeout == 7.5
-    assert build_parser().parse_args([*worker, "--visibility-timeout", "9"]).visibility_timeout == 9
+    assert timeout() == 7.5
+    assert timeout("--visibility-timeout", "9") == 9.0
     assert main([*worker, "--visibility-timeout", "0"]) == EXIT_USAGE
-    assert "--visibility-timeout must be positive" in capsys.readouterr().err
+    assert "--visibility-timeout: visibility_timeout must be positive" in capsys.readouterr().err
+    monkeypatch.setenv("KARBON_FLEET_VISIBILITY_TIMEOUT", "soon")
+    assert main(worker) == EXIT_USAGE
+    assert "KARBON_FLEET_VISIBILITY_TIMEOUT must be a number" in capsys.readouterr().err
     with pytest.raises(ValueError, match="visibility_timeout"):
         make_app("redis://127.0.0.1:1/0", visibility_timeout=-1)
 

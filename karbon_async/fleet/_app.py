@@ -68,13 +68,13 @@ class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
     def tick(self, consumer: Any) -> None:
         from celery.worker import state
 
-        channel = consumer.connection.default_channel
-        index = getattr(channel, "unacked_index_key", None)
-        if index is None:  # not the Redis transport: the broker tracks deliveries itself
-            return
         held = (*state.reserved_requests, *state.active_requests)
         tags = {request.message.delivery_tag for request in held}
         try:
+            channel = consumer.connection.default_channel
+            index = getattr(channel, "unacked_index_key", None)
+            if index is None:  # not the Redis transport: the broker tracks deliveries itself
+                return
             if tags:
                 with channel.conn_or_acquire() as client:
                     # XX: a message already swept back to the queue is not brought back to life.

@@ -47,10 +47,25 @@ def add_parser(commands: Any) -> None:
     worker.add_argument(
         "--visibility-timeout",
         type=float,
-        default=float(os.environ.get("KARBON_FLEET_VISIBILITY_TIMEOUT", VISIBILITY_TIMEOUT)),
         help="seconds before the shard of a worker that died whole goes to another worker; "
-        "live workers renew theirs (default: $KARBON_FLEET_VISIBILITY_TIMEOUT or %(default)s)",
+        "live workers renew theirs (default: $KARBON_FLEET_VISIBILITY_TIMEOUT or "
+        f"{VISIBILITY_TIMEOUT:g})",
     )
+
+
+def visibility_timeout_of(args: argparse.Namespace) -> float:
+    """``--visibility-timeout``, else ``$KARBON_FLEET_VISIBILITY_TIMEOUT``, else the default."""
+    from .._cli import UsageError
+
+    if args.visibility_timeout is not None:
+        return float(args.visibility_timeout)
+    raw = os.environ.get("KARBON_FLEET_VISIBILITY_TIMEOUT")
+    try:
+        return float(raw) if raw else VISIBILITY_TIMEOUT
+    except ValueError:
+        raise UsageError(
+            f"KARBON_FLEET_VISIBILITY_TIMEOUT must be a number of seconds, not {raw!r}"
+        ) from None
 
 
 def command_fleet(args: argparse.Namespace) -> int:
@@ -63,9 +78,10 @@ def command_fleet(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UsageError("the fleet needs Celery: pip install 'karbon-async[fleet]'") from exc
     if args.fleet_command == "worker":
-        if args.visibility_timeout <= 0:
-            raise UsageError("--visibility-timeout must be positive")
-        app = make_app(args.broker, visibility_timeout=args.visibility_timeout)
+        try:
+            app = make_app(args.broker, visibility_timeout=visibility_timeout_of(args))
+        except ValueError as exc:
+            raise UsageError(f"--visibility-timeout: {exc}") from exc
         app.worker_main(
             [
                 "worker",
