@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
@@ -33,32 +36,26 @@ from karbon_async.fleet._app import TASK, make_app  # noqa: E402
 RESOURCES = ["contacts", "work-items"]
 
 
-async def _done(dsn: str, schema: str, streams: int) -> int | None:
-    """Pages exported when all ``streams`` are done, else None."""
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
-    try:
-        table = f'"{schema}".karbon_export_checkpoints'
-        if await connection.fetchval("SELECT to_regclass($1)", table) is None:
-            return None
-        rows = await connection.fetch(
-            f"SELECT state->'run'->>'status' AS s, (state->'run'->>'pages')::int AS p FROM {table}"
-        )
-    finally:
-        await connection.close()
+async def _done(connection: Any, schema: str, streams: int) -> int | None:
+    """Pages exported when all ``streams`` are done, else None (one connection for every poll:
+    a new one each time would fork a PostgreSQL process, CPU the workers need)."""
+    table = f'"{schema}".karbon_export_checkpoints'
+    if await connection.fetchval("SELECT to_regclass($1)", table) is None:
+        return None
+    rows = await connection.fetch(
+        f"SELECT state->'run'->>'status' AS s, (state->'run'->>'pages')::int AS p FROM {table}"
+    )
     if len(rows) < streams or any(r["s"] != "done" for r in rows):
         return None
-    return sum(r["p"] for r in rows)
+    return int(sum(r["p"] for r in rows))
 
 
-async def fleet_run(
-    accounts: list[Account], args: argparse.Namespace, workers: int, dsn: str
-) -> dict[str, Any]:
-    redis = RedisServer(require_redis_server())
-    redis.start()
-    processes = [
-        subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
+def start_workers(
+    redis_url: str, count: int, *, name: str = "bench"
+) -> list[subprocess.Popen[bytes]]:
+    """``count`` ``fleet worker --concurrency 1`` processes on ``redis_url``."""
+    return [
+        subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -66,7 +63,7 @@ async def fleet_run(
                 "fleet",
                 "worker",
                 "--broker",
-                redis.url,
+                redis_url,
                 "--name",
                 f"bench{n}@local",
                 "--loglevel",
@@ -75,12 +72,54 @@ async def fleet_run(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for n in range(workers)
+        for n in range(count)
     ]
+
+
+def stop_workers(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(30)
+
+
+async def wait_ready(app: Any, count: int) -> None:
+    while len(await asyncio.to_thread(lambda: app.control.ping(timeout=0.5))) < count:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` and its descendants, living and reaped, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        stat = stats.get(current)
+        if stat is not None:  # utime, stime, cutime, cstime (fields 14-17 of stat)
+            total += sum(int(f) for f in stat[11:15])
+            todo += children.get(current, [])
+    return total / ticks
+
+
+async def fleet_run(
+    accounts: list[Account], args: argparse.Namespace, workers: int, dsn: str
+) -> dict[str, Any]:
+    redis = RedisServer(require_redis_server())
+    redis.start()
+    processes = start_workers(redis.url, workers)
     try:
         app = make_app(redis.url)
-        while len(await asyncio.to_thread(lambda: app.control.ping(timeout=0.5))) < workers:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
+        await wait_ready(app, workers)
         schema = f"bench_w{workers}"
         shards = make_shards(
             accounts,
@@ -91,31 +130,37 @@ async def fleet_run(
             page_size=args.page_size,
             schema=schema,
         )
+        poller = await asyncpg.connect(dsn)
+        cpu = sum(tree_cpu(p.pid) for p in processes)
         started = time.monotonic()
         for shard in shards:
             app.send_task(TASK, args=[shard])
-        while (pages := await _done(dsn, schema, len(accounts) * len(RESOURCES))) is None:  # noqa: ASYNC110
+        streams = len(accounts) * len(RESOURCES)
+        while (pages := await _done(poller, schema, streams)) is None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         seconds = time.monotonic() - started
+        cpu = sum(tree_cpu(p.pid) for p in processes) - cpu
+        await poller.close()
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
+        stop_workers(processes)
         redis.close()
-    return _figures(f"fleet, {workers} worker(s)", len(accounts), pages, seconds)
+    figures = _figures(f"fleet, {workers} worker(s)", len(accounts), pages, seconds)
+    return {**figures, "worker_cpu_s": round(cpu, 2)}
 
 
 async def one_process(
     accounts: list[Account], args: argparse.Namespace, dsn: str
 ) -> dict[str, Any]:
     sink = PostgresSink(dsn, schema="bench_single")
+    cpu = time.process_time()
     started = time.monotonic()
     report = await Exporter(accounts, RESOURCES, sink=sink, page_size=args.page_size).run()
     seconds = time.monotonic() - started
+    cpu = time.process_time() - cpu
     assert report.ok, report.failures
     pages = sum(a.pages for a in report.accounts)
-    return _figures("one process (Exporter + PostgresSink)", len(accounts), pages, seconds)
+    figures = _figures("one process (Exporter + PostgresSink)", len(accounts), pages, seconds)
+    return {**figures, "worker_cpu_s": round(cpu, 2)}
 
 
 def _figures(name: str, accounts: int, pages: int, seconds: float) -> dict[str, Any]:

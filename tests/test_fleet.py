@@ -1,18 +1,25 @@
 """The fleet: real Celery worker processes, a real Redis broker, a real PostgreSQL.
 
 FakeKarbon serves in the test's event loop; three ``karbon-async fleet worker`` processes export
-30 accounts in shards; one worker's pool process is killed with SIGKILL in the middle of a shard.
+30 accounts in shards; in the middle of a shard, one worker's pool process, or the whole worker
+(main process and pool), is killed with SIGKILL. The workers run with a visibility timeout
+shorter than a shard lasts, so only their renewal keeps running shards from being handed out
+again, and a whole dead worker's shard comes back within seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +28,27 @@ from postgres_server import PostgresServer, postgres_server
 from redis_server import RedisServer, redis_server
 
 import karbon_async as ka
-from karbon_async.export import RESOURCES, Account
+from karbon_async._cli import EXIT_USAGE, build_parser, main
+from karbon_async.export import Account, StreamState
+from karbon_async.export._postgres import PostgresSink, quote_ident
 from karbon_async.testing import FakeKarbon
 
 __all__ = ["postgres_server", "redis_server"]  # the fixtures
 
 celery = pytest.importorskip("celery")
 
-from karbon_async.fleet import make_shards  # noqa: E402
+from karbon_async.fleet import make_shards, run_shard  # noqa: E402
 from karbon_async.fleet._app import TASK, make_app  # noqa: E402
+from karbon_async.fleet._cli import visibility_timeout_of  # noqa: E402
+from karbon_async.fleet._shards import Connections  # noqa: E402
 
 LIMIT = ka.RateLimit(4, 1.0)
 RESOURCE_NAMES = ["contacts", "users"]
 COLLECTION = {"contacts": "Contacts", "users": "Users"}
 WORKERS = 3
+SIZE = 36  # records per collection: 9 pages of 4, so an account's streams take ~4 s at LIMIT
+STARTS = 40
+VISIBILITY = 2.5  # seconds: less than a shard takes, so running shards live by renewal alone
 
 
 def test_shards_split_accounts_and_share_one_pass() -> None:
@@ -63,6 +77,42 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def test_worker_visibility_timeout_from_flag_or_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    worker = ["fleet", "worker", "--broker", "redis://127.0.0.1:1/0"]
+
+    def timeout(*extra: str) -> float:
+        return visibility_timeout_of(build_parser().parse_args([*worker, *extra]))
+
+    monkeypatch.delenv("KARBON_FLEET_VISIBILITY_TIMEOUT", raising=False)
+    assert timeout() == 60.0
+    monkeypatch.setenv("KARBON_FLEET_VISIBILITY_TIMEOUT", "7.5")
+    assert timeout() == 7.5
+    assert timeout("--visibility-timeout", "9") == 9.0
+    assert main([*worker, "--visibility-timeout", "0"]) == EXIT_USAGE
+    assert "--visibility-timeout: visibility_timeout must be positive" in capsys.readouterr().err
+    monkeypatch.setenv("KARBON_FLEET_VISIBILITY_TIMEOUT", "soon")
+    assert main(worker) == EXIT_USAGE
+    assert "KARBON_FLEET_VISIBILITY_TIMEOUT must be a number" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="visibility_timeout"):
+        make_app("redis://127.0.0.1:1/0", visibility_timeout=-1)
+
+
+@pytest.fixture
+async def schema(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """A schema of its own per test: the tests share one cluster and the account names."""
+    import asyncpg
+
+    name = f"fleet_{uuid.uuid4().hex[:10]}"
+    yield name
+    connection = await asyncpg.connect(postgres_server.dsn)
+    try:
+        await connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
 def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     processes = []
@@ -84,9 +134,12 @@ def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[subproce
                     f"w{number}@test",
                     "--loglevel",
                     "INFO",
+                    "--visibility-timeout",
+                    str(VISIBILITY),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: a whole worker can be killed
             )
         )
         log.close()
@@ -103,93 +156,249 @@ def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[subproce
                 process.wait(5)
 
 
-async def _checkpoints(dsn: str) -> list[dict[str, Any]]:
+async def _query(dsn: str, sql: str) -> list[dict[str, Any]]:
     import asyncpg
 
     connection = await asyncpg.connect(dsn)
     try:
-        exists = await connection.fetchval("SELECT to_regclass('karbon_export_checkpoints')")
-        if exists is None:
-            return []
-        rows = await connection.fetch(
-            "SELECT account, resource, state->'run'->>'status' AS status, "
-            "(state->'run'->>'pages')::int AS pages FROM karbon_export_checkpoints"
-        )
-        return [dict(r) for r in rows]
+        return [dict(r) for r in await connection.fetch(sql)]
+    except asyncpg.UndefinedTableError:
+        return []
     finally:
         await connection.close()
 
 
-async def _rows(dsn: str, resource: str) -> list[dict[str, Any]]:
-    import asyncpg
-
-    connection = await asyncpg.connect(dsn)
-    try:
-        table = "karbon_" + resource.replace("-", "_")
-        rows = await connection.fetch(f"SELECT account, key, writes FROM {table}")
-        return [dict(r) for r in rows]
-    finally:
-        await connection.close()
+async def _checkpoints(dsn: str, schema: str) -> list[dict[str, Any]]:
+    return await _query(
+        dsn,
+        "SELECT account, resource, state->'run'->>'status' AS status, "
+        "(state->'run'->>'pages')::int AS pages "
+        f"FROM {quote_ident(schema)}.karbon_export_checkpoints",
+    )
 
 
-async def test_three_workers_one_killed_export_every_record_once_within_limits(
-    postgres_server: PostgresServer,
-    redis_server: RedisServer,
-    workers: list[subprocess.Popen[bytes]],
-    tmp_path: Path,
+async def _wait_until_done(dsn: str, schema: str, streams: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        states = await _checkpoints(dsn, schema)
+        if len(states) == streams and all(s["status"] == "done" for s in states):
+            return
+        assert time.monotonic() < deadline, f"unfinished after {seconds} s: {states}"
+        await asyncio.sleep(0.2)
+
+
+def _keys(fake: FakeKarbon, account: int, resource: str) -> list[str]:
+    return sorted(fake.collection(account, COLLECTION[resource]).keys())
+
+
+async def _assert_every_record_once(fake: FakeKarbon, dsn: str, schema: str) -> None:
+    for resource in RESOURCE_NAMES:
+        table = f"{quote_ident(schema)}.{quote_ident('karbon_' + resource)}"
+        stored = await _query(dsn, f"SELECT account, key, writes FROM {table}")
+        for account in fake.accounts:
+            mine = [r for r in stored if r["account"] == f"acct-{account.index}"]
+            assert sorted(r["key"] for r in mine) == _keys(fake, account.index, resource)
+            assert {r["writes"] for r in mine} == {1}, "a record was written twice"
+    assert all(a.max_in_window() <= LIMIT.requests for a in fake.accounts)
+    assert sum(a.rejected_429 for a in fake.accounts) == 0
+
+
+def _accounts(fake: FakeKarbon) -> list[Account]:
+    return [
+        Account(f"acct-{a.index}", a.bearer_token, a.access_key, fake.base_url, LIMIT)
+        for a in fake.accounts
+    ]
+
+
+async def test_the_same_shard_running_twice_at_once_writes_every_record_once(
+    postgres_server: PostgresServer, redis_server: RedisServer, schema: str
 ) -> None:
-    async with FakeKarbon(accounts=30, rate_limit=LIMIT, size=24) as fake:
-        accounts = [
-            Account(f"acct-{a.index}", a.bearer_token, a.access_key, fake.base_url, LIMIT)
-            for a in fake.accounts
-        ]
-        shards = make_shards(
-            accounts,
+    """What a redelivery whose first copy still runs does: the second copy waits for the
+    accounts' locks, then finds their streams done in this pass and exports nothing."""
+    async with FakeKarbon(accounts=3, rate_limit=LIMIT, size=SIZE) as fake:
+        [spec] = make_shards(
+            _accounts(fake),
             RESOURCE_NAMES,
             dsn=postgres_server.dsn,
             redis=redis_server.url,
             shard_size=3,
             page_size=4,
+            schema=schema,
+        )
+        first = asyncio.ensure_future(run_shard(spec))
+        while not any(s["pages"] for s in await _checkpoints(postgres_server.dsn, schema)):
+            assert not first.done(), first
+            await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(run_shard(spec))
+        await asyncio.sleep(0.5)
+        assert not second.done()  # waiting for the locks the first copy holds
+        one, two = await asyncio.gather(first, second)
+        assert (one["error"], one["failures"]) == (None, [])
+        assert (two["error"], two["failures"]) == (None, [])
+        assert one["records"] == sum(
+            len(_keys(fake, a.index, r)) for a in fake.accounts for r in RESOURCE_NAMES
+        )
+        assert (two["pages"], two["requests"], two["rows_written"]) == (0, 0, 0)
+        assert one["cpu_seconds"] > 0
+        assert 0.5 < one["rate_over_limit_min"] <= one["rate_over_limit_mean"] < 1.5
+        assert (two["rate_over_limit_min"], two["rate_over_limit_mean"]) == (None, None)
+        await _assert_every_record_once(fake, postgres_server.dsn, schema)
+
+
+async def test_shards_run_by_one_process_share_its_connections_and_leave_no_locks(
+    postgres_server: PostgresServer, redis_server: RedisServer, schema: str
+) -> None:
+    """What a pool process does between shards: one PostgreSQL pool and one Redis client for
+    them all, and no account lock left behind on a pooled connection."""
+    dsn = postgres_server.dsn
+    locks = "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'"
+    async with FakeKarbon(accounts=4, rate_limit=LIMIT, size=8) as fake:
+        first, second = make_shards(
+            _accounts(fake),
+            RESOURCE_NAMES,
+            dsn=dsn,
+            redis=redis_server.url,
+            shard_size=2,
+            page_size=4,
+            schema=schema,
+        )
+        connections = Connections()
+        try:
+            one = await run_shard(first, connections)
+            pool = await connections.pool(dsn)
+            client = await connections.redis(redis_server.url, 2)
+            assert await _query(dsn, locks) == [{"n": 0}]
+            two = await run_shard(second, connections)
+            assert await connections.pool(dsn) is pool
+            assert await connections.redis(redis_server.url, 2) is client
+            assert await connections.redis(redis_server.url, 100) is not client  # more room
+            again = await run_shard({**first, "lock_wait": 0}, connections)
+        finally:
+            await connections.aclose()
+        assert (one["error"], two["error"], again["error"]) == (None, None, None)
+        assert one["pages"] > 0
+        assert two["pages"] > 0
+        assert again["pages"] == 0  # the pass's streams are done
+        await _assert_every_record_once(fake, dsn, schema)
+
+
+async def test_streams_committing_at_once_wait_for_one_flush_together(
+    postgres_server: PostgresServer, schema: str
+) -> None:
+    """Streams starting while others write pages: each start's commit waits for a flush that
+    took its mark, not for a flush of its own after every one queued before it (which made the
+    last of 200 streams start seconds late)."""
+    store = PostgresSink(postgres_server.dsn, schema=schema).checkpoint_store(["acct-0"])
+    await store.open()
+
+    async def pages() -> None:  # other streams' pages, marked all the time
+        for number in itertools.count():
+            store.mark("acct-0", f"busy-{number % 5}", StreamState(), None)
+            await asyncio.sleep(0)
+
+    feeder = asyncio.ensure_future(pages())
+    try:
+        async with store._commit_lock:  # as if a long flush were under way
+            starts = [
+                asyncio.ensure_future(store.commit("acct-0", f"start-{n}", StreamState(), None))
+                for n in range(STARTS)
+            ]
+            await asyncio.sleep(0.05)
+            before = store.commits
+        await asyncio.gather(*starts)
+        flushes = store.commits - before
+    finally:
+        feeder.cancel()
+        await store.close()
+    table = f"{quote_ident(schema)}.karbon_export_checkpoints"
+    stored = {
+        r["resource"] for r in await _query(postgres_server.dsn, f"SELECT resource FROM {table}")
+    }
+    assert {f"start-{n}" for n in range(STARTS)} <= stored
+    assert flushes <= 2, flushes
+
+
+async def test_sink_connections_have_the_server_probe_a_silent_client(
+    postgres_server: PostgresServer, schema: str
+) -> None:
+    """So a lost machine's account locks are freed in about a minute (TCP, as workers connect)."""
+    store = PostgresSink(postgres_server.dsn, schema=schema).checkpoint_store(["acct-0"])
+    await store.open()
+    try:
+        async with store._pool.acquire() as connection:
+            settings = [
+                await connection.fetchval(f"SHOW tcp_keepalives_{name}")
+                for name in ("idle", "interval", "count")
+            ]
+    finally:
+        await store.close()
+    assert settings == ["30", "10", "3"]
+
+
+def _received(logs: list[str]) -> Counter[str]:
+    """How often each task id was delivered to a worker, over all workers' logs."""
+    return Counter(
+        task_id
+        for log in logs
+        for task_id in re.findall(rf"Task {re.escape(TASK)}\[([0-9a-f-]+)\] received", log)
+    )
+
+
+@pytest.mark.parametrize("kill", ["pool process", "whole worker"])
+async def test_three_workers_one_killed_export_every_record_once_within_limits(
+    kill: str,
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    workers: list[subprocess.Popen[bytes]],
+    schema: str,
+    tmp_path: Path,
+) -> None:
+    dsn = postgres_server.dsn
+    async with FakeKarbon(accounts=30, rate_limit=LIMIT, size=SIZE) as fake:
+        shards = make_shards(
+            _accounts(fake),
+            RESOURCE_NAMES,
+            dsn=dsn,
+            redis=redis_server.url,
+            shard_size=5,
+            page_size=4,
+            schema=schema,
         )
         app = make_app(redis_server.url)
-        for shard in shards:
-            app.send_task(TASK, args=[shard])
-        streams = len(accounts) * len(RESOURCE_NAMES)
+        sent = [app.send_task(TASK, args=[shard]).id for shard in shards]
+        started = time.monotonic()
 
-        # Wait for worker 0 to be in the middle of a shard, then SIGKILL its pool process.
-        victim_pid = None
-        deadline = time.monotonic() + 40
-        while victim_pid is None:
-            assert time.monotonic() < deadline, "worker 0 never ran a shard"
-            states = await _checkpoints(postgres_server.dsn)
-            if any(s["pages"] for s in states):
+        # Wait for worker 0 to be in the middle of a shard, then SIGKILL its pool process, or
+        # its main process and then everything in its process group.
+        victim: dict[str, Any] | None = None
+        while victim is None:
+            assert time.monotonic() < started + 40, "worker 0 never ran a shard"
+            if any(s["pages"] for s in await _checkpoints(dsn, schema)):
                 active = await asyncio.to_thread(
                     lambda: app.control.inspect(destination=["w0@test"], timeout=1.0).active()
                 )
                 tasks = (active or {}).get("w0@test") or []
-                children = _children(workers[0].pid)
-                if tasks and tasks[0]["worker_pid"] in children:
-                    victim_pid = tasks[0]["worker_pid"]
+                if tasks and tasks[0]["worker_pid"] in _children(workers[0].pid):
+                    victim = tasks[0]
             await asyncio.sleep(0.1)
-        os.kill(victim_pid, signal.SIGKILL)
+        if kill == "pool process":
+            os.kill(victim["worker_pid"], signal.SIGKILL)
+        else:
+            os.kill(workers[0].pid, signal.SIGKILL)  # first, so it cannot requeue the shard
+            os.killpg(workers[0].pid, signal.SIGKILL)
+        killed = time.monotonic()
 
-        deadline = time.monotonic() + 60
-        while True:
-            states = await _checkpoints(postgres_server.dsn)
-            if len(states) == streams and all(s["status"] == "done" for s in states):
-                break
-            assert time.monotonic() < deadline, f"unfinished: {states}"
-            await asyncio.sleep(0.2)
+        await _wait_until_done(dsn, schema, len(shards) * 5 * len(RESOURCE_NAMES), 30)
+        recovered = time.monotonic() - killed
+        await _assert_every_record_once(fake, dsn, schema)
 
-        for resource in RESOURCE_NAMES:
-            stored = await _rows(postgres_server.dsn, resource)
-            for account in fake.accounts:
-                mine = [r for r in stored if r["account"] == f"acct-{account.index}"]
-                expected = sorted(fake.collection(account.index, COLLECTION[resource]).keys())
-                assert sorted(r["key"] for r in mine) == expected
-                assert {r["writes"] for r in mine} == {1}, "a record was written twice"
-            assert RESOURCES[resource].key_field
-        assert all(a.max_in_window() <= LIMIT.requests for a in fake.accounts)
-        assert sum(a.rejected_429 for a in fake.accounts) == 0
-    log = (tmp_path / "worker0.log").read_text(errors="replace")
-    assert "signal 9" in log or "SIGKILL" in log, log[-2000:]
+    logs = [(tmp_path / f"worker{n}.log").read_text(errors="replace") for n in range(WORKERS)]
+    received = _received(logs)
+    # The killed shard was delivered again; no other shard was (renewal kept them).
+    assert received == Counter({**dict.fromkeys(sent, 1), victim["id"]: 2}), received
+    if kill == "pool process":
+        assert "signal 9" in logs[0] or "SIGKILL" in logs[0], logs[0][-2000:]
+    else:
+        assert workers[0].poll() == -signal.SIGKILL
+        assert _received(logs[1:])[victim["id"]] == 1, "another worker ran the dead one's shard"
+    print(f"{kill} killed: all done {recovered:.1f} s later, {killed - started:.1f} s after start")

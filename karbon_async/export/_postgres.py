@@ -46,6 +46,15 @@ StreamKey = tuple[str, str]
 
 CHECKPOINTS = "export_checkpoints"
 
+KEEPALIVES = {
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+}
+"""Server-side TCP keepalives of the sink's connections: a machine that vanished without closing
+them (power, network) is noticed in about a minute, and the account locks it held are freed,
+instead of after the kernel's default two hours."""
+
 
 def quote_ident(name: str) -> str:
     """``name`` as a PostgreSQL identifier, whatever characters it holds."""
@@ -57,6 +66,14 @@ def check_dsn(dsn: str) -> str:
     if not dsn.startswith(("postgresql://", "postgres://")):
         raise ValueError(f"--to must be a postgresql:// URL, got {dsn.split('@')[-1]!r}")
     return dsn
+
+
+async def connect_pool(dsn: str, *, max_size: int = 10) -> Any:
+    """An asyncpg pool on ``dsn`` as the sink makes its own (``KEEPALIVES``), to share between
+    sinks with ``PostgresSink(pool=)``."""
+    return await _asyncpg().create_pool(
+        dsn, min_size=1, max_size=max_size, server_settings=KEEPALIVES
+    )
 
 
 def _asyncpg() -> Any:
@@ -130,8 +147,12 @@ class PostgresSink:
         commit_interval: float = 0.2,
         max_connections: int = 10,
         lock_wait: float = 60.0,
+        pool: Any = None,
     ) -> None:
         self.dsn = dsn
+        self.pool = pool
+        """An asyncpg pool (``connect_pool``) to borrow instead of opening one per export; it is
+        not closed by the sink."""
         self.schema = schema
         self.table_prefix = table_prefix
         self.pass_id = pass_id
@@ -184,13 +205,15 @@ class PostgresCheckpoints:
         self._flusher: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
         self.commits = 0
+        self._marks = 0  # marks made so far
+        self._written = 0  # of those, how many the last completed flush had taken
 
     # -- lifecycle
     async def open(self) -> None:
         asyncpg = _asyncpg()
         try:
-            self._pool = await asyncpg.create_pool(
-                self.sink.dsn, min_size=1, max_size=self.sink.max_connections
+            self._pool = self.sink.pool or await connect_pool(
+                self.sink.dsn, max_size=self.sink.max_connections
             )
             await self._lock_accounts()
             await self._create(
@@ -273,7 +296,8 @@ class PostgresCheckpoints:
             with contextlib.suppress(Exception):
                 await pool.release(self._locks)  # the pool resets it, dropping the locks
             self._locks = None
-        await pool.close()
+        if pool is not self.sink.pool:
+            await pool.close()
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -310,12 +334,13 @@ class PostgresCheckpoints:
         if stream is None and previous is not None:
             stream = previous[1]  # its rows still wait for this state
         self._dirty[key] = (state.copy(), stream)
+        self._marks += 1
 
     async def commit(
         self, account: str, resource: str, state: StreamState, sink: StreamSink | None
     ) -> None:
         self.mark(account, resource, state, sink)
-        await self.flush()
+        await self.flush(self._marks)
 
     async def forget_sink(self, account: str, resource: str) -> None:
         """The stream stops: its uncommitted rows and the state that goes with them are dropped
@@ -325,13 +350,20 @@ class PostgresCheckpoints:
             if entry is not None and entry[1] is not None:
                 entry[1].take()
 
-    async def flush(self) -> None:
+    async def flush(self, upto: int | None = None) -> None:
+        """Write every mark; with ``upto``, only if a flush begun since that many marks were
+        made has not already written them (group commit: many streams committing at once,
+        e.g. as they start, wait for one flush together instead of queueing one each)."""
         async with self._commit_lock:
             if self._failed is not None:
                 raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
             if self._pool is None:
                 raise RuntimeError("the checkpoint store is not open")
+            if upto is not None and self._written >= upto:
+                return
+            taken = self._marks
             if not self._dirty:
+                self._written = taken
                 return
             batch, self._dirty = self._dirty, {}
             # Taken now, with no await since the marks: each state matches its rows exactly.
@@ -355,6 +387,7 @@ class PostgresCheckpoints:
             for key, state, _, _ in work:
                 self._states[key] = state
             self.commits += 1
+            self._written = taken
 
     async def _write(
         self,

@@ -1,27 +1,112 @@
-"""The Celery app of the fleet: one task, ``export_shard``, acknowledged late."""
+"""The Celery app of the fleet: one task, ``export_shard``, acknowledged late.
+
+How a lost worker's shard comes back, with kombu's Redis transport:
+
+* its *pool process* died: the worker's main process rejects the message with requeue at once
+  (``task_reject_on_worker_lost``);
+* the *whole worker* died (main process and pool, or its machine): nobody rejects anything. The
+  message sits in the transport's ``unacked`` hash, scored in ``unacked_index`` with the time it
+  was delivered, until a live worker's sweep finds it older than ``visibility_timeout`` and puts
+  it back in the queue. kombu never renews that score, so a visibility timeout shorter than the
+  longest shard would hand *running* shards to a second worker, and it sweeps only every 100 s
+  (recent kombu takes ``unacked_restore_interval``, older releases do not). ``_KeepVisible``
+  does both in each worker's main process, every quarter of the timeout (at most 10 s): it
+  re-scores the messages of the shards the worker holds, then sweeps. So only a worker that
+  stopped renewing (it is dead, or its main process stalled for most of the timeout) loses its
+  shards, and the timeout can be a minute instead of longer than any shard: a dead worker's
+  shard runs again within about 1.25 timeouts.
+
+A shard handed out twice anyway (a stalled main process; a main process killed while its pool
+process went on, which billiard lets it do until the shard ends) is safe: the second copy waits
+for the accounts' advisory locks in PostgreSQL (``LOCK_WAIT`` in ``_shards``), then resumes from
+the checkpoints the first copy committed, skipping the streams it finished. What the short
+timeout costs is that wasted wait, and one ZADD and one sweep per worker every few seconds.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+import time
+from typing import Any, ClassVar
 
-from celery import Celery
+from celery import Celery, bootsteps
 
-from ._shards import ShardSpec, run_shard
+from ._shards import VISIBILITY_TIMEOUT, Connections, ShardSpec, run_shard
 
 TASK = "karbon_async.fleet.export_shard"
 
-VISIBILITY_TIMEOUT = 3600.0
-"""Seconds before Redis hands an unacknowledged task to another worker when its whole worker
-(not just the pool process running it) vanished. Longer than any shard should take: a shard
-redelivered while it still runs waits for the accounts' locks in PostgreSQL, then finds their
-streams done."""
+log = logging.getLogger("karbon_async.fleet")
+
+
+def _renew_every(visibility_timeout: float) -> float:
+    """Seconds between renewals of held messages, and between sweeps for expired ones."""
+    return min(10.0, visibility_timeout / 4)
+
+
+class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
+    """In the worker's main process: keeps the messages of the shards it has reserved or is
+    running from reaching the visibility timeout while it lives, and puts back those of workers
+    that stopped doing so."""
+
+    requires: ClassVar = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self._timer: Any = None
+
+    def start(self, consumer: Any) -> None:
+        options = consumer.app.conf.broker_transport_options
+        every = _renew_every(options["visibility_timeout"])
+        self._timer = consumer.timer.call_repeatedly(every, self.tick, (consumer,), priority=10)
+
+    def stop(self, consumer: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def tick(self, consumer: Any) -> None:
+        from celery.worker import state
+
+        held = (*state.reserved_requests, *state.active_requests)
+        tags = {request.message.delivery_tag for request in held}
+        try:
+            channel = consumer.connection.default_channel
+            index = getattr(channel, "unacked_index_key", None)
+            if index is None:  # not the Redis transport: the broker tracks deliveries itself
+                return
+            if tags:
+                with channel.conn_or_acquire() as client:
+                    # XX: a message already swept back to the queue is not brought back to life.
+                    client.zadd(index, dict.fromkeys(tags, time.time()), xx=True)
+            channel.qos.restore_visible(num=100, interval=1)
+        except Exception as exc:  # the next tick tries again
+            log.warning("could not renew or sweep shard messages in Redis: %s", exc)
+
+
+class _ProcessLoop:
+    """One event loop per pool process, kept from shard to shard (a pool process runs one at a
+    time) with the connections its shards share."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connections = Connections()
+
+    def run(self, spec: ShardSpec) -> dict[str, Any]:
+        if self._loop is None:  # made in the pool process, never inherited through a fork
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(run_shard(spec, self._connections))
+
+
+_PROCESS = _ProcessLoop()
 
 
 def make_app(
     broker: str, *, backend: str | None = None, visibility_timeout: float = VISIBILITY_TIMEOUT
 ) -> Celery:
     """The fleet's Celery app on ``broker`` (results in ``backend``, by default the broker)."""
+    if visibility_timeout <= 0:
+        raise ValueError("visibility_timeout must be positive")
     app = Celery("karbon_async.fleet", broker=broker, backend=backend or broker)
     app.conf.update(
         task_acks_late=True,  # acknowledged when done: a lost worker's shard is redelivered
@@ -36,9 +121,10 @@ def make_app(
         result_expires=7 * 24 * 3600,
         worker_hijack_root_logger=False,
     )
+    app.steps["consumer"].add(_KeepVisible)
 
     @app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
     def export_shard(spec: ShardSpec) -> dict[str, Any]:
-        return asyncio.run(run_shard(spec))
+        return _PROCESS.run(spec)
 
     return app

@@ -9,8 +9,12 @@ import socket
 import sys
 from typing import Any
 
-DEFAULT_SHARD_SIZE = 20
-"""Accounts per task; see benchmarks/FLEET.md for what one worker process sustains."""
+from ._shards import VISIBILITY_TIMEOUT
+
+DEFAULT_SHARD_SIZE = 50
+"""Accounts per task, measured (benchmarks/FLEET.md, "Shard size, measured"): the largest shard
+that kept one worker process below 70% of a core with its accounts at 0.9 of their limit or
+better (pages of 100 records at Karbon's pace, ~4.4 ms of CPU a page)."""
 
 
 def add_parser(commands: Any) -> None:
@@ -40,6 +44,28 @@ def add_parser(commands: Any) -> None:
     worker.add_argument("--concurrency", type=int, default=1, help="pool processes")
     worker.add_argument("--name", default=f"karbon@{socket.gethostname()}-{os.getpid()}")
     worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--visibility-timeout",
+        type=float,
+        help="seconds before the shard of a worker that died whole goes to another worker; "
+        "live workers renew theirs (default: $KARBON_FLEET_VISIBILITY_TIMEOUT or "
+        f"{VISIBILITY_TIMEOUT:g})",
+    )
+
+
+def visibility_timeout_of(args: argparse.Namespace) -> float:
+    """``--visibility-timeout``, else ``$KARBON_FLEET_VISIBILITY_TIMEOUT``, else the default."""
+    from .._cli import UsageError
+
+    if args.visibility_timeout is not None:
+        return float(args.visibility_timeout)
+    raw = os.environ.get("KARBON_FLEET_VISIBILITY_TIMEOUT")
+    try:
+        return float(raw) if raw else VISIBILITY_TIMEOUT
+    except ValueError:
+        raise UsageError(
+            f"KARBON_FLEET_VISIBILITY_TIMEOUT must be a number of seconds, not {raw!r}"
+        ) from None
 
 
 def command_fleet(args: argparse.Namespace) -> int:
@@ -51,8 +77,11 @@ def command_fleet(args: argparse.Namespace) -> int:
         from ._app import make_app
     except ImportError as exc:
         raise UsageError("the fleet needs Celery: pip install 'karbon-async[fleet]'") from exc
-    app = make_app(args.broker)
     if args.fleet_command == "worker":
+        try:
+            app = make_app(args.broker, visibility_timeout=visibility_timeout_of(args))
+        except ValueError as exc:
+            raise UsageError(f"--visibility-timeout: {exc}") from exc
         app.worker_main(
             [
                 "worker",
@@ -65,7 +94,7 @@ def command_fleet(args: argparse.Namespace) -> int:
             ]
         )
         return 0
-    return _submit(app, args)
+    return _submit(make_app(args.broker), args)
 
 
 def _submit(app: Any, args: argparse.Namespace) -> int:

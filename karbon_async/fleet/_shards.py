@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -9,11 +10,23 @@ from typing import Any
 from .._limits import RateLimit
 from .._redis_budget import RedisBudget
 from ..export import Account, Exporter
-from ..export._postgres import PostgresSink
+from ..export._postgres import PostgresSink, connect_pool
 
 ShardSpec = dict[str, Any]
 """JSON: ``accounts`` (see ``account_spec``), ``resources``, ``dsn``, ``redis``, ``pass_id``,
-``page_size``, ``schema`` and ``since`` (None, ``"last"`` or an ISO date/time)."""
+``page_size``, ``schema``, ``since`` (None, ``"last"`` or an ISO date/time) and optionally
+``lock_wait`` (seconds, default ``LOCK_WAIT``)."""
+
+VISIBILITY_TIMEOUT = 60.0
+"""Seconds without renewal before Redis hands a whole lost worker's shard to another worker
+(``fleet worker --visibility-timeout``, ``$KARBON_FLEET_VISIBILITY_TIMEOUT``; see ``_app``)."""
+
+LOCK_WAIT = 600.0
+"""Seconds a shard waits for its accounts' locks in PostgreSQL before it fails. Another copy of
+the same shard is what holds them (a redelivery whose first copy still runs): waiting lets that
+copy finish, after which this one finds its streams done. A dead holder's locks go when
+PostgreSQL notices its connection closed: at once for a killed process, within about a minute
+for a lost machine (``PostgresSink`` sets TCP keepalives)."""
 
 
 def account_spec(account: Account) -> dict[str, Any]:
@@ -72,23 +85,86 @@ def make_shards(
     ]
 
 
-async def run_shard(spec: ShardSpec) -> dict[str, Any]:
-    """Export one shard (what a fleet task does); a summary as JSON."""
+class Connections:
+    """The Redis client and PostgreSQL pools a worker process keeps between the shards it runs
+    (all on one event loop). Connecting is not free: each new Redis connection costs redis-py a
+    package-metadata lookup and two handshake commands, each new PostgreSQL connection a server
+    process. Per shard and per account's budget that was most of the fleet's overhead over one
+    process (benchmarks/FLEET.md)."""
+
+    def __init__(self) -> None:
+        self._redis: dict[str, tuple[Any, int]] = {}
+        self._pools: dict[str, Any] = {}
+
+    async def redis(self, url: str, accounts: int) -> Any:
+        """A client for ``accounts`` budgets: each holds a connection for its pub/sub wake-ups
+        and briefly one per command, so the pool has room for all of them (it blocks rather
+        than fail when full, as a budget's own pool does)."""
+        import redis.asyncio as redis_asyncio
+
+        needed = 16 + 2 * accounts
+        client, size = self._redis.get(url, (None, 0))
+        if client is None or size < needed:
+            if client is not None:
+                await client.aclose()
+            # The settings of a RedisBudget's own pool, but for all the shard's budgets.
+            pool = redis_asyncio.BlockingConnectionPool.from_url(
+                url,
+                max_connections=needed,
+                timeout=None,
+                socket_connect_timeout=2.0,
+                socket_timeout=5.0,
+                health_check_interval=5,
+            )
+            client = redis_asyncio.Redis.from_pool(pool)
+            self._redis[url] = (client, needed)
+        return client
+
+    async def pool(self, dsn: str) -> Any:
+        if dsn not in self._pools:
+            self._pools[dsn] = await connect_pool(dsn)
+        return self._pools[dsn]
+
+    async def aclose(self) -> None:
+        clients, self._redis = self._redis, {}
+        pools, self._pools = self._pools, {}
+        for client, _ in clients.values():
+            await client.aclose()
+        for pool in pools.values():
+            await pool.close()
+
+
+async def run_shard(spec: ShardSpec, connections: Connections | None = None) -> dict[str, Any]:
+    """Export one shard (what a fleet task does); a summary as JSON. ``connections`` (kept by
+    the caller) are reused; without them the shard opens its own and closes them."""
+    if connections is None:
+        own = Connections()
+        try:
+            return await run_shard(spec, own)
+        finally:
+            await own.aclose()
     from .._cli import parse_since
 
     budgets: list[RedisBudget] = []
+    redis = await connections.redis(spec["redis"], len(spec["accounts"]))
 
     def budget_for(account: Account) -> RedisBudget:
         budget = RedisBudget(
             account.rate_limit,
             access_key=account.access_key,
             base_url=account.base_url,
-            url=spec["redis"],
+            client=redis,
         )
         budgets.append(budget)
         return budget
 
-    sink = PostgresSink(spec["dsn"], schema=spec.get("schema", "public"), pass_id=spec["pass_id"])
+    sink = PostgresSink(
+        spec["dsn"],
+        schema=spec.get("schema", "public"),
+        pass_id=spec["pass_id"],
+        lock_wait=spec.get("lock_wait", LOCK_WAIT),
+        pool=await connections.pool(spec["dsn"]),
+    )
     exporter = Exporter(
         accounts_of(spec),
         spec["resources"],
@@ -98,11 +174,13 @@ async def run_shard(spec: ShardSpec) -> dict[str, Any]:
         page_size=spec.get("page_size", 100),
         budgets=budget_for,
     )
+    cpu = time.process_time()  # the process's; a pool process runs one shard at a time
     try:
         report = await exporter.run()
     finally:
         for budget in budgets:
             await budget.aclose()
+    rates = [r for r in (a.sustained_rate() for a in report.accounts) if r is not None]
     return {
         "accounts": [a["name"] for a in spec["accounts"]],
         "records": report.records,
@@ -111,6 +189,10 @@ async def run_shard(spec: ShardSpec) -> dict[str, Any]:
         "requests": report.requests,
         "rate_limited": report.rate_limited,
         "seconds": report.seconds,
+        # A worker process short of CPU shows here first: accounts fall behind their limit.
+        "cpu_seconds": time.process_time() - cpu,
+        "rate_over_limit_min": min(rates, default=None),
+        "rate_over_limit_mean": sum(rates) / len(rates) if rates else None,
         "failures": [f"{f.account}/{f.resource}: {f.error}" for f in report.failures],
         "error": report.error,
     }
