@@ -66,6 +66,7 @@ script, which is the smaller and provable choice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import itertools
@@ -122,7 +123,8 @@ end
 # Reply: {status, gen, wait_ms, in_window, cooldown_ms, granted...}; status 0 = ok,
 #        1 = Redis lost its data: the caller re-writes its slots first (nothing granted or
 #        released). Wake-ups carry `sender`: a process ignores its own, whose reply it has.
-_ACQUIRE = """
+_ACQUIRE = (
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local limit = tonumber(ARGV[1])
@@ -130,7 +132,9 @@ local lease = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local per = tonumber(ARGV[4])
 local known = ARGV[6]
-""" + _RELEASE_SLOTS + """
+"""
+    + _RELEASE_SLOTS
+    + """
 local has_mirror = ARGV[8] == '1'
 local gen = redis.call('HGET', KEYS[4], 'gen')
 if not gen then
@@ -214,18 +218,23 @@ local reply = {0, gen, math.max(0, math.ceil(wait)), count, 0}
 for _, ticket in ipairs(granted) do reply[#reply + 1] = ticket end
 return reply
 """
+)
 
 # KEYS: slots, queue; ARGV: per_ms, channel, requests, sender, member... (this process's
 # releases gathered while no waiter of it needed a grant script call to carry them).
-_RELEASE = """
+_RELEASE = (
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local per = tonumber(ARGV[1])
 local limit = tonumber(ARGV[3])
-""" + _RELEASE_SLOTS + """
+"""
+    + _RELEASE_SLOTS
+    + """
 if release(5, #ARGV) then redis.call('PUBLISH', ARGV[2], ARGV[4]) end
 return 0
 """
+)
 
 # KEYS: state; ARGV: seconds_ms. The shared cool-down end only ever moves later.
 _COOL_DOWN = """
@@ -267,13 +276,16 @@ return gen
 # ahead once released and are kept; the caller keeps its in-flight slots out of the prefix
 # match by listing them (keep, and the releases). Wakes the other processes when anything was
 # removed or a release moved an expiry they sleep on.
-_CLOSE = """
+_CLOSE = (
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local prefix = ARGV[1]
 local per = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
-""" + _RELEASE_SLOTS + """
+"""
+    + _RELEASE_SLOTS
+    + """
 local nrelease = tonumber(ARGV[5])
 local wake = release(6, 5 + nrelease)
 local keep = {}
@@ -296,6 +308,7 @@ end
 if removed > 0 or wake then redis.call('PUBLISH', ARGV[2], prefix) end
 return removed
 """
+)
 
 CLOSE_TIMEOUT = 2.0
 """Seconds ``RedisBudget.aclose()`` spends at most on stopping its tasks, and again at most on
@@ -620,10 +633,8 @@ class RedisBudget:
         if not self._local_mode:  # local slots are written back from the mirror
             self._releasing.append(member)
         if self._closed:  # no dispatcher any more: write it now, or its lease ends it
-            try:
+            with contextlib.suppress(*self._errors):
                 await self._write_releases()
-            except self._errors:
-                pass
         self._poke()  # our waiters may sleep on this slot's old expiry; the dispatcher writes it
 
     async def _write_releases(self) -> None:
