@@ -12,6 +12,17 @@ and access key, while Redis is reachable:
   all alive at ``t``, and the Lua script never lets more than ``requests`` members be alive at
   once. Every decision is made inside one atomic script with Redis's own clock (``TIME``), so the
   machines' clocks are never compared. A crashed process's members expire with their lease.
+* Releases are written by the budget's background task, not by ``release()`` itself (which
+  returns at once): in the process's next grant script call if it has callers waiting, else in
+  one release script call for every release made since the last call; ``aclose()`` writes those
+  still unwritten. A release's expiry is still "Redis time when the script runs + ``per``", and
+  the script runs after ``release()`` was called, so writing it later only holds the slot
+  longer: by the time the background task needs to get to it, at most the script call it has in
+  progress plus one event-loop turn (about one Redis round trip; a lost connection delays it
+  further, and a process that dies first leaves the slot to its lease). So a process makes
+  about one script call per request, fewer under load (one call grants and releases for many
+  waiters), where it made two or more. A process ignores its own wake-ups: the call that
+  published one had its reply.
 * A 429 reported by any process pauses every process until ``Retry-After`` has passed (one
   shared cool-down end, only ever extended, in Redis time).
 * Fairness: every waiting ``acquire`` registers a ticket in Redis. Tickets are ordered by lane,
