@@ -12,6 +12,17 @@ and access key, while Redis is reachable:
   all alive at ``t``, and the Lua script never lets more than ``requests`` members be alive at
   once. Every decision is made inside one atomic script with Redis's own clock (``TIME``), so the
   machines' clocks are never compared. A crashed process's members expire with their lease.
+* Releases are written by the budget's background task, not by ``release()`` itself (which
+  returns at once): in the process's next grant script call if it has callers waiting, else in
+  one release script call for every release made since the last call; ``aclose()`` writes those
+  still unwritten. A release's expiry is still "Redis time when the script runs + ``per``", and
+  the script runs after ``release()`` was called, so writing it later only holds the slot
+  longer: by the time the background task needs to get to it, at most the script call it has in
+  progress plus one event-loop turn (about one Redis round trip; a lost connection delays it
+  further, and a process that dies first leaves the slot to its lease). So a process makes
+  about one script call per request, fewer under load (one call grants and releases for many
+  waiters), where it made two or more. A process ignores its own wake-ups: the call that
+  published one had its reply.
 * A 429 reported by any process pauses every process until ``Retry-After`` has passed (one
   shared cool-down end, only ever extended, in Redis time).
 * Fairness: every waiting ``acquire`` registers a ticket in Redis. Tickets are ordered by lane,
@@ -66,6 +77,7 @@ script, which is the smaller and provable choice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import itertools
@@ -92,14 +104,38 @@ OnUnavailable = Literal["wait", "local"]
 
 _LANE_WEIGHT = 2**48  # ticket order score = lane * 2**48 + sequence: exact in a double
 
+# Releasing, shared by the scripts that carry releases (needs `now`, `per`, `limit` and KEYS
+# slots, queue). Each released slot stays taken until `per` after now (Redis's time as the
+# script runs, after the response arrived); it is (re-)added if Redis lost it, which can only
+# make the count larger. Waiters sleep until the expiry that frees their turn: returns true if
+# a release moved one of those expiries earlier (its new rank is below the last one any waiter
+# is sleeping on), and the caller then publishes a wake-up.
+_RELEASE_SLOTS = """
+local function release(first, last)
+  local wake = false
+  for i = first, last do
+    redis.call('ZADD', KEYS[1], now + per, ARGV[i])
+    local waiting = redis.call('ZCARD', KEYS[2])
+    if not wake and waiting > 0 then
+      local rank = redis.call('ZRANK', KEYS[1], ARGV[i])
+      wake = rank < redis.call('ZCARD', KEYS[1]) - limit + waiting
+    end
+  end
+  return wake
+end
+"""
+
 # Granting, ticket queue and fairness. Times are milliseconds of Redis's clock.
 # KEYS: slots (zset member -> expiry), queue (zset ticket -> order), tickets (zset ticket ->
 #       expiry), state (hash: gen, seq, cooldown)
 # ARGV: requests, lease_ms, ticket_ttl_ms, per_ms, channel, known_gen, gen_candidate,
-#       has_mirror (0/1), n_cancel, cancel..., then (ticket, lane) pairs
+#       has_mirror (0/1), sender, n_cancel, cancel..., n_release, release..., then
+#       (ticket, lane) pairs
 # Reply: {status, gen, wait_ms, in_window, cooldown_ms, granted...}; status 0 = ok,
-#        1 = Redis lost its data: the caller re-writes its slots first (nothing granted).
-_ACQUIRE = """
+#        1 = Redis lost its data: the caller re-writes its slots first (nothing granted or
+#        released). Wake-ups carry `sender`: a process ignores its own, whose reply it has.
+_ACQUIRE = (
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local limit = tonumber(ARGV[1])
@@ -107,6 +143,9 @@ local lease = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local per = tonumber(ARGV[4])
 local known = ARGV[6]
+"""
+    + _RELEASE_SLOTS
+    + """
 local has_mirror = ARGV[8] == '1'
 local gen = redis.call('HGET', KEYS[4], 'gen')
 if not gen then
@@ -128,15 +167,17 @@ for _, ticket in ipairs(dead) do
   redis.call('ZREM', KEYS[3], ticket)
   changed = true
 end
-local ncancel = tonumber(ARGV[9])
-for i = 10, 9 + ncancel do
+local ncancel = tonumber(ARGV[10])
+for i = 11, 10 + ncancel do
   local a = redis.call('ZREM', KEYS[2], ARGV[i])
   redis.call('ZREM', KEYS[3], ARGV[i])
   local b = redis.call('ZREM', KEYS[1], ARGV[i])
   if a + b > 0 then changed = true end
 end
+local nrelease = tonumber(ARGV[11 + ncancel])
+local wake = release(12 + ncancel, 11 + ncancel + nrelease)
 local mine = {}
-for i = 10 + ncancel, #ARGV, 2 do
+for i = 12 + ncancel + nrelease, #ARGV, 2 do
   local ticket = ARGV[i]
   mine[ticket] = true
   if not redis.call('ZSCORE', KEYS[2], ticket) then
@@ -180,32 +221,31 @@ else
   local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
   if first[2] then wait = math.min(wait, tonumber(first[2]) - now) end
 end
-if (#granted > 0 or changed) and count < limit and redis.call('ZCARD', KEYS[2]) > 0 then
-  redis.call('PUBLISH', ARGV[5], 'g')
+if wake or ((#granted > 0 or changed) and count < limit and redis.call('ZCARD', KEYS[2]) > 0) then
+  redis.call('PUBLISH', ARGV[5], ARGV[9])
 end
 wait = math.min(wait, ttl / 3)  -- keep our tickets alive
 local reply = {0, gen, math.max(0, math.ceil(wait)), count, 0}
 for _, ticket in ipairs(granted) do reply[#reply + 1] = ticket end
 return reply
 """
+)
 
-# KEYS: slots, queue; ARGV: member, per_ms, channel. The slot stays taken until `per` after
-# now; it is (re-)added if Redis lost it, which can only make the count larger. Waiters sleep
-# until the expiry that frees their turn; wake them only if this release moved one of those
-# expiries earlier (its new rank is below the last one any waiter is sleeping on).
-_RELEASE = """
+# KEYS: slots, queue; ARGV: per_ms, channel, requests, sender, member... (this process's
+# releases gathered while no waiter of it needed a grant script call to carry them).
+_RELEASE = (
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-local waiting = redis.call('ZCARD', KEYS[2])
-if waiting > 0 then
-  local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
-  if rank < redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4]) + waiting then
-    redis.call('PUBLISH', ARGV[3], 'r')
-  end
-end
+local per = tonumber(ARGV[1])
+local limit = tonumber(ARGV[3])
+"""
+    + _RELEASE_SLOTS
+    + """
+if release(5, #ARGV) then redis.call('PUBLISH', ARGV[2], ARGV[4]) end
 return 0
 """
+)
 
 # KEYS: state; ARGV: seconds_ms. The shared cool-down end only ever moves later.
 _COOL_DOWN = """
@@ -240,17 +280,27 @@ return gen
 """
 
 
-# KEYS: slots, queue, tickets; ARGV: this process's ticket prefix, channel, per_ms. Removes this
+# KEYS: slots, queue, tickets; ARGV: this process's ticket prefix, channel, per_ms, requests,
+# n_release, release..., keep... First writes the releases not yet written. Then removes this
 # process's tickets, and its slots scored more than `per` ahead: those are grants whose reply
 # never arrived (their request was never sent). Slots of sent requests score at most `per`
 # ahead once released and are kept; the caller keeps its in-flight slots out of the prefix
-# match by listing them (ARGV[4...]). Wakes the other processes when anything was removed.
-_CLOSE = """
+# match by listing them (keep, and the releases). Wakes the other processes when anything was
+# removed or a release moved an expiry they sleep on.
+_CLOSE = (
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local prefix = ARGV[1]
+local per = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+"""
+    + _RELEASE_SLOTS
+    + """
+local nrelease = tonumber(ARGV[5])
+local wake = release(6, 5 + nrelease)
 local keep = {}
-for i = 4, #ARGV do keep[ARGV[i]] = true end
+for i = 6, #ARGV do keep[ARGV[i]] = true end
 local removed = 0
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
   for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
@@ -259,15 +309,17 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
     end
   end
 end
-local ahead = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now + tonumber(ARGV[3])), '+inf')
+-- %.17g: Lua's default number format keeps 14 digits, a tenth of a millisecond here
+local ahead = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('(%.17g', now + per), '+inf')
 for _, member in ipairs(ahead) do
   if string.sub(member, 1, #prefix) == prefix and not keep[member] then
     removed = removed + redis.call('ZREM', KEYS[1], member)
   end
 end
-if removed > 0 then redis.call('PUBLISH', ARGV[2], 'c') end
+if removed > 0 or wake then redis.call('PUBLISH', ARGV[2], prefix) end
 return removed
 """
+)
 
 CLOSE_TIMEOUT = 2.0
 """Seconds ``RedisBudget.aclose()`` spends at most on stopping its tasks, and again at most on
@@ -417,6 +469,8 @@ class RedisBudget:
         # This process's slots, in loop time: granted and not released; released -> expiry.
         self._held: dict[str, float] = {}
         self._released: deque[tuple[float, str]] = deque()
+        # Released but not yet written to Redis: the dispatcher writes them with its next call.
+        self._releasing: list[str] = []
         self._local_cooldown_until = 0.0
         self._local_from = 0.0  # loop time of the first local grant of this outage
         self._need_restore = False
@@ -531,11 +585,20 @@ class RedisBudget:
             await asyncio.wait_for(
                 self._close_script(
                     keys=self._keys[:3],
-                    args=[f"{self._instance}:", self._channel, self._per_ms, *self._held],
+                    args=[
+                        f"{self._instance}:",
+                        self._channel,
+                        self._per_ms,
+                        self._limit.requests,
+                        len(self._releasing),
+                        *self._releasing,
+                        *self._held,
+                    ],
                 ),
                 CLOSE_TIMEOUT,
             )
             self.round_trips += 1
+            self._releasing.clear()
         except self._errors as exc:  # their tickets expire after ticket_ttl anyway
             logger.warning(
                 "Redis budget %s: could not remove this process's tickets (%s)",
@@ -578,19 +641,25 @@ class RedisBudget:
         if self._held.pop(member, None) is None:
             return
         self._released.append((loop.time() + self._limit.per, member))
-        if self._local_mode or self._queued():
-            self._poke()  # our own waiters may be sleeping on this slot's old expiry
-        if self._local_mode:
-            return
+        if not self._local_mode:  # local slots are written back from the mirror
+            self._releasing.append(member)
+        if self._closed:  # no dispatcher any more: write it now, or its lease ends it
+            with contextlib.suppress(*self._errors):
+                await self._write_releases()
+        self._poke()  # our waiters may sleep on this slot's old expiry; the dispatcher writes it
+
+    async def _write_releases(self) -> None:
+        """One script call writing every release not yet written (no grant call to carry them)."""
+        members, self._releasing = self._releasing, []
         try:
             await self._release_script(
                 keys=self._keys[:2],
-                args=[member, self._per_ms, self._channel, self._limit.requests],
+                args=[self._per_ms, self._channel, self._limit.requests, self._instance, *members],
             )
-            self.round_trips += 1
-        except self._errors:
-            self._need_restore = True
-            self._poke()
+        except BaseException:
+            self._releasing[:0] = members
+            raise
+        self.round_trips += 1
 
     def _mirror_count(self, now: float) -> int:
         while self._released and self._released[0][0] <= now:
@@ -630,7 +699,7 @@ class RedisBudget:
         # Checked as well as being cancelled: redis-py (8.1) can swallow a cancel that lands
         # during a script call, and the loop would then run on after aclose().
         while not self._closed:
-            if not (self._queued() or self._cancel or self._need_restore):
+            if not (self._queued() or self._cancel or self._need_restore or self._releasing):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -702,10 +771,13 @@ class RedisBudget:
         while True:
             now = loop.time()
             if not (self._queued() or self._cancel):
+                if self._releasing:
+                    await self._write_releases()
                 return 0.0
             wanted = self._queued()[: self._limit.requests]
             cancel = list(self._cancel | (self._registered - {w.ticket for w in wanted}))
             self._cancel.clear()
+            releasing, self._releasing = self._releasing, []
             args: list[Any] = [
                 self._limit.requests,
                 self._lease * 1000.0,
@@ -715,8 +787,11 @@ class RedisBudget:
                 self._gen,
                 uuid.uuid4().hex,
                 1 if self._mirror_count(now) else 0,
+                self._instance,
                 len(cancel),
                 *cancel,
+                len(releasing),
+                *releasing,
             ]
             for waiter in wanted:
                 args += [waiter.ticket, int(waiter.lane)]
@@ -724,12 +799,14 @@ class RedisBudget:
                 reply: list[Any] = await self._acquire_script(keys=self._keys, args=args)
             except BaseException:
                 self._cancel.update(cancel)
+                self._releasing[:0] = releasing
                 raise
             self.round_trips += 1
             status, wait_ms, in_window, cooldown_ms = (int(reply[i]) for i in (0, 2, 3, 4))
             gen = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
             if status == 1:  # Redis lost its data: write our slots back first
                 self._cancel.update(cancel)
+                self._releasing[:0] = releasing
                 await self._restore(loop)
                 continue
             self._gen = gen
@@ -765,6 +842,7 @@ class RedisBudget:
     async def _listen_forever(self) -> None:
         """Wake the dispatcher when another process releases a slot (pub/sub)."""
         failures = 0
+        own = (self._instance, self._instance.encode())
         while not self._closed:
             pubsub = self._redis.pubsub()
             try:
@@ -773,7 +851,8 @@ class RedisBudget:
                 self._poke()  # (re)connected: anything may have changed meanwhile
                 while not self._closed:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30)
-                    if message is not None:
+                    # Our own wake-ups are not news: the call that sent one had its reply.
+                    if message is not None and message["data"] not in own:
                         self._poke()
             except self._errors:
                 self._poke()
