@@ -12,10 +12,15 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from karbon_async import RateLimit
+    from karbon_async._redis_budget import RedisBudget
 
 
 def _free_port() -> int:
@@ -105,3 +110,25 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+BudgetFactory = Callable[..., "RedisBudget"]
+
+
+@pytest.fixture
+async def budgets(redis_server: RedisServer) -> AsyncIterator[BudgetFactory]:
+    """``make(limit, **options)``: RedisBudgets on ``redis_server`` (access key ``key-1`` unless
+    given), closed when the test ends."""
+    from karbon_async._redis_budget import RedisBudget
+
+    made: list[RedisBudget] = []
+
+    def make(limit: RateLimit, **options: Any) -> RedisBudget:
+        options.setdefault("access_key", "key-1")
+        budget = RedisBudget(limit, url=redis_server.url, **options)
+        made.append(budget)
+        return budget
+
+    yield make
+    for budget in made:
+        await budget.aclose()

@@ -5,35 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from conftest import max_in_window
-from redis_server import RedisServer, redis_server
+from redis_server import BudgetFactory, RedisServer, budgets, redis_server
 
 from karbon_async import RateLimit
 from karbon_async._redis_budget import RedisBudget
 
-__all__ = ["redis_server"]  # the fixture
+__all__ = ["budgets", "redis_server"]  # the fixtures
 
-Factory = Callable[..., RedisBudget]
-
-
-@pytest.fixture
-async def budgets(redis_server: RedisServer) -> AsyncIterator[Factory]:
-    made: list[RedisBudget] = []
-
-    def make(limit: RateLimit, **options: Any) -> RedisBudget:
-        options.setdefault("access_key", "key-1")
-        budget = RedisBudget(limit, url=redis_server.url, **options)
-        made.append(budget)
-        return budget
-
-    yield make
-    for budget in made:
-        await budget.aclose()
+Factory = BudgetFactory
 
 
 async def _script_calls(url: str) -> int:
