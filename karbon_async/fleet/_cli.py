@@ -9,6 +9,7 @@ import socket
 import sys
 from typing import Any
 
+from .._cli_inputs import UsageError, load_accounts, parse_since, resolve_resources_arg
 from ._shards import VISIBILITY_TIMEOUT
 
 DEFAULT_SHARD_SIZE = 50
@@ -55,8 +56,6 @@ def add_parser(commands: Any) -> None:
 
 def visibility_timeout_of(args: argparse.Namespace) -> float:
     """``--visibility-timeout``, else ``$KARBON_FLEET_VISIBILITY_TIMEOUT``, else the default."""
-    from .._cli import UsageError
-
     if args.visibility_timeout is not None:
         return float(args.visibility_timeout)
     raw = os.environ.get("KARBON_FLEET_VISIBILITY_TIMEOUT")
@@ -69,8 +68,6 @@ def visibility_timeout_of(args: argparse.Namespace) -> float:
 
 
 def command_fleet(args: argparse.Namespace) -> int:
-    from .._cli import UsageError
-
     if not args.broker:
         raise UsageError("give --broker redis://... (or set KARBON_FLEET_BROKER)")
     try:
@@ -98,12 +95,6 @@ def command_fleet(args: argparse.Namespace) -> int:
 
 
 def _submit(app: Any, args: argparse.Namespace) -> int:
-    from .._cli import (
-        UsageError,
-        load_accounts,
-        parse_since,
-        resolve_resources_arg,
-    )
     from ..export import DEFAULT_RESOURCES
     from ..export._postgres import check_dsn
     from ._app import TASK

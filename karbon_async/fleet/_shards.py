@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from .._cli_inputs import parse_since
 from .._limits import RateLimit
 from .._redis_budget import RedisBudget
 from ..export import Account, Exporter
@@ -143,8 +144,6 @@ async def run_shard(spec: ShardSpec, connections: Connections | None = None) -> 
             return await run_shard(spec, own)
         finally:
             await own.aclose()
-    from .._cli import parse_since
-
     budgets: list[RedisBudget] = []
     redis = await connections.redis(spec["redis"], len(spec["accounts"]))
 
