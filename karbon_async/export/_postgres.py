@@ -39,10 +39,8 @@ from typing import Any
 import attrs
 
 from ._registry import ExportResource
-from ._state import RunState, StreamState
+from ._state import GroupCommitStore, RunState, StreamKey, StreamState
 from ._writers import ExportStateError, Record, Records, StreamInfo, StreamSink, encode_record
-
-StreamKey = tuple[str, str]
 
 CHECKPOINTS = "export_checkpoints"
 
@@ -188,25 +186,17 @@ class PostgresSink:
         return PostgresStream(self, stream, run_id)
 
 
-class PostgresCheckpoints:
+class PostgresCheckpoints(GroupCommitStore[tuple[StreamState, "PostgresStream | None"]]):
     """The exporter's checkpoint store kept in PostgreSQL: ``get``/``mark``/``commit`` like
     ``CheckpointStore``, each stream's rows and checkpoint committed in one transaction."""
 
     def __init__(self, sink: PostgresSink, accounts: list[str]) -> None:
+        super().__init__(sink.commit_interval)
         self.sink = sink
         self.accounts = accounts
-        self.interval = sink.commit_interval
         self._pool: Any = None
         self._locks: Any = None  # the connection holding the accounts' advisory locks
-        self._states: dict[StreamKey, StreamState] = {}
-        self._dirty: dict[StreamKey, tuple[StreamState, PostgresStream | None]] = {}
         self._tables: set[str] = set()
-        self._commit_lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
-        self._failed: BaseException | None = None
-        self.commits = 0
-        self._marks = 0  # marks made so far
-        self._written = 0  # of those, how many the last completed flush had taken
 
     # -- lifecycle
     async def open(self) -> None:
@@ -235,7 +225,7 @@ class PostgresCheckpoints:
             raise
         for row in rows:
             self._states[(row["account"], row["resource"])] = self._decode(row["state"])
-        self._flusher = asyncio.ensure_future(self._flush_periodically())
+        self._start_flushing()
 
     async def _lock_accounts(self) -> None:
         """Hold every account's advisory lock (sorted: two shards never deadlock); a dead
@@ -276,17 +266,8 @@ class PostgresCheckpoints:
         )
         self._tables.add(table)
 
-    async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
-        try:
-            if self._failed is None and self._pool is not None:
-                await self.flush()
-        finally:
-            await self._release()
+    def _is_open(self) -> bool:
+        return self._pool is not None
 
     async def _release(self) -> None:
         pool, self._pool = self._pool, None
@@ -298,14 +279,6 @@ class PostgresCheckpoints:
             self._locks = None
         if pool is not self.sink.pool:
             await pool.close()
-
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.flush()
-            except Exception:  # kept in _failed: every later commit raises it
-                return
 
     # -- states
     def _decode(self, text: str) -> StreamState:
@@ -320,10 +293,6 @@ class PostgresCheckpoints:
         run = None if state.run is None else attrs.asdict(state.run)
         return json.dumps({"watermark": state.watermark, "run": run, "pass": self.sink.pass_id})
 
-    def get(self, account: str, resource: str) -> StreamState:
-        state = self._states.get((account, resource))
-        return StreamState() if state is None else state.copy()
-
     def mark(
         self, account: str, resource: str, state: StreamState, sink: StreamSink | None
     ) -> None:
@@ -334,13 +303,6 @@ class PostgresCheckpoints:
         if stream is None and previous is not None:
             stream = previous[1]  # its rows still wait for this state
         self._dirty[key] = (state.copy(), stream)
-        self._marks += 1
-
-    async def commit(
-        self, account: str, resource: str, state: StreamState, sink: StreamSink | None
-    ) -> None:
-        self.mark(account, resource, state, sink)
-        await self.flush(self._marks)
 
     async def forget_sink(self, account: str, resource: str) -> None:
         """The stream stops: its uncommitted rows and the state that goes with them are dropped
@@ -350,44 +312,26 @@ class PostgresCheckpoints:
             if entry is not None and entry[1] is not None:
                 entry[1].take()
 
-    async def flush(self, upto: int | None = None) -> None:
-        """Write every mark; with ``upto``, only if a flush begun since that many marks were
-        made has not already written them (group commit: many streams committing at once,
-        e.g. as they start, wait for one flush together instead of queueing one each)."""
-        async with self._commit_lock:
-            if self._failed is not None:
-                raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
-            if self._pool is None:
-                raise RuntimeError("the checkpoint store is not open")
-            if upto is not None and self._written >= upto:
-                return
-            taken = self._marks
-            if not self._dirty:
-                self._written = taken
-                return
-            batch, self._dirty = self._dirty, {}
-            # Taken now, with no await since the marks: each state matches its rows exactly.
-            work = [
-                (key, state, stream, stream.take() if stream is not None else {})
-                for key, (state, stream) in batch.items()
-            ]
-            writing = asyncio.gather(*(self._write(*item) for item in work))
-            try:
-                try:
-                    await asyncio.shield(writing)
-                except asyncio.CancelledError:
-                    # Transactions on their way to COMMIT finish, so what is known to be
-                    # committed (and counted) is what PostgreSQL holds.
-                    with contextlib.suppress(Exception):
-                        await writing
-                    raise
-            except Exception as exc:
-                self._failed = exc
-                raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
-            for key, state, _, _ in work:
-                self._states[key] = state
-            self.commits += 1
-            self._written = taken
+    async def _write_batch(
+        self, batch: dict[StreamKey, tuple[StreamState, PostgresStream | None]]
+    ) -> None:
+        """Each stream's rows and state in one transaction of its own, all at once."""
+        # Taken now, with no await since the marks: each state matches its rows exactly.
+        work = [
+            (key, state, stream, stream.take() if stream is not None else {})
+            for key, (state, stream) in batch.items()
+        ]
+        writing = asyncio.gather(*(self._write(*item) for item in work))
+        try:
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            # Transactions on their way to COMMIT finish, so what is known to be committed
+            # (and counted) is what PostgreSQL holds.
+            with contextlib.suppress(Exception):
+                await writing
+            raise
+        for key, state, _, _ in work:
+            self._states[key] = state
 
     async def _write(
         self,

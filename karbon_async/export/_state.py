@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 import attrs
 
@@ -158,28 +158,118 @@ def _sync_all(sinks: list[Any]) -> None:
         sink.sync_blocking()
 
 
-class CheckpointStore:
+Entry = TypeVar("Entry")
+
+
+class GroupCommitStore(Generic[Entry]):
+    """What every checkpoint store shares: states marked by streams are written in groups,
+    every ``interval`` seconds and whenever a stream commits, and a commit returns as soon as a
+    group that included its state is written (hundreds of streams starting at once cost a
+    couple of writes, not one each in a row). A failed write fails every later commit.
+    Subclasses hold the medium: ``_is_open``, ``_write_batch`` (one group, all or nothing)
+    and ``_release`` (after the last write)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._states: dict[StreamKey, StreamState] = {}
+        self._dirty: dict[StreamKey, Entry] = {}
+        self._commit_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._failed: BaseException | None = None
+        self._collecting = 0
+        """The group that marks made now join."""
+        self._written_through = -1
+        """The last group known written: a commit waiting for one that already included its
+        state returns without writing again."""
+        self.commits = 0
+
+    def _is_open(self) -> bool:
+        raise NotImplementedError
+
+    async def _write_batch(self, batch: dict[StreamKey, Entry]) -> None:
+        raise NotImplementedError
+
+    async def _release(self) -> None:
+        raise NotImplementedError
+
+    def get(self, account: str, resource: str) -> StreamState:
+        state = self._states.get((account, resource))
+        return StreamState() if state is None else state.copy()
+
+    def _start_flushing(self) -> None:
+        self._flusher = asyncio.ensure_future(self._flush_periodically())
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except Exception:  # kept in _failed: every later commit raises it
+                return
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        try:
+            if self._failed is None and self._is_open():
+                await self.flush()
+        finally:
+            await self._release()
+
+    async def commit(
+        self, account: str, resource: str, state: StreamState, sink: StreamSink | None
+    ) -> None:
+        """Save ``state`` (with what ``sink`` holds) now; return once it is written."""
+        self.mark(account, resource, state, sink)
+        await self.flush()
+
+    def mark(
+        self, account: str, resource: str, state: StreamState, sink: StreamSink | None
+    ) -> None:
+        raise NotImplementedError
+
+    async def flush(self) -> None:
+        """Return once every state marked before the call is written."""
+        wanted = self._collecting
+        async with self._commit_lock:
+            if isinstance(self._failed, LocalWriteError):
+                raise self._failed
+            if self._failed is not None:
+                raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
+            if not self._is_open():
+                raise RuntimeError("the checkpoint store is not open")
+            if self._written_through >= wanted:
+                return  # written by the group this call waited for
+            taken = self._collecting
+            self._collecting += 1
+            if self._dirty:
+                batch, self._dirty = self._dirty, {}
+                try:
+                    await self._write_batch(batch)
+                except LocalWriteError as exc:  # e.g. the disk is full: nothing more to promise
+                    self._failed = exc
+                    raise
+                except Exception as exc:
+                    self._failed = exc
+                    raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
+                self.commits += 1
+            self._written_through = taken
+
+
+class CheckpointStore(GroupCommitStore[tuple[bytes, StreamSink | None]]):
     """The journal of one state directory, open for one export run."""
 
     def __init__(
         self, directory: str | os.PathLike[str], *, durable: bool = True, interval: float = 0.5
     ) -> None:
+        super().__init__(interval)
         self.directory = Path(directory)
         self.durable = durable
-        self.interval = interval
-        self._states: dict[StreamKey, StreamState] = {}
-        self._dirty: dict[StreamKey, tuple[bytes, StreamSink | None]] = {}
         self._journal: IO[bytes] | None = None
         self._lock_file: IO[bytes] | None = None
-        self._commit_lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
-        self._failed: BaseException | None = None
-        self._collecting = 0
-        """The group commit that marks made now join."""
-        self._durable_through = -1
-        """The last group commit known durable: a commit waiting for one that already
-        included its state returns without syncing again."""
-        self.commits = 0
 
     # -- lifecycle
     def _open_sync(self) -> None:
@@ -221,53 +311,26 @@ class CheckpointStore:
 
     async def open(self) -> None:
         await asyncio.to_thread(self._open_sync)
-        self._flusher = asyncio.ensure_future(self._flush_periodically())
+        self._start_flushing()
 
-    async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
-        try:
-            if self._failed is None:
-                await self.flush()
-        finally:
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
-            if self._lock_file is not None:
-                self._lock_file.close()  # releases the flock
-                self._lock_file = None
+    def _is_open(self) -> bool:
+        return self._journal is not None
 
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.flush()
-            except Exception:  # kept in _failed: every later commit raises it
-                return
+    async def _release(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
 
     # -- states
-    def get(self, account: str, resource: str) -> StreamState:
-        state = self._states.get((account, resource))
-        return StreamState() if state is None else state.copy()
-
     def mark(
         self, account: str, resource: str, state: StreamState, sink: StreamSink | None
     ) -> None:
         """Save ``state`` with the next group commit, after ``sink`` is made durable."""
         key = (account, resource)
         self._dirty[key] = (_encode(key, state), sink)
-
-    async def commit(
-        self, account: str, resource: str, state: StreamState, sink: StreamSink | None
-    ) -> None:
-        """Save ``state`` now and return once it is durable. Commits made while another is
-        being written share the next one: hundreds of streams starting at once cost two
-        syncs, not hundreds in a row."""
-        self.mark(account, resource, state, sink)
-        await self.flush()
 
     async def forget_sink(self, account: str, resource: str) -> None:
         """Drop a pending commit's sink (it is closing); waits out a commit in progress."""
@@ -276,39 +339,14 @@ class CheckpointStore:
             if entry is not None:
                 self._dirty[(account, resource)] = (entry[0], None)
 
-    async def flush(self) -> None:
-        """Return once every state marked before the call is durable."""
-        wanted = self._collecting
-        async with self._commit_lock:
-            if isinstance(self._failed, LocalWriteError):
-                raise self._failed
-            if self._failed is not None:
-                raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
-            if self._journal is None:
-                raise RuntimeError("the checkpoint store is not open")
-            if self._durable_through >= wanted:
-                return  # written by the commit this call waited for
-            taken = self._collecting
-            self._collecting += 1
-            if not self._dirty:
-                self._durable_through = taken
-                return
-            batch, self._dirty = self._dirty, {}
-            sinks = [s for _, s in batch.values() if s is not None]
-            blocking = [s for s in sinks if hasattr(s, "sync_blocking")]
-            others = [s for s in sinks if not hasattr(s, "sync_blocking")]
-            lines = b"".join(line for line, _ in batch.values())
-            try:
-                await asyncio.gather(*(s.sync() for s in others))
-                await asyncio.to_thread(self._append_sync, blocking, lines)
-            except LocalWriteError as exc:  # e.g. the disk is full: nothing more can be promised
-                self._failed = exc
-                raise
-            except Exception as exc:
-                self._failed = exc
-                raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
-            self._durable_through = taken
-            self.commits += 1
+    async def _write_batch(self, batch: dict[StreamKey, tuple[bytes, StreamSink | None]]) -> None:
+        """The sinks made durable first, then the states appended and the journal synced."""
+        sinks = [s for _, s in batch.values() if s is not None]
+        blocking = [s for s in sinks if hasattr(s, "sync_blocking")]
+        others = [s for s in sinks if not hasattr(s, "sync_blocking")]
+        lines = b"".join(line for line, _ in batch.values())
+        await asyncio.gather(*(s.sync() for s in others))
+        await asyncio.to_thread(self._append_sync, blocking, lines)
 
     def _append_sync(self, sinks: list[Any], lines: bytes) -> None:
         _sync_all(sinks)
