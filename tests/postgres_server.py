@@ -15,7 +15,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,19 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+async def schema(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """A fresh schema per test, dropped after it: tests share one cluster (and account names)
+    without seeing each other's tables."""
+    asyncpg = pytest.importorskip("asyncpg")
+    from karbon_async.export._postgres import quote_ident
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield name
+    connection = await asyncpg.connect(postgres_server.dsn)
+    try:
+        await connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
+    finally:
+        await connection.close()

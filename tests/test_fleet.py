@@ -17,14 +17,13 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from postgres_server import PostgresServer, postgres_server
+from postgres_server import PostgresServer, postgres_server, schema
 from redis_server import RedisServer, redis_server
 
 import karbon_async as ka
@@ -33,7 +32,7 @@ from karbon_async.export import Account, StreamState
 from karbon_async.export._postgres import PostgresSink, quote_ident
 from karbon_async.testing import FakeKarbon
 
-__all__ = ["postgres_server", "redis_server"]  # the fixtures
+__all__ = ["postgres_server", "redis_server", "schema"]  # the fixtures
 
 celery = pytest.importorskip("celery")
 
@@ -97,20 +96,6 @@ def test_worker_visibility_timeout_from_flag_or_environment(
     assert "KARBON_FLEET_VISIBILITY_TIMEOUT must be a number" in capsys.readouterr().err
     with pytest.raises(ValueError, match="visibility_timeout"):
         make_app("redis://127.0.0.1:1/0", visibility_timeout=-1)
-
-
-@pytest.fixture
-async def schema(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    """A schema of its own per test: the tests share one cluster and the account names."""
-    import asyncpg
-
-    name = f"fleet_{uuid.uuid4().hex[:10]}"
-    yield name
-    connection = await asyncpg.connect(postgres_server.dsn)
-    try:
-        await connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
-    finally:
-        await connection.close()
 
 
 @pytest.fixture

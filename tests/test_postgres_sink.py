@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from postgres_server import PostgresServer, postgres_server
+from postgres_server import PostgresServer, postgres_server, schema
 
 import karbon_async as ka
 from karbon_async.export import (
@@ -24,7 +23,7 @@ from karbon_async.export import (
 from karbon_async.export._postgres import PostgresSink, quote_ident
 from karbon_async.testing import FakeKarbon
 
-__all__ = ["postgres_server"]  # the fixture
+__all__ = ["postgres_server", "schema"]  # the fixtures
 
 LIMIT = ka.RateLimit(50, 1.0)
 ALL = ["contacts", "organizations", "work-items", "users"]
@@ -34,19 +33,6 @@ COLLECTION = {
     "work-items": "WorkItems",
     "users": "Users",
 }
-
-
-@pytest.fixture
-async def schema(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    """A fresh schema per test, so tests share one cluster without seeing each other."""
-    asyncpg = pytest.importorskip("asyncpg")
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    yield name
-    connection = await asyncpg.connect(postgres_server.dsn)
-    try:
-        await connection.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
-    finally:
-        await connection.close()
 
 
 def accounts_of(fake: FakeKarbon) -> list[Account]:
