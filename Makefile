@@ -5,15 +5,38 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check \
-	conformance docs test-fleet bench-fleet bench-curve
+	conformance docs test-fleet bench-fleet bench-curve lock test-latest
 
-$(STAMP): pyproject.toml
+# Every dev, test and docs dependency at the exact version (and hashes) of the committed lock
+# file, so a fresh clone is green on any day; `make lock` refreshes it, `make test-latest` runs
+# the suite on the newest versions pyproject.toml allows, to see drift before it is locked in.
+LOCK := requirements-dev.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . \
+		--config-settings editable_mode=compat
 	touch $(STAMP)
 
 install: $(STAMP)
+
+lock:
+	$(PYTHON) -m venv .cache/lock-venv
+	.cache/lock-venv/bin/python -m pip install --quiet uv
+	.cache/lock-venv/bin/uv pip compile pyproject.toml --extra dev --extra docs --universal \
+		--python-version 3.10 --generate-hashes --index-url https://pypi.org/simple \
+		--custom-compile-command 'make lock' -o $(LOCK)
+
+LATEST := .venv-latest
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(LATEST)/bin/pip list --format=freeze
+	$(LATEST)/bin/mypy
+	$(LATEST)/bin/python -m pytest -W error -q
 
 lint: install
 	$(VENV)/bin/ruff check karbon_async tests benchmarks tools examples
@@ -81,14 +104,8 @@ bench-curve: install
 	$(PY) benchmarks/accounts_curve_bench.py --mode exporter typed --accounts 50 200 500 1000 --duration 30
 
 # The API reference (mkdocs-material + mkdocstrings) into the git-ignored site/; warnings fail.
-DOCS_STAMP := $(VENV)/.installed-docs
-
-$(DOCS_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[docs]' --config-settings editable_mode=compat
-	touch $(DOCS_STAMP)
-
-docs: $(DOCS_STAMP)
+docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site
+	rm -rf $(VENV) $(LATEST) .mypy_cache .ruff_cache .pytest_cache site
