@@ -1,4 +1,6 @@
-"""The ``karbon-async`` command line: ``export``, ``sandbox`` and ``demo``.
+"""The ``karbon-async`` command line: ``export``, ``sandbox``, ``demo`` and ``fleet``, one module
+each, listed in one table (``_main.COMMANDS``); what they share is in ``_common``, and the export's
+progress views and summary in ``_progress`` and ``_summary``.
 
 Progress (``--progress``) is rich live bars on a terminal and plain lines otherwise (one per
 account every few seconds and one per finished stream, flushed as written, so a redirected log
@@ -11,6 +13,6 @@ per account and error; so does a local file that cannot be written (the disk is 
 line naming it.
 """
 
-from ._main import build_parser, main
+from ._main import COMMANDS, build_parser, main
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]

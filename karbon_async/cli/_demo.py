@@ -10,8 +10,8 @@ from typing import Any
 from .._cli_inputs import check_writable
 from .._limits import RateLimit
 from ..export import DEFAULT_RESOURCES, Account, Exporter
-from ._common import EXIT_FAILED
-from ._progress import VIEWS, EventRelay, resolve_progress, run_with_view
+from ._common import EXIT_FAILED, _positive_int, _positive_seconds
+from ._progress import VIEWS, EventRelay, _add_progress, resolve_progress, run_with_view
 from ._summary import print_summary
 
 
@@ -104,3 +104,22 @@ async def run_demo(args: argparse.Namespace) -> int:
         f"Files: {out}"
     )
     return 0 if report.ok and total_429 == 0 else EXIT_FAILED
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    return asyncio.run(run_demo(args))
+
+
+def add_parser(commands: Any) -> None:
+    """The command's parser, on the main parser's subparsers."""
+    demo = commands.add_parser("demo", help="export dozens of fake accounts at once, live")
+    demo.add_argument("--accounts", type=_positive_int, default=24)
+    demo.add_argument("--page-size", type=_positive_int, default=10)
+    demo.add_argument(
+        "--windows", type=_positive_int, default=2, help="windows of requests per account"
+    )
+    demo.add_argument("--requests", type=_positive_int, default=120)
+    demo.add_argument("--per", type=_positive_seconds, default=60.0)
+    demo.add_argument("--out", help="output directory (default: a new temporary one)")
+    demo.add_argument("--verbose", action="store_true", help="also print the per-stream table")
+    _add_progress(demo)

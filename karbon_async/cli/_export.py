@@ -15,10 +15,10 @@ from .._cli_inputs import (
     parse_since,
     resolve_resources_arg,
 )
-from ..export import Exporter, ExportReport, load_checkpoints
+from ..export import DEFAULT_RESOURCES, FORMATS, RESOURCES, Exporter, ExportReport, load_checkpoints
 from ..export._state import DONE, FINISHING
-from ._common import EXIT_FAILED
-from ._progress import VIEWS, EventRelay, resolve_progress, run_with_view
+from ._common import EXIT_FAILED, _positive_int
+from ._progress import VIEWS, EventRelay, _add_progress, resolve_progress, run_with_view
 from ._summary import StreamClock, print_summary, summary_document, write_summary
 
 
@@ -110,3 +110,52 @@ def finish_export(report: ExportReport, plain: bool) -> int:
             file=sys.stderr,
         )
     return 0 if report.ok else EXIT_FAILED
+
+
+def add_parser(commands: Any) -> None:
+    """The command's parser, on the main parser's subparsers."""
+    export = commands.add_parser(
+        "export",
+        help="export list resources of one or many accounts to files",
+        description="Credentials come from KARBON_BEARER_TOKEN and KARBON_ACCESS_KEY (optional "
+        "KARBON_BASE_URL, KARBON_ACCOUNT_NAME), or from --accounts FILE: a TOML file with "
+        "one [table] per account holding bearer_token, access_key and optionally base_url, "
+        "requests and per.",
+    )
+    export.add_argument(
+        "--resources",
+        default=",".join(DEFAULT_RESOURCES),
+        help=f"comma-separated, of: {', '.join(RESOURCES)}; 'all' for every one "
+        f"(default: {','.join(DEFAULT_RESOURCES)})",
+    )
+    destination = export.add_mutually_exclusive_group(required=True)
+    destination.add_argument("--out", help="output directory")
+    destination.add_argument(
+        "--to", help="postgresql://... : upsert into PostgreSQL instead (needs [postgres])"
+    )
+    export.add_argument("--format", choices=sorted(FORMATS), default="jsonl")
+    again = export.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true", help="continue the interrupted export in --out"
+    )
+    again.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard the interrupted export in --out and start over",
+    )
+    export.add_argument(
+        "--since",
+        help="'last' (since the previous sync's watermark) or an ISO date/time (taken as UTC "
+        "without an offset): only records changed since then, for resources sorted by "
+        "LastModifiedDateTime; others in full",
+    )
+    export.add_argument("--accounts", help="TOML file with one table per account")
+    export.add_argument(
+        "--page-size", type=_positive_int, default=100, help="records per page (default: 100)"
+    )
+    export.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="also write the per-account, per-resource summary to FILE as JSON",
+    )
+    _add_progress(export)

@@ -11,6 +11,7 @@ from typing import Any
 
 from .._cli_inputs import UsageError, check_output_file
 from .._limits import RateLimit
+from ._common import _count, _positive_int, _positive_seconds, _seconds, _tcp_port
 
 
 def _accounts_toml(fake: Any, limit: RateLimit) -> str:
@@ -77,3 +78,27 @@ async def run_sandbox(args: argparse.Namespace) -> int:
     finally:
         await fake.close()
     return 0
+
+
+def command_sandbox(args: argparse.Namespace) -> int:
+    return asyncio.run(run_sandbox(args))
+
+
+def add_parser(commands: Any) -> None:
+    """The command's parser, on the main parser's subparsers."""
+    sandbox = commands.add_parser("sandbox", help="serve FakeKarbon to try your own code on")
+    sandbox.add_argument("--port", type=_tcp_port, default=8080, help="0: any free port")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--accounts", type=_positive_int, default=5)
+    sandbox.add_argument("--size", type=_count, default=1000, help="records per collection")
+    sandbox.add_argument("--seed", type=int, default=0)
+    sandbox.add_argument("--requests", type=_positive_int, default=120)
+    sandbox.add_argument("--per", type=_positive_seconds, default=60.0)
+    sandbox.add_argument("--latency-min", type=_seconds, default=0.0)
+    sandbox.add_argument("--latency-max", type=_seconds, default=0.0)
+    sandbox.add_argument("--write-accounts", help="write an accounts TOML file for `export`")
+    sandbox.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept request bodies and parameters the spec forbids (default: answer 400)",
+    )
