@@ -4,8 +4,11 @@ A single hook factory serves every model: it maps snake_case fields to the API's
 (a key that differs only in case lands in its field too), keeps unknown keys in ``extra`` (and
 writes them back), and leaves ``UNSET`` fields out of bodies. Datetimes are timezone-aware
 (7-digit fractional seconds and date-only strings are accepted); money and other decimals are
-``Decimal``. Scalars are strict: a number where a string belongs is an error, never ``str()``-ed.
-A decoding failure is a ``ModelDecodeError`` naming the field path.
+``Decimal``. Scalars are strict: a number where a string belongs is an error, never ``str()``-ed;
+the one leniency is a numeric string where a number is documented, which Karbon sends and takes.
+A decoding failure is a ``ModelDecodeError`` naming the field path and carrying the raw JSON.
+Decoding is fast through per-model compiled decoders (``_decoder_compiler.py``), which give
+exactly what this converter gives or hand the record back to it.
 
 Request bodies go through ``request_document``, which also refuses, before anything is sent, a
 ``None`` where the spec does not allow null and a NaN or infinite number.
@@ -36,6 +39,7 @@ T = TypeVar("T")
 
 _EXTRA_KEY = "\x00extra"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_NUMERIC = re.compile(r"\s*[+-]?\d{1,30}(\.\d{0,30})?\s*")
 
 
 def api_name(field: attrs.Attribute[Any]) -> str:
@@ -117,11 +121,18 @@ def parse_str(value: object) -> str:
 
 
 def parse_int(value: object) -> int:
-    """An int from a JSON integer; a whole number written as ``2.0`` is accepted, ``2.5`` not."""
+    """An int from a JSON integer; a whole number written as ``2.0`` is accepted, ``2.5`` not.
+
+    So is a whole number written as a string (``"12"``): Karbon takes and gives numeric strings
+    for documented numbers (``AccountingDetail.FinancialYearEndDay``)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, Decimal | float) and math.isfinite(value) and value == int(value):
         return int(value)
+    if isinstance(value, str) and _NUMERIC.fullmatch(value):
+        number = Decimal(value.strip())
+        if number == number.to_integral_value():
+            return int(number)
     raise ValueError(f"not an integer: {value!r}")
 
 
@@ -275,7 +286,8 @@ _decoder = _decoders.lookup
 
 def structure(data: Any, cls: type[T]) -> T:
     """Decode the API's JSON (already parsed) into ``cls``; a failure is a ``ModelDecodeError``
-    whose message and ``path`` name the field (``WorkItem.FeeSettings.FeeValue``)."""
+    whose message and ``path`` name the field (``WorkItem.FeeSettings.FeeValue``) and whose
+    ``raw`` is ``data``."""
     decode = _decoder(cls)
     if decode is not None:
         try:
@@ -294,28 +306,66 @@ def structure(data: Any, cls: type[T]) -> T:
                 f"{where}: {what}" for where, what in failures[1:4]
             )
             message += ", ...)" if len(failures) > 4 else ")"
-        raise ModelDecodeError(message, path=path) from exc
+        raise ModelDecodeError(message, path=path, raw=data) from exc
 
 
-def structure_items(items: list[Any], cls: type[T]) -> list[T]:
-    """``[structure(item, cls) for item in items]``, with the decoder looked up once.
+def decode_each(
+    items: list[Any], cls: type[T]
+) -> tuple[list[T], list[tuple[int, ModelDecodeError]]]:
+    """Decode each item on its own: (the items that fit ``cls``, in order; the index and error
+    of each that does not). One item that does not fit never costs the others.
 
-    ``cls`` ``dict`` keeps the items as they came (the raw path); each must be a JSON object.
+    ``cls`` ``dict`` keeps the items as they came (the raw path); an item that is not a JSON
+    object does not fit it.
     """
     if cls is dict:
+        if all(type(item) is dict for item in items):
+            return items, []
+        kept, failed = [], []
         for index, item in enumerate(items):
-            if type(item) is not dict:
-                raise ModelDecodeError(
-                    f"expected a JSON object, got {type(item).__name__}", path=f"[{index}]"
+            if type(item) is dict:
+                kept.append(item)
+            else:
+                failed.append(
+                    (
+                        index,
+                        ModelDecodeError(
+                            f"expected a JSON object, got {type(item).__name__}",
+                            path="",
+                            raw=item,
+                        ),
+                    )
                 )
-        return items
+        return kept, failed  # type: ignore[return-value]
     decode = _decoder(cls)
     if decode is not None:
         try:
-            return [decode(item) for item in items]
+            return [decode(item) for item in items], []
         except Exception:  # structure() decides, item by item
             pass
-    return [structure(item, cls) for item in items]
+    decoded: list[T] = []
+    failures: list[tuple[int, ModelDecodeError]] = []
+    for index, item in enumerate(items):
+        try:
+            decoded.append(structure(item, cls))
+        except ModelDecodeError as exc:
+            failures.append((index, exc))
+    return decoded, failures
+
+
+def structure_items(items: list[Any], cls: type[T]) -> list[T]:
+    """``[structure(item, cls) for item in items]``, with the decoder looked up once; the first
+    item that does not fit raises, its path starting with its index (``[3].Contact.ContactKey``
+    reads "item 3, field ContactKey").
+
+    ``cls`` ``dict`` keeps the items as they came (the raw path); each must be a JSON object.
+    """
+    decoded, failures = decode_each(items, cls)
+    if failures:
+        index, error = failures[0]
+        where = f"[{index}]" + (f".{error.path}" if error.path else "")
+        raise ModelDecodeError(error.reason, path=where, raw=error.raw) from error
+    return decoded
 
 
 def _failures(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
