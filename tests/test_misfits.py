@@ -11,7 +11,9 @@ enum spelled another way), which decode.
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import io
 import json
 import logging
 from collections.abc import Sequence
@@ -241,9 +243,20 @@ async def test_the_exporter_writes_every_record_as_sent(tmp_path: Path) -> None:
     async with FakeKarbon(rate_limit=None) as fake:
         serve(fake, ENTRIES, PAGES)
         report = await Exporter(_accounts(fake), ["time-entries"], out=tmp_path).run()
-    assert report.ok
-    written = _lines(sorted((tmp_path / "acct-0").glob("time-entries*.jsonl")))
-    assert written == [item for page in PAGES for item in page]
+        assert report.ok
+        serve(fake, ENTRIES, PAGES)
+        csv_out = tmp_path / "csv"
+        as_csv = await Exporter(_accounts(fake), ["time-entries"], out=csv_out, format="csv").run()
+        assert as_csv.ok
+    every = [item for page in PAGES for item in page]
+    assert _lines(sorted((tmp_path / "acct-0").glob("time-entries*.jsonl"))) == every
+    text = (csv_out / "acct-0" / "time-entries.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert len(rows) == len(every)
+    assert [row[KEY] for row in rows] == [
+        str(item.get(KEY) or "") if isinstance(item, dict) else "" for item in every
+    ]
+    assert rows[7]["@value"] == "7"  # the item that is not an object, kept whole
 
 
 def contact(key: str, modified: Any = ..., **fields: Any) -> dict[str, Any]:
