@@ -44,6 +44,7 @@ from ._hooks import (
 )
 from ._invoices import TaxLine, invoice_tax_lines
 from ._limits import Lane, RateLimit
+from ._misfits import Misfit
 from ._model_base import UNSET, KarbonEnum, KarbonModel
 from ._odata import F, Field, Filter
 from ._pagination import Page, Paginator
@@ -91,6 +92,7 @@ __all__ = [
     "KarbonError",
     "KarbonModel",
     "Lane",
+    "Misfit",
     "NotFoundError",
     "Page",
     "PaginationError",

@@ -4,8 +4,11 @@ A single hook factory serves every model: it maps snake_case fields to the API's
 (a key that differs only in case lands in its field too), keeps unknown keys in ``extra`` (and
 writes them back), and leaves ``UNSET`` fields out of bodies. Datetimes are timezone-aware
 (7-digit fractional seconds and date-only strings are accepted); money and other decimals are
-``Decimal``. Scalars are strict: a number where a string belongs is an error, never ``str()``-ed.
-A decoding failure is a ``ModelDecodeError`` naming the field path.
+``Decimal``. Scalars are strict: a number where a string belongs is an error, never ``str()``-ed;
+the one leniency is a numeric string where a number is documented, which Karbon sends and takes.
+A decoding failure is a ``ModelDecodeError`` naming the field path and carrying the raw JSON.
+Decoding is fast through per-model compiled decoders (``_decoder_compiler.py``), which give
+exactly what this converter gives or hand the record back to it.
 
 Request bodies go through ``request_document``, which also refuses, before anything is sent, a
 ``None`` where the spec does not allow null and a NaN or infinite number.
@@ -26,6 +29,9 @@ import cattrs
 from cattrs.errors import AttributeValidationNote, BaseValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._decoder_compiler import Decoders, DecodeRules
+from ._decoder_compiler import is_model as _is_model
+from ._decoder_compiler import union_args as _union_args
 from ._exceptions import ModelDecodeError
 from ._model_base import API_NAME, UNSET, KarbonEnum, KarbonModel, Unset, _Unset
 
@@ -33,6 +39,7 @@ T = TypeVar("T")
 
 _EXTRA_KEY = "\x00extra"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_NUMERIC = re.compile(r"\s*[+-]?\d{1,30}(\.\d{0,30})?\s*")
 
 
 def api_name(field: attrs.Attribute[Any]) -> str:
@@ -114,11 +121,18 @@ def parse_str(value: object) -> str:
 
 
 def parse_int(value: object) -> int:
-    """An int from a JSON integer; a whole number written as ``2.0`` is accepted, ``2.5`` not."""
+    """An int from a JSON integer; a whole number written as ``2.0`` is accepted, ``2.5`` not.
+
+    So is a whole number written as a string (``"12"``): Karbon takes and gives numeric strings
+    for documented numbers (``AccountingDetail.FinancialYearEndDay``)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, Decimal | float) and math.isfinite(value) and value == int(value):
         return int(value)
+    if isinstance(value, str) and _NUMERIC.fullmatch(value):
+        number = Decimal(value.strip())
+        if number == number.to_integral_value():
+            return int(number)
     raise ValueError(f"not an integer: {value!r}")
 
 
@@ -138,10 +152,6 @@ def _finite_decimal(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"{value} cannot be sent: JSON has no NaN or infinity")
     return value
-
-
-def _is_model(cls: Any) -> bool:
-    return isinstance(cls, type) and issubclass(cls, KarbonModel) and attrs.has(cls)
 
 
 def _admits_unset(cls: Any) -> bool:
@@ -255,204 +265,29 @@ def _make_converter() -> cattrs.Converter:
 _converter = _make_converter()
 
 
-class _Fallback(Exception):
-    """A compiled decoder met a value it leaves to the converter's hooks."""
+def _splitter(cls: type[KarbonModel]) -> Callable[[Mapping[str, Any]], Any]:
+    keys = _keys(cls)
+    return lambda data: _split_unknown(data, keys)
 
 
-def _fallback() -> Any:
-    raise _Fallback
-
-
-_MISSING = object()
-_SCALARS: dict[Any, tuple[str, Callable[[Any], Any]]] = {
-    str: ("str", parse_str),
-    int: ("int", parse_int),
-    bool: ("bool", parse_bool),
-}
-_PARSERS: dict[Any, Callable[[Any], Any]] = {
-    dt.datetime: parse_datetime,
-    dt.date: parse_date,
-    Decimal: parse_decimal,
-}
-
-
-_ENUM_TABLES: dict[type[KarbonEnum], dict[str, KarbonEnum]] = {}
-_ENUM_TABLE_LIMIT = 1024  # spellings remembered per enum beyond its members' own values
-
-
-def _enum_table(cls: type[KarbonEnum]) -> dict[str, KarbonEnum]:
-    """JSON string -> what ``cls(string)`` gives, filled as strings are met: an alias or an
-    unknown value then costs one dict lookup rather than the enum's ``_missing_``."""
-    table = _ENUM_TABLES.get(cls)
-    if table is None:
-        table = _ENUM_TABLES[cls] = dict(cls._value2member_map_)
-    return table
-
-
-def _remember_enum(value: object, cls: type[KarbonEnum], table: dict[str, KarbonEnum]) -> Any:
-    decoded = _structure_enum(value, cls)
-    if type(value) is str and len(table) < len(cls.__members__) + _ENUM_TABLE_LIMIT:
-        table[value] = decoded
-    return decoded
-
-
-class _Compiler:
-    """Writes one model's decoder as Python source: each field's hooks are chosen once, here,
-    and inlined, so decoding an item costs a dict lookup and a type test per field.
-
-    A compiled decoder gives exactly what the converter's hooks give, or raises: anything it
-    does not handle itself (a null where none is allowed, a string where a list belongs, a
-    ``Mapping`` that is not a dict) raises and the caller hands the item to the converter,
-    which decides, and which words the ``ModelDecodeError``.
-    """
-
-    def __init__(self) -> None:
-        self.names: dict[str, Any] = {"_fallback": _fallback, "_MISSING": _MISSING}
-        self.counter = 0
-
-    def bind(self, value: Any) -> str:
-        self.counter += 1
-        name = f"_{self.counter}"
-        self.names[name] = value
-        return name
-
-    def expr(self, tp: Any, var: str) -> str:
-        """An expression that decodes the JSON value named ``var`` into ``tp``."""
-        args = _union_args(tp)
-        if len(args) > 1:
-            # UNSET never comes from JSON; a None where the union has no None falls back.
-            rest = [arg for arg in args if arg is not type(None) and arg is not Unset]
-            if len(rest) != 1:
-                return self.generic(tp, var)
-            inner = self.expr(rest[0], var)
-            return f"(None if {var} is None else {inner})" if type(None) in args else inner
-        if tp in _SCALARS:
-            type_name, parse = _SCALARS[tp]
-            return f"({var} if type({var}) is {type_name} else {self.bind(parse)}({var}))"
-        if tp in _PARSERS:
-            return f"{self.bind(_PARSERS[tp])}({var})"
-        if isinstance(tp, type) and issubclass(tp, KarbonEnum):
-            table, found = self.bind(_enum_table(tp)), f"_w{self.counter}"
-            return (
-                f"({found} if ({found} := {table}.get({var})) is not None"
-                f" else {self.bind(_remember_enum)}({var}, {self.bind(tp)}, {table}))"
-            )
-        if _is_model(tp):
-            return f"{self.bind(_decoder_for(tp))}({var})"
-        if get_origin(tp) is list:
-            (item_type,) = get_args(tp)
-            self.counter += 1
-            item = f"_item{self.counter}"
-            return (
-                f"([{self.expr(item_type, item)} for {item} in {var}]"
-                f" if type({var}) is list else _fallback())"
-            )
-        if tp is Any:
-            return var
-        return self.generic(tp, var)
-
-    def generic(self, tp: Any, var: str) -> str:
-        return f"{self.bind(_converter.get_structure_hook(tp))}({var}, {self.bind(tp)})"
-
-    def construct(
-        self, cls: type[KarbonModel], arguments: list[tuple[attrs.Attribute[Any], str]]
-    ) -> list[str]:
-        """Source lines that build the instance from its decoded fields.
-
-        A frozen attrs ``__init__`` sets each field through a bound ``object.__setattr__``;
-        where that ``__init__`` would do nothing else (no validators, converters or init
-        hooks), writing the slots directly gives the same instance for half the cost.
-        """
-        slots = [getattr(cls, field.name, None) for field, _ in arguments]
-        plain = (
-            len(arguments) == len(attrs.fields(cls))
-            and all(isinstance(slot, types.MemberDescriptorType) for slot in slots)
-            and all(field.validator is None and field.converter is None for field, _ in arguments)
-            and not hasattr(cls, "__attrs_pre_init__")
-            and not hasattr(cls, "__attrs_post_init__")
-            and cls.__init__.__code__.co_filename.startswith("<attrs generated")
-        )
-        if not plain:
-            keywords = ", ".join(f"{field.alias}={value}" for field, value in arguments)
-            return [f"    return {self.bind(cls)}({keywords})"]
-        lines = [f"    instance = {self.bind(object.__new__)}({self.bind(cls)})"]
-        for slot, (_, value) in zip(slots, arguments, strict=True):
-            lines.append(f"    {self.bind(slot.__set__)}(instance, {value})")  # type: ignore[union-attr]
-        lines.append("    return instance")
-        return lines
-
-    def model(self, cls: type[KarbonModel]) -> Callable[[Any], Any]:
-        attrs.resolve_types(cls)
-        lines = [
-            "def decode(data):",
-            "    if type(data) is not dict:",
-            "        _fallback()",
-            f"    if not data.keys() <= {self.bind(_keys(cls).known)}:",
-            f"        data, extra = {self.bind(_split_unknown)}(data, {self.bind(_keys(cls))})",
-            "    else:",
-            "        extra = {}",
-        ]
-        arguments: list[tuple[attrs.Attribute[Any], str]] = []
-        for index, field in enumerate(attrs.fields(cls)):
-            if not field.init:
-                continue
-            if field.name == "extra":
-                arguments.append((field, "extra"))
-                continue
-            default = field.default
-            if default is attrs.NOTHING:
-                missing = "_fallback()"  # the converter says "required, but missing"
-            elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                if default.takes_self:
-                    raise TypeError(f"{cls.__name__}.{field.name}: a default that takes self")
-                missing = f"{self.bind(default.factory)}()"
-            else:
-                missing = self.bind(default)
-            value = f"_f{index}"
-            lines.append(f"    {value} = data.get({api_name(field)!r}, _MISSING)")
-            decoded = self.expr(field.type, value)
-            lines.append(f"    {value} = {missing} if {value} is _MISSING else {decoded}")
-            arguments.append((field, value))
-        lines.extend(self.construct(cls, arguments))
-        namespace = dict(self.names)
-        exec("\n".join(lines), namespace)  # source written above from field types
-        decode: Callable[[Any], Any] = namespace["decode"]
-        return decode
-
-
-_DECODERS: dict[Any, Callable[[Any], Any] | None] = {}
-
-
-def _decoder_for(cls: type[KarbonModel]) -> Callable[[Any], Any]:
-    """The compiled decoder of a model class, made on first use; a model that contains itself
-    reaches its own decoder through this lookup while that decoder is being written."""
-    found = _DECODERS.get(cls)
-    if found is not None:
-        return found
-    _DECODERS[cls] = lambda data: _DECODERS[cls](data)  # type: ignore[misc]
-    try:
-        decoder = _DECODERS[cls] = _Compiler().model(cls)
-    except BaseException:
-        del _DECODERS[cls]
-        raise
-    return decoder
-
-
-def _decoder(cls: Any) -> Callable[[Any], Any] | None:
-    try:
-        return _DECODERS[cls]
-    except KeyError:
-        if not _is_model(cls):
-            _DECODERS[cls] = None
-            return None
-        return _decoder_for(cls)
-    except TypeError:  # an unhashable type form: the converter handles it
-        return None
+_decoders = Decoders(
+    DecodeRules(
+        scalars={str: ("str", parse_str), int: ("int", parse_int), bool: ("bool", parse_bool)},
+        parsers={dt.datetime: parse_datetime, dt.date: parse_date, Decimal: parse_decimal},
+        enum=_structure_enum,
+        hook=_converter.get_structure_hook,
+        json_name=api_name,
+        known_keys=lambda cls: _keys(cls).known,
+        splitter=_splitter,
+    )
+)
+_decoder = _decoders.lookup
 
 
 def structure(data: Any, cls: type[T]) -> T:
     """Decode the API's JSON (already parsed) into ``cls``; a failure is a ``ModelDecodeError``
-    whose message and ``path`` name the field (``WorkItem.FeeSettings.FeeValue``)."""
+    whose message and ``path`` name the field (``WorkItem.FeeSettings.FeeValue``) and whose
+    ``raw`` is ``data``."""
     decode = _decoder(cls)
     if decode is not None:
         try:
@@ -471,28 +306,66 @@ def structure(data: Any, cls: type[T]) -> T:
                 f"{where}: {what}" for where, what in failures[1:4]
             )
             message += ", ...)" if len(failures) > 4 else ")"
-        raise ModelDecodeError(message, path=path) from exc
+        raise ModelDecodeError(message, path=path, raw=data) from exc
 
 
-def structure_items(items: list[Any], cls: type[T]) -> list[T]:
-    """``[structure(item, cls) for item in items]``, with the decoder looked up once.
+def decode_each(
+    items: list[Any], cls: type[T]
+) -> tuple[list[T], list[tuple[int, ModelDecodeError]]]:
+    """Decode each item on its own: (the items that fit ``cls``, in order; the index and error
+    of each that does not). One item that does not fit never costs the others.
 
-    ``cls`` ``dict`` keeps the items as they came (the raw path); each must be a JSON object.
+    ``cls`` ``dict`` keeps the items as they came (the raw path); an item that is not a JSON
+    object does not fit it.
     """
     if cls is dict:
+        if all(type(item) is dict for item in items):
+            return items, []
+        kept, failed = [], []
         for index, item in enumerate(items):
-            if type(item) is not dict:
-                raise ModelDecodeError(
-                    f"expected a JSON object, got {type(item).__name__}", path=f"[{index}]"
+            if type(item) is dict:
+                kept.append(item)
+            else:
+                failed.append(
+                    (
+                        index,
+                        ModelDecodeError(
+                            f"expected a JSON object, got {type(item).__name__}",
+                            path="",
+                            raw=item,
+                        ),
+                    )
                 )
-        return items
+        return kept, failed  # type: ignore[return-value]
     decode = _decoder(cls)
     if decode is not None:
         try:
-            return [decode(item) for item in items]
+            return [decode(item) for item in items], []
         except Exception:  # structure() decides, item by item
             pass
-    return [structure(item, cls) for item in items]
+    decoded: list[T] = []
+    failures: list[tuple[int, ModelDecodeError]] = []
+    for index, item in enumerate(items):
+        try:
+            decoded.append(structure(item, cls))
+        except ModelDecodeError as exc:
+            failures.append((index, exc))
+    return decoded, failures
+
+
+def structure_items(items: list[Any], cls: type[T]) -> list[T]:
+    """``[structure(item, cls) for item in items]``, with the decoder looked up once; the first
+    item that does not fit raises, its path starting with its index (``[3].Contact.ContactKey``
+    reads "item 3, field ContactKey").
+
+    ``cls`` ``dict`` keeps the items as they came (the raw path); each must be a JSON object.
+    """
+    decoded, failures = decode_each(items, cls)
+    if failures:
+        index, error = failures[0]
+        where = f"[{index}]" + (f".{error.path}" if error.path else "")
+        raise ModelDecodeError(error.reason, path=where, raw=error.raw) from error
+    return decoded
 
 
 def _failures(exc: BaseException, path: str) -> Iterator[tuple[str, str]]:
@@ -526,10 +399,6 @@ class _Slot:
     key: str
     model: type[KarbonModel] | None  # the model class of the value, or of its list items
     items_nullable: bool
-
-
-def _union_args(tp: Any) -> tuple[Any, ...]:
-    return get_args(tp) if get_origin(tp) in (Union, types.UnionType) else (tp,)
 
 
 _SLOTS: dict[type[KarbonModel], tuple[_Slot, ...]] = {}

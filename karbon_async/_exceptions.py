@@ -96,13 +96,26 @@ class ResponseDecodeError(TransportError):
 
 class ModelDecodeError(ResponseDecodeError, ValueError):
     """A JSON body does not fit its model; ``path`` names the field, JSON keys and list indexes
-    from the model class (``WorkItem.FeeSettings.FeeValue``). Raised by the decoder, which does
-    not know the request: ``method`` and ``url`` are empty unless the caller fills them in."""
+    from the model class (``WorkItem.FeeSettings.FeeValue``), ``reason`` says what is wrong and
+    ``raw`` is the JSON value that did not fit, as parsed (a record's dict). ``method`` and
+    ``url`` name the request when the caller knows it (``get()`` and list pages fill them in).
+    """
 
-    def __init__(self, message: str, *, path: str, method: str = "", url: str = "") -> None:
-        super().__init__(f"{path}: {message}", method=method, url=url, maybe_processed=True)
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        method: str = "",
+        url: str = "",
+        raw: Any = None,
+        position: str = "",
+    ) -> None:
+        where = f" ({position})" if position else ""
+        super().__init__(f"{path}: {message}{where}", method=method, url=url, maybe_processed=True)
         self.path = path
         self.reason = message
+        self.raw = raw
 
 
 class UnsafeURLError(KarbonError, ValueError):

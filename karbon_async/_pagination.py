@@ -13,6 +13,10 @@ are remembered in bounded memory (``LinkHistory``), so a list of any length stre
 memory: a loop back to any of the last 1,024 links is caught before it is fetched; a longer
 one before the listing is three times as long as where the loop closed (its pages come again
 till then).
+
+A record that does not fit its model never stops a listing either: it is set aside as a
+``Misfit`` (on ``page.misfits``, ``paginator.misfits``, passed to ``on_misfit``, logged once
+per field) and the listing goes on; ``strict=True`` raises instead (see ``_misfits.py``).
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ import asyncio
 import collections
 import contextlib
 import copy
+import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._converter import structure_items
+from ._converter import decode_each
 from ._exceptions import KarbonError, PaginationError
 from ._json_records import split_collection
+from ._misfits import MISFITS_KEPT, Misfit, MisfitLog, misfit
 from ._sender import json_document
 
 M = TypeVar("M")
@@ -44,9 +50,20 @@ class Page(Generic[M]):
     """Where the next page is; save it to resume later with ``list(resume_from=...)``."""
     count: int | None
     """``@odata.count``: the total number of matching records, when the API gives it."""
+    misfits: tuple[Misfit, ...] = ()
+    """The page's records that do not fit the model, set aside (``items`` holds the others)."""
 
 
-def parse_page(document: Any, model: type[M]) -> Page[M]:
+OnMisfit = Callable[[Misfit], Awaitable[None] | None]
+"""Called with each misfit as it is met; if it returns an awaitable, that is awaited. An
+exception it raises ends the listing (raise ``misfit.error()`` to stop at the first one)."""
+
+
+def parse_page(
+    document: Any, model: type[M], *, url: str = "", page_number: int = 1, strict: bool = False
+) -> Page[M]:
+    """The page in ``document``: the records that fit ``model``, and the misfits (``strict``:
+    the first misfit raises its ``ModelDecodeError``)."""
     if not isinstance(document, dict):
         raise ValueError(f"expected an OData collection object, got {type(document).__name__}")
     # The spec's Invoices/Payments schemas name the array "values"; the API sends "value".
@@ -54,11 +71,30 @@ def parse_page(document: Any, model: type[M]) -> Page[M]:
     if not isinstance(raw_items, list):
         raise ValueError("the collection's 'value' is not a list")
     count = document.get("@odata.count")
+    items, failures = decode_each(raw_items, model)
+    misfits = tuple(
+        misfit(error, model, page_url=url, page_number=page_number, index=index)
+        for index, error in failures
+    )
+    if strict and misfits:
+        raise misfits[0].error()
     return Page(
-        items=structure_items(raw_items, model),
+        items=items,
         next_link=document.get("@odata.nextLink") or None,
         count=int(count) if count is not None else None,
+        misfits=misfits,
     )
+
+
+async def report_misfits(
+    misfits: tuple[Misfit, ...], log: MisfitLog, on_misfit: OnMisfit | None
+) -> None:
+    for found in misfits:
+        log.log(found)
+        if on_misfit is not None:
+            result = on_misfit(found)
+            if inspect.isawaitable(result):
+                await result
 
 
 class LinkHistory:
@@ -97,7 +133,11 @@ class LinkHistory:
 
 
 class Paginator(Generic[M]):
-    """What ``list()`` returns. Nothing is sent until it is iterated; each iteration starts over."""
+    """What ``list()`` returns. Nothing is sent until it is iterated; each iteration starts over.
+
+    ``misfits``: the records of the latest iteration that did not fit the model (the first
+    1,000; ``misfit_count`` counts them all), each with its raw JSON, position, key and reason.
+    """
 
     def __init__(
         self,
@@ -108,6 +148,8 @@ class Paginator(Generic[M]):
         checked_link: Callable[[str], str],
         max_items: int | None,
         prefetch: bool,
+        strict: bool = False,
+        on_misfit: OnMisfit | None = None,
     ) -> None:
         self._first_url = first_url
         self._model = model
@@ -115,6 +157,10 @@ class Paginator(Generic[M]):
         self._checked_link = checked_link
         self._max_items = max_items
         self._prefetch = prefetch
+        self._strict = strict
+        self._on_misfit = on_misfit
+        self.misfits: list[Misfit] = []
+        self.misfit_count = 0
 
     def raw(self) -> Paginator[dict[str, Any]]:
         """The same list (same pages, limits, retries), its items the API's JSON objects as
@@ -140,11 +186,19 @@ class Paginator(Generic[M]):
                 for item in page.items:
                     yield item
 
-    async def _get_page(self, url: str) -> Page[M]:
+    async def _get_page(self, url: str, number: int) -> Page[M]:
         if self._model is bytes:
             texts, next_link, count = await self._fetch(url, split_collection)
             return Page(items=texts, next_link=next_link, count=count)
-        return parse_page(await self._fetch(url, json_document), self._model)
+        document = await self._fetch(url, json_document)
+        return parse_page(document, self._model, url=url, page_number=number, strict=self._strict)
+
+    async def _report(self, page: Page[M], log: MisfitLog) -> None:
+        if page.misfits:
+            self.misfit_count += len(page.misfits)
+            room = MISFITS_KEPT - len(self.misfits)
+            self.misfits.extend(page.misfits[: max(room, 0)])
+            await report_misfits(page.misfits, log, self._on_misfit)
 
     def _next_url(
         self, page: Page[M], followed: LinkHistory
@@ -160,7 +214,7 @@ class Paginator(Generic[M]):
             return None, PaginationError(
                 f"the API repeated a page link already followed: {url!r}", url=url
             )
-        if not page.items:
+        if not page.items and not page.misfits:
             return None, PaginationError(
                 f"the API sent an empty page that links to another one: {url!r}", url=url
             )
@@ -171,26 +225,35 @@ class Paginator(Generic[M]):
         """Pages in order; ``page.next_link`` of the last one is None."""
         remaining = self._max_items
         followed = LinkHistory(self._first_url)
+        self.misfits, self.misfit_count = (
+            [],
+            0,
+        )  # a new list: views copied from this one keep theirs
+        log = MisfitLog()
+        number = 1
         pending: asyncio.Task[Page[M]] | None = asyncio.ensure_future(
-            self._get_page(self._first_url)
+            self._get_page(self._first_url, number)
         )
         try:
             while pending is not None:
                 page = await pending
                 pending = None
+                await self._report(page, log)
                 if remaining is not None:
                     if len(page.items) >= remaining:
                         yield attrs.evolve(page, items=page.items[:remaining], next_link=None)
                         return
                     remaining -= len(page.items)
                 next_url, problem = self._next_url(page, followed)
+                if next_url is not None:
+                    number += 1
                 if next_url is not None and self._prefetch:
-                    pending = asyncio.ensure_future(self._get_page(next_url))
+                    pending = asyncio.ensure_future(self._get_page(next_url, number))
                 yield page
                 if problem is not None:
                     raise problem
                 if next_url is not None and pending is None:
-                    pending = asyncio.ensure_future(self._get_page(next_url))
+                    pending = asyncio.ensure_future(self._get_page(next_url, number))
         finally:
             if pending is not None:
                 pending.cancel()

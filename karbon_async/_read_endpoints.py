@@ -7,10 +7,12 @@ from typing import Any, Generic, TypeVar, overload
 
 from ._converter import structure
 from ._endpoint import Endpoint, Resource, send
+from ._exceptions import ModelDecodeError
 from ._generated._spec_types import OperationSpec
 from ._limits import Lane
+from ._misfits import MisfitLog
 from ._odata import Filter
-from ._pagination import Paginator, parse_page
+from ._pagination import OnMisfit, Paginator, parse_page, report_misfits
 from ._query import render_expand, render_filter, render_orderby
 
 M = TypeVar("M")
@@ -74,6 +76,8 @@ class ListMethod(Generic[M]):
         prefetch: bool = True,
         resume_from: str | None = None,
         lane: Lane | None = None,
+        strict: bool = False,
+        on_misfit: OnMisfit | None = None,
     ) -> Paginator[M]:
         """Stream the collection.
 
@@ -83,6 +87,10 @@ class ListMethod(Generic[M]):
         sent in the spec's order. ``top``: at most this many items in all. ``page_size``: items
         per request (``$top``; at most the endpoint's limit, which is also the default when it
         is below 100). ``resume_from``: a saved ``page.next_link``.
+
+        A record that does not fit the model is set aside, the listing goes on: it is on
+        ``page.misfits`` and ``paginator.misfits``, and passed to ``on_misfit``. ``strict``:
+        raise ``ModelDecodeError`` at the first page holding one instead.
         """
         endpoint = self._endpoint
         spec = endpoint.spec
@@ -137,6 +145,8 @@ class ListMethod(Generic[M]):
             checked_link=sender.checked_link,
             max_items=cap,
             prefetch=prefetch,
+            strict=strict,
+            on_misfit=on_misfit,
         )
 
 
@@ -173,7 +183,11 @@ class GetMethod(Generic[M]):
         document = await send(
             endpoint, self._resource, key=key, params=params, lane=lane, decode=True
         )
-        return structure(document, endpoint.model)
+        try:
+            return structure(document, endpoint.model)
+        except ModelDecodeError as exc:  # the record does not fit: its JSON is on the error
+            exc.method, exc.url = endpoint.method, endpoint.url(self._resource, key, params)
+            raise
 
 
 class SingletonEndpoint(Endpoint, Generic[M]):
@@ -204,8 +218,13 @@ class SingletonMethod(Generic[M]):
         self.__doc__ = f"Get ({endpoint.operation_id})."
 
     async def __call__(self, *, lane: Lane | None = None) -> M:
-        document = await send(self._endpoint, self._resource, lane=lane, decode=True)
-        return structure(document, self._endpoint.model)
+        endpoint = self._endpoint
+        document = await send(endpoint, self._resource, lane=lane, decode=True)
+        try:
+            return structure(document, endpoint.model)
+        except ModelDecodeError as exc:
+            exc.method, exc.url = endpoint.method, endpoint.url(self._resource, None)
+            raise
 
 
 class KeyedListEndpoint(Endpoint, Generic[M]):
@@ -236,7 +255,21 @@ class KeyedListMethod(Generic[M]):
         self._resource = resource
         self.__doc__ = f"List by key ({endpoint.operation_id})."
 
-    async def __call__(self, key: str, *, lane: Lane | None = None) -> list[M]:
-        document = await send(self._endpoint, self._resource, key=key, lane=lane, decode=True)
+    async def __call__(
+        self,
+        key: str,
+        *,
+        lane: Lane | None = None,
+        strict: bool = False,
+        on_misfit: OnMisfit | None = None,
+    ) -> list[M]:
+        """The records that fit the model; one that does not is logged and passed to
+        ``on_misfit`` (``strict``: it raises ``ModelDecodeError``), as in a listing."""
+        endpoint = self._endpoint
+        document = await send(endpoint, self._resource, key=key, lane=lane, decode=True)
         # Read like a page: the spec does not require the list, so a body without one is empty.
-        return parse_page(document, self._endpoint.model).items
+        page = parse_page(
+            document, endpoint.model, url=endpoint.url(self._resource, key), strict=strict
+        )
+        await report_misfits(page.misfits, MisfitLog(), on_misfit)
+        return page.items

@@ -20,8 +20,8 @@ from karbon_async.export import (
     ExportStateError,
     StreamState,
 )
-from karbon_async.export._postgres import PostgresSink, quote_ident
-from karbon_async.testing import FakeKarbon
+from karbon_async.export._postgres import PostgresSink, keyless_key, quote_ident
+from karbon_async.testing import FakeKarbon, Fault
 
 __all__ = ["postgres_server", "schema"]  # the fixtures
 
@@ -225,3 +225,32 @@ async def test_two_exporters_never_work_on_one_account_at_once(
             await store.close()
         report = await exporter(fake, PostgresSink(postgres_server.dsn, schema=schema)).run()
         assert report.ok
+
+
+async def test_records_without_their_key_are_stored_not_skipped(
+    postgres_server: PostgresServer, schema: str
+) -> None:
+    items: list[Any] = [
+        {"PaymentKey": "P1", "GrossAmount": 1.5},
+        {"InvoiceKey": "I2", "GrossAmount": 2},  # the spec's example: no PaymentKey
+        {"PaymentKey": None},
+        7,  # not an object
+        {"PaymentKey": "P5", "GrossAmount": "not a number"},
+    ]
+    async with FakeKarbon(rate_limit=None) as fake:
+        fake.add_fault(Fault.status(200, {"value": items}), path="/v3/Payments", method="GET")
+        sink = PostgresSink(postgres_server.dsn, schema=schema)
+        report = await exporter(fake, sink, ["payments"]).run()
+    assert report.ok, report.failures
+    stored = {
+        r["key"]: json.loads(r["record"])
+        for r in await rows(postgres_server.dsn, schema, "payments")
+    }
+    texts = [json.dumps(item, separators=(",", ":")) for item in items]
+    assert stored == {
+        "P1": items[0],
+        keyless_key(texts[1]): items[1],
+        keyless_key(texts[2]): items[2],
+        keyless_key(texts[3]): 7,
+        "P5": items[4],
+    }

@@ -481,7 +481,8 @@ CLASS_RENAMES: dict[str, str] = {
 }
 
 # The key of every record model (by final class name): typed ``str`` and required when decoding,
-# because a record without its key is of no use.
+# because a record without its key is of no use. Not Payment: the spec's own getPayments example
+# has no PaymentKey (an InvoiceKey instead), so a payment without one is decoded, its key None.
 RECORD_KEYS: dict[str, str] = {
     "BusinessCardWithEntity": "BusinessCardKey",
     "ClientGroup": "ClientGroupKey",
@@ -503,7 +504,6 @@ RECORD_KEYS: dict[str, str] = {
     "OrganizationSummary": "OrganizationKey",
     "OrganizationWithBusinessCards": "OrganizationKey",
     "PatchedOrganization": "OrganizationKey",
-    "Payment": "PaymentKey",
     "Role": "Key",
     "Team": "TeamKey",
     "TimeEntry": "IndividualTimeEntryKey",

@@ -2753,7 +2753,7 @@ class PatchedOrganization(KarbonModel):
 class Payment(KarbonModel):
     """A Karbon Payment record."""
 
-    payment_key: str
+    payment_key: str | None = None
     """The unique key assigned to an payment by Karbon."""
     payment_reference: str | None = None
     """The Karbon reference number of the payment."""

@@ -10,8 +10,11 @@
 ``record`` is the record as the API sent it (JSON, so that fields Karbon adds later are kept
 without a migration; index or project it with views as needed). Rows are upserted on
 (account, key). ``writes`` counts the upserts of a row: after one export pass every row has 1,
-which is how exactly-once can be audited. ``deleted_at`` is set, not the row removed, on records
-that a *completed full* pass did not see; a later pass that sees the record again clears it.
+which is how exactly-once can be audited. A record without its key (or an item that is not a
+JSON object) is stored too, never skipped: its key is ``~sha256:`` and the first 32 hex digits
+of the SHA-256 of its JSON text, so the same record sent again is the same row. ``deleted_at``
+is set, not the row removed, on records that a *completed full* pass did not see; a later pass
+that sees the record again clears it.
 
 Checkpoints (next link, counts, watermarks) live in ``karbon_export_checkpoints``. The sink
 buffers each page's rows in memory and the checkpoint store writes them together with the
@@ -30,8 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -83,6 +88,14 @@ def _asyncpg() -> Any:
         ) from exc
 
 
+logger = logging.getLogger("karbon_async.export")
+
+
+def keyless_key(text: str) -> str:
+    """The row key of a record that has none: the same for the same JSON text."""
+    return "~sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 class PostgresStream:
     """One (account, resource) stream: pages wait here until the checkpoint store commits them
     with the stream's checkpoint."""
@@ -95,6 +108,7 @@ class PostgresStream:
         self.run_id = run_id
         self.table = sink.table_for(info.resource)
         self._pending: dict[str, str] = {}
+        self._keyless = 0
 
     async def write_page(self, records: Sequence[Record]) -> Any:
         field = self.info.resource.key_field
@@ -105,10 +119,16 @@ class PostgresStream:
             texts = [encode_record(record).decode() for record in records]
         for key, text in zip(keys, texts, strict=True):
             if key is None:
-                raise ExportStateError(
-                    f"a {self.info.resource.name} record of {self.info.account} has no "
-                    f"{field}: it cannot be upserted"
-                )
+                key = keyless_key(text)
+                if not self._keyless:
+                    logger.warning(
+                        "%s of %s: a record without %s is stored under key %s",
+                        self.info.resource.name,
+                        self.info.account,
+                        field,
+                        key,
+                    )
+                self._keyless += 1
             # A record seen twice before a commit (it moved between pages) is stored once.
             self._pending[str(key)] = text
         return self.run_id  # the position: resuming keeps the run, so deletions stay right

@@ -37,6 +37,9 @@ class StreamProgress:
     """``@odata.count`` of the collection (all of it, also for an incremental sync)."""
     page_retries: int = 0
     """Pages fetched again after the client's own retries gave up (e.g. a truncated body)."""
+    unreadable_watermarks: int = 0
+    """Records of an incremental sync written without a readable modified date-time (missing,
+    null, not a date-time): they neither end the sync nor move the watermark."""
     error: str | None = None
     output: str | None = None
 

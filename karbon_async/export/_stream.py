@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import math
 import time
 from collections.abc import AsyncGenerator
@@ -21,6 +22,8 @@ from ._progress import AccountProgress, ExportEvent, StreamProgress
 from ._registry import ExportResource
 from ._state import DONE, FINISHING, RUNNING, CheckpointStore, RunState, StreamState
 from ._writers import ExportStateError, Records, Sink, StreamInfo, StreamSink
+
+logger = logging.getLogger("karbon_async.export")
 
 
 def _retryable(error: BaseException, policy: RetryPolicy) -> bool:
@@ -148,11 +151,9 @@ class StreamRunner:
             limit = getattr(declared, "max_page_size", options.page_size)
             sized["page_size"] = min(options.page_size, limit)
         field = resource.modified_field
-        since = (
-            parse_datetime(run.changes_since)
-            if run.incremental and run.changes_since is not None
-            else None
-        )
+        # A saved watermark that is not a date-time (written by an older version from a
+        # malformed record) reads everything again rather than failing every later sync.
+        since = _moment(run.changes_since) if run.incremental else None
         policy = options.retry or RetryPolicy()
         failures = 0
         while True:
@@ -177,12 +178,11 @@ class StreamRunner:
                         records = page.items
                         next_link = page.next_link
                         if run.incremental and field is not None:
-                            if run.new_watermark is None and records:
-                                run.new_watermark = field_values(records[:1], field)[0]
-                            if since is not None:
-                                fresh = _fresh_count(records, field, since)
-                                if fresh < len(records):
-                                    records, next_link = records[:fresh], None
+                            fresh, newest = _fresh(records, field, since, stream)
+                            if _later(newest, run.new_watermark):
+                                run.new_watermark = newest
+                            if fresh < len(records):
+                                records, next_link = records[:fresh], None
                         run.position = await sink.write_page(Records(records))
                         run.pages += 1
                         run.records += len(records)
@@ -209,9 +209,48 @@ class StreamRunner:
                 )
 
 
-def _fresh_count(records: list[bytes], field: str, since: dt.datetime) -> int:
-    """How many leading records (newest first) changed after ``since``."""
+def _fresh(
+    records: list[bytes], field: str, since: dt.datetime | None, stream: StreamProgress
+) -> tuple[int, str | None]:
+    """How many leading records (newest first) changed after ``since``, and the newest
+    watermark among them, as sent.
+
+    A record whose watermark is missing or not a date-time is written like the others, but it
+    neither ends the scan nor moves the watermark: the scan ends at the first record with a
+    readable watermark at or before ``since``."""
+    newest: str | None = None
+    newest_at: dt.datetime | None = None
     for index, value in enumerate(field_values(records, field)):
-        if not isinstance(value, str) or parse_datetime(value) <= since:
-            return index
-    return len(records)
+        moment = _moment(value)
+        if moment is None:
+            if not stream.unreadable_watermarks:
+                logger.warning(
+                    "%s: a record without a readable %s was written; it does not move the "
+                    "watermark",
+                    stream.resource,
+                    field,
+                )
+            stream.unreadable_watermarks += 1
+            continue
+        if since is not None and moment <= since:
+            return index, newest
+        if newest_at is None or moment > newest_at:
+            newest, newest_at = value, moment
+    return len(records), newest
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def _later(candidate: str | None, current: str | None) -> bool:
+    """Whether ``candidate`` is a watermark later than ``current`` (an unreadable one loses)."""
+    if candidate is None:
+        return False
+    now = _moment(current)
+    return now is None or parse_datetime(candidate) > now

@@ -396,6 +396,14 @@ def flatten(record: Record, prefix: str = "", out: dict[str, Any] | None = None)
     return out
 
 
+def _row(record: Any) -> dict[str, Any]:
+    """A record's CSV columns; an item that is not a JSON object (the API's misfit) is kept
+    whole, as JSON text in the ``@value`` column, rather than stopping the export."""
+    if isinstance(record, Mapping):
+        return flatten(record)
+    return {"@value": encode_exact(record)}
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -416,7 +424,7 @@ class CsvStream(JsonlStream):
     extension = "csv"
 
     def _encode(self, records: Sequence[Record]) -> bytes:
-        return b"".join(encode_record(flatten(r)) for r in records)
+        return b"".join(encode_record(_row(r)) for r in records)
 
     def _convert_sync(self) -> Path:
         stage = self._file.part

@@ -290,6 +290,12 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 NOTE = {"type": "object", "properties": {"Id": {"type": "string"}, "Body": {"type": "string"}}}
+CONTACTS = {
+    "type": "object",
+    "properties": {
+        "value": {"type": "array", "items": {"properties": {"ContactKey": {"type": "string"}}}}
+    },
+}
 PAYMENTS = {
     "type": "object",
     "properties": {
@@ -305,9 +311,12 @@ def test_tighten_requires_the_record_key_of_the_response_model_and_of_list_items
     spec = _spec()
     note = tighten(spec.bundled(NOTE), "getNoteByNoteKey", request=False)
     assert note["required"] == ["Id"]
+    contacts = tighten(spec.bundled(CONTACTS), "getAllContacts", request=False)
+    assert contacts["properties"]["value"]["items"]["required"] == ["ContactKey"]
+    assert "required" not in contacts
+    # A payment may come without its key (the spec's own example has none): not tightened.
     payments = tighten(spec.bundled(PAYMENTS), "getPayments", request=False)
-    assert payments["properties"]["values"]["items"]["required"] == ["PaymentKey"]
-    assert "required" not in payments
+    assert "required" not in payments["properties"]["values"]["items"]
     referenced = tighten(
         spec.bundled({"$ref": "#/components/schemas/Thing"}), "getNoteByNoteKey", request=False
     )
