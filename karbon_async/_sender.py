@@ -14,7 +14,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ import attrs
 from ._budget import Budget
 from ._exceptions import (
     APIStatusError,
+    ConnectError,
     EventLoopMismatchError,
     RateLimitError,
     ResponseDecodeError,
@@ -41,7 +42,7 @@ from ._hooks import (
 from ._json_records import CollectionShapeError
 from ._limits import Lane
 from ._raw import note as note_raw_response
-from ._retry import OnRetry, RetryPolicy, call_with_retries
+from ._retry import OnRetry, RetryPolicy, call_with_retries, is_refused, retried_by
 from ._transport import (
     Request,
     Response,
@@ -217,9 +218,33 @@ class RequestSender:
         async def attempt() -> Response:
             return await self._attempt(request, lane, observed, accept_redirect)
 
-        policy = retry or self.retry
-        return await call_with_retries(
-            attempt, method=method, policy=policy, on_retry=observed.on_retry(policy)
+        return await self._with_retries(attempt, method, retry or self.retry, observed)
+
+    async def _with_retries(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        method: str,
+        policy: RetryPolicy,
+        observed: _Observed,
+    ) -> T:
+        try:
+            return await call_with_retries(
+                attempt, method=method, policy=policy, on_retry=observed.on_retry(policy)
+            )
+        except ConnectError as error:
+            if is_refused(error):
+                self._word_refused(error)
+            raise
+
+    def _word_refused(self, error: ConnectError) -> None:
+        """One line that says what to fix: a refused connection to the configured origin is
+        almost always a wrong base URL (or a server that is down)."""
+        mark = retried_by(error)
+        tries = f" ({mark.attempts} attempts)" if mark is not None and mark.attempts > 1 else ""
+        error.args = (
+            f"connection refused by {self.base_url}{tries}: nothing is listening there. Check "
+            "the base URL (KARBON_BASE_URL, or base_url= of KarbonClient) and that the server "
+            "is up",
         )
 
     async def send_json(
@@ -244,10 +269,7 @@ class RequestSender:
         async def attempt() -> Any:
             return decode_json(await self._attempt(request, lane, observed), method, decode)
 
-        policy = retry or self.retry
-        return await call_with_retries(
-            attempt, method=method, policy=policy, on_retry=observed.on_retry(policy)
-        )
+        return await self._with_retries(attempt, method, retry or self.retry, observed)
 
     def _build(
         self,
