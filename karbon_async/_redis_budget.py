@@ -44,8 +44,10 @@ Redis unreachable (``on_unavailable``):
 
 * ``"wait"`` (default): callers wait while the budget reconnects with exponential backoff
   (``backoff`` seconds, doubled up to ``max_backoff``, full jitter: processes that lost Redis
-  together do not all come back at once). Releases and 429s that could not be
-  written are remembered locally and written on reconnection. Exact, at the cost of progress.
+  together do not all come back at once; the retry module's schedule, never giving up while
+  the budget is open, so at most ``max_backoff`` between two attempts). Releases and 429s
+  that could not be written are remembered locally and written on reconnection. Exact, at the
+  cost of progress.
 * ``"local"``: callers are served by a local sliding window of
   ``max(1, requests // expected_processes)`` slots per process. Its count includes this
   process's slots taken through Redis before the outage (not a fresh ``AccountBudget``, which
@@ -93,7 +95,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from ._budget import BudgetSnapshot, Permit
 from ._exceptions import ConfigurationError
 from ._limits import Lane, RateLimit
-from ._retry import backoff_delay
+from ._retry import RetryRule, RetrySchedule
 from ._urls import normalise_base_url
 
 if TYPE_CHECKING:
@@ -454,7 +456,14 @@ class RedisBudget:
         self._per_ms = limit.per * 1000.0
         self._lease = 2 * limit.per + request_timeout
         self._ticket_ttl = ticket_ttl
-        self._backoff = (backoff, max_backoff)
+        errors = self._errors
+        self._reconnect = RetryRule(
+            "Redis budget reconnect",
+            lambda error, attempts: isinstance(error, errors),
+            max_attempts=None,  # while the budget is open: nothing else can be done
+            base_delay=backoff,
+            max_delay=max_backoff,
+        )
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._release_script = self._redis.register_script(_RELEASE)
         self._cool_down_script = self._redis.register_script(_COOL_DOWN)
@@ -695,7 +704,7 @@ class RedisBudget:
     async def _dispatch_forever(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
-        failures = 0  # reconnection attempts failed in a row
+        reconnect = self._reconnect.schedule()
         next_try = 0.0  # while Redis is unreachable: when to try it again
         # Checked as well as being cancelled: redis-py (8.1) can swallow a cancel that lands
         # during a script call, and the loop would then run on after aclose().
@@ -718,7 +727,7 @@ class RedisBudget:
                     if self._unavailable:
                         logger.warning("Redis budget %s: Redis reachable again", self.account[:8])
                     self._unavailable = False
-                    failures = 0
+                    reconnect.succeeded()
                 except self._errors as exc:
                     if not self._unavailable:
                         logger.warning(
@@ -731,8 +740,7 @@ class RedisBudget:
                         )
                     self._unavailable = True
                     self._need_restore = True
-                    failures += 1
-                    sleep = backoff_delay(failures, *self._backoff)
+                    sleep = self._reconnect_wait(reconnect, exc)
                     next_try = loop.time() + sleep
                     if self._on_unavailable == "local":
                         if not self._local_mode:
@@ -741,6 +749,12 @@ class RedisBudget:
                         sleep = min(sleep, self._grant_locally(loop))
             if sleep > 0 and not self._closed:
                 await self._sleep_unless_woken(loop, sleep)
+
+    def _reconnect_wait(self, reconnect: RetrySchedule, error: BaseException) -> float:
+        """The wait before reconnecting (``backoff`` doubled up to ``max_backoff``, full
+        jitter): the one retry module's schedule, which never gives up on a Redis error."""
+        wait = reconnect.failed(error)
+        return self._reconnect.max_delay if wait is None else wait
 
     async def _sleep_unless_woken(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
         # Not asyncio.wait_for: before Python 3.12 it swallows a cancel that arrives as the
@@ -842,23 +856,22 @@ class RedisBudget:
 
     async def _listen_forever(self) -> None:
         """Wake the dispatcher when another process releases a slot (pub/sub)."""
-        failures = 0
+        reconnect = self._reconnect.schedule()
         own = (self._instance, self._instance.encode())
         while not self._closed:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
-                failures = 0
+                reconnect.succeeded()
                 self._poke()  # (re)connected: anything may have changed meanwhile
                 while not self._closed:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30)
                     # Our own wake-ups are not news: the call that sent one had its reply.
                     if message is not None and message["data"] not in own:
                         self._poke()
-            except self._errors:
+            except self._errors as exc:
                 self._poke()
-                failures += 1
-                await asyncio.sleep(backoff_delay(failures, *self._backoff))
+                await asyncio.sleep(self._reconnect_wait(reconnect, exc))
             finally:
                 # redis-py < 8.2 leaves aclose untyped: a cast keeps mypy --strict quiet on both.
                 await cast("Callable[[], Awaitable[None]]", pubsub.aclose)()
