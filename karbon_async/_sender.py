@@ -143,7 +143,8 @@ class RequestSender:
         self.base_url = base_url.rstrip("/")
         self.origin = origin_of(self.base_url)
         self._budget_factory = budget_factory
-        self._budget: Budget | None = None
+        # A cell shared by with_options views: whichever resolves the budget first, all use it.
+        self._budget: list[Budget] = []
         self.retry = retry
         self._credentials = credentials
         self._transport = transport
@@ -158,21 +159,28 @@ class RequestSender:
     @property
     def budget(self) -> Budget:
         """The account's budget, resolved on first use (inside the event loop)."""
-        if self._budget is None:
-            self._budget = self._budget_factory()
-        return self._budget
+        if not self._budget:
+            self._budget.append(self._budget_factory())
+        return self._budget[0]
 
     _UNSET: Any = object()
 
     def with_options(
-        self, *, retry: RetryPolicy | None = None, timeout: Timeout | float | None = _UNSET
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | float | None = _UNSET,
+        hooks: Hooks | None = None,
     ) -> RequestSender:
-        """A view sharing transport, budget, hooks and cache, with another retry or timeout."""
+        """A view sharing transport, budget, event loop and cache, with another retry policy,
+        timeout or hooks."""
         clone = copy.copy(self)
         if retry is not None:
             clone.retry = retry
         if timeout is not RequestSender._UNSET:
             clone.timeout = as_timeout(timeout)
+        if hooks is not None:
+            clone.hooks = hooks
         return clone
 
     def _check_loop(self) -> None:
