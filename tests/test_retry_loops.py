@@ -16,6 +16,8 @@ import karbon_async as ka
 from karbon_async import _retry
 from karbon_async import webhooks as wh
 from karbon_async.export import Account, Exporter
+from karbon_async.export._options import ExportOptions
+from karbon_async.export._stream import page_rule
 from karbon_async.testing import FakeKarbon, Fault
 
 LIMIT = ka.RateLimit(100, 1.0)
@@ -235,3 +237,15 @@ async def test_the_subscription_keeper_stops_on_an_error_that_always_recurs() ->
         with pytest.raises(ka.UnsafeURLError):
             await asyncio.wait_for(keeper.run(interval=0.0), 5.0)
         assert checks == 3  # two logged failures, each followed by the next scheduled check
+
+
+def test_the_default_export_page_rule_worst_case() -> None:
+    """As ``page_rule``'s docstring states: 6 fetches, at most 31 s of backoff."""
+    rule = page_rule(ExportOptions())
+    assert rule.max_attempts == 6
+    assert rule.worst_wait() == 1 + 2 + 4 + 8 + 16
+    failure = ka.ServerError(status=503, method="GET", url="u", body=b"")
+    assert rule.schedule().failed(failure) is not None  # no client loop gave up on it
+    client_rule = _retry.request_rule(ka.RetryPolicy(), "GET")
+    assert not _retry._judge(client_rule, failure, 5)  # the client's 5th attempt: spent
+    assert rule.schedule().failed(failure) is None
