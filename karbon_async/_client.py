@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 
@@ -21,6 +22,7 @@ from ._urls import normalise_base_url, origin_of
 
 DEFAULT_BASE_URL = "https://api.karbonhq.com"
 DEFAULT_TIMEOUT = 60.0
+_UNSET: Any = RequestSender._UNSET
 
 
 class _LazyBudget:
@@ -57,6 +59,7 @@ class KarbonClient(ResourceSet):
         trust_env: bool = False,
         event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
         on_event: EventHook | None = None,
+        lane: Lane | None = None,
     ) -> None:
         credentials = Credentials(bearer_token=bearer_token, access_key=access_key)
         if not isinstance(base_url, str):
@@ -90,7 +93,7 @@ class KarbonClient(ResourceSet):
             timeout=timeout,
             hooks=Hooks(event_hooks, on_event),
         )
-        super().__init__(self._sender)
+        super().__init__(self._sender, lane=lane)
 
     @classmethod
     def from_env(cls, **options: object) -> KarbonClient:
@@ -122,15 +125,31 @@ class KarbonClient(ResourceSet):
     def with_options(
         self,
         *,
-        lane: Lane | None = None,
+        lane: Lane | None = _UNSET,
         retry: RetryPolicy | None = None,
-        timeout: Timeout | float | None = RequestSender._UNSET,
-    ) -> ResourceSet:
-        """The same client (session, budget, hooks) with calls in another lane, retry policy or
-        timeout (a number of seconds, a ``Timeout``, or None for no limit), e.g.
-        ``client.with_options(lane=Lane.INTERACTIVE, timeout=5).work_items.get(key)``."""
-        sender = self._sender.with_options(retry=retry, timeout=timeout)
-        return ResourceSet(sender, lane=lane)
+        timeout: Timeout | float | None = _UNSET,
+        event_hooks: Mapping[str, Sequence[EventHook]] | None = None,
+        on_event: EventHook | None = None,
+    ) -> KarbonClient:
+        """A view of this client: the whole client surface (resources, ``with_raw_response``,
+        ``budget``, ``with_options``, ``aclose``) on the same session, budget, event loop and
+        per-client cache, with calls in another ``lane`` (None: each operation's default),
+        ``retry`` policy, ``timeout`` (seconds, a ``Timeout``, or None for no limit) or hooks
+        (``event_hooks``/``on_event`` replace the view's; by default it keeps this client's).
+        Options left out are this client's, so views of views stack, e.g.
+        ``client.with_options(lane=Lane.INTERACTIVE, timeout=5).work_items.get(key)``.
+
+        Credentials, ``base_url``, ``rate_limit``, ``budget`` and the transport options
+        (``transport``, ``session``, ``proxy``, ``trust_env``) name another account or
+        connection: make another client for them. Closing a view (``aclose``, ``async with``)
+        does not close the shared session; close the client that made it."""
+        hooks = Hooks(event_hooks, on_event) if event_hooks or on_event is not None else None
+        view = object.__new__(type(self))
+        view._owns_transport = False
+        view._transport = self._transport
+        view._sender = self._sender.with_options(retry=retry, timeout=timeout, hooks=hooks)
+        ResourceSet.__init__(view, view._sender, lane=self._lane if lane is _UNSET else lane)
+        return view
 
     @property
     def with_raw_response(self) -> RawResources:

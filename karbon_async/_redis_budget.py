@@ -44,8 +44,10 @@ Redis unreachable (``on_unavailable``):
 
 * ``"wait"`` (default): callers wait while the budget reconnects with exponential backoff
   (``backoff`` seconds, doubled up to ``max_backoff``, full jitter: processes that lost Redis
-  together do not all come back at once). Releases and 429s that could not be
-  written are remembered locally and written on reconnection. Exact, at the cost of progress.
+  together do not all come back at once; the retry module's schedule, never giving up while
+  the budget is open, so at most ``max_backoff`` between two attempts). Releases and 429s
+  that could not be written are remembered locally and written on reconnection. Exact, at the
+  cost of progress.
 * ``"local"``: callers are served by a local sliding window of
   ``max(1, requests // expected_processes)`` slots per process. Its count includes this
   process's slots taken through Redis before the outage (not a fresh ``AccountBudget``, which
@@ -64,6 +66,12 @@ and the first process that notices the loss pauses the account for ``per`` secon
 covers the arrivals of processes that are gone. A process that only notices after that pause
 (it held no waiters and could not reach Redis for the whole pause) is not covered.
 
+Where things are: the Lua scripts are package files in ``_redis_scripts/`` (each starts with
+its KEYS/ARGV contract; ``release_slots.lua`` is the release function three of them include);
+this process's own slots, the mirror and the local fallback window, are a ``LocalWindow``
+(``_redis_window.py``); this module holds the process side: waiters, the background tasks and
+the reconnection.
+
 Why not ``limits`` or ``pyrate-limiter``: both count a hit when it is *taken* (a timestamp at
 acquire time, or a fixed/moving window counter) and have no way to hold a slot for the time a
 request is in flight and then until ``per`` after its response. A request acquired at ``t`` and
@@ -80,10 +88,12 @@ import asyncio
 import contextlib
 import hashlib
 import importlib
+import importlib.resources
 import itertools
 import logging
 import math
 import os
+import re
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -93,7 +103,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from ._budget import BudgetSnapshot, Permit
 from ._exceptions import ConfigurationError
 from ._limits import Lane, RateLimit
-from ._retry import backoff_delay
+from ._redis_window import LocalWindow
+from ._retry import RetryRule, RetrySchedule
 from ._urls import normalise_base_url
 
 if TYPE_CHECKING:
@@ -105,222 +116,21 @@ OnUnavailable = Literal["wait", "local"]
 
 _LANE_WEIGHT = 2**48  # ticket order score = lane * 2**48 + sequence: exact in a double
 
-# Releasing, shared by the scripts that carry releases (needs `now`, `per`, `limit` and KEYS
-# slots, queue). Each released slot stays taken until `per` after now (Redis's time as the
-# script runs, after the response arrived); it is (re-)added if Redis lost it, which can only
-# make the count larger. Waiters sleep until the expiry that frees their turn: returns true if
-# a release moved one of those expiries earlier (its new rank is below the last one any waiter
-# is sleeping on), and the caller then publishes a wake-up.
-_RELEASE_SLOTS = """
-local function release(first, last)
-  local wake = false
-  for i = first, last do
-    redis.call('ZADD', KEYS[1], now + per, ARGV[i])
-    local waiting = redis.call('ZCARD', KEYS[2])
-    if not wake and waiting > 0 then
-      local rank = redis.call('ZRANK', KEYS[1], ARGV[i])
-      wake = rank < redis.call('ZCARD', KEYS[1]) - limit + waiting
-    end
-  end
-  return wake
-end
-"""
-
-# Granting, ticket queue and fairness. Times are milliseconds of Redis's clock.
-# KEYS: slots (zset member -> expiry), queue (zset ticket -> order), tickets (zset ticket ->
-#       expiry), state (hash: gen, seq, cooldown)
-# ARGV: requests, lease_ms, ticket_ttl_ms, per_ms, channel, known_gen, gen_candidate,
-#       has_mirror (0/1), sender, n_cancel, cancel..., n_release, release..., then
-#       (ticket, lane) pairs
-# Reply: {status, gen, wait_ms, in_window, cooldown_ms, granted...}; status 0 = ok,
-#        1 = Redis lost its data: the caller re-writes its slots first (nothing granted or
-#        released). Wake-ups carry `sender`: a process ignores its own, whose reply it has.
-_ACQUIRE = (
-    """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local limit = tonumber(ARGV[1])
-local lease = tonumber(ARGV[2])
-local ttl = tonumber(ARGV[3])
-local per = tonumber(ARGV[4])
-local known = ARGV[6]
-"""
-    + _RELEASE_SLOTS
-    + """
-local has_mirror = ARGV[8] == '1'
-local gen = redis.call('HGET', KEYS[4], 'gen')
-if not gen then
-  gen = ARGV[7]
-  redis.call('HSET', KEYS[4], 'gen', gen)
-  if known ~= '' or has_mirror then
-    local cd = tonumber(redis.call('HGET', KEYS[4], 'cooldown') or '0')
-    redis.call('HSET', KEYS[4], 'cooldown', tostring(math.ceil(math.max(cd, now + per))))
-  end
-end
-if has_mirror and known ~= gen then
-  return {1, gen, 0, 0, 0}
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local changed = false
-local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for _, ticket in ipairs(dead) do
-  redis.call('ZREM', KEYS[2], ticket)
-  redis.call('ZREM', KEYS[3], ticket)
-  changed = true
-end
-local ncancel = tonumber(ARGV[10])
-for i = 11, 10 + ncancel do
-  local a = redis.call('ZREM', KEYS[2], ARGV[i])
-  redis.call('ZREM', KEYS[3], ARGV[i])
-  local b = redis.call('ZREM', KEYS[1], ARGV[i])
-  if a + b > 0 then changed = true end
-end
-local nrelease = tonumber(ARGV[11 + ncancel])
-local wake = release(12 + ncancel, 11 + ncancel + nrelease)
-local mine = {}
-for i = 12 + ncancel + nrelease, #ARGV, 2 do
-  local ticket = ARGV[i]
-  mine[ticket] = true
-  if not redis.call('ZSCORE', KEYS[2], ticket) then
-    local seq = redis.call('HINCRBY', KEYS[4], 'seq', 1)
-    redis.call('ZADD', KEYS[2], tonumber(ARGV[i + 1]) * 281474976710656 + seq, ticket)
-  end
-  redis.call('ZADD', KEYS[3], now + ttl, ticket)
-end
-local cd = tonumber(redis.call('HGET', KEYS[4], 'cooldown') or '0')
-local count = redis.call('ZCARD', KEYS[1])
-if cd > now then
-  return {0, gen, math.ceil(cd - now), count, math.ceil(cd - now)}
-end
-local granted = {}
-if count < limit then
-  local head = redis.call('ZRANGE', KEYS[2], 0, limit - count - 1)
-  for _, ticket in ipairs(head) do
-    if mine[ticket] then
-      redis.call('ZADD', KEYS[1], now + lease, ticket)
-      redis.call('ZREM', KEYS[2], ticket)
-      redis.call('ZREM', KEYS[3], ticket)
-      granted[#granted + 1] = ticket
-    end
-  end
-  count = count + #granted
-end
-local wait
-if count >= limit then
-  -- our first ticket at rank r needs r + 1 slots to free up: sleep until the expiry that
-  -- frees the last of them (a release that moves it earlier publishes a wake-up)
-  local r = nil
-  for ticket, _ in pairs(mine) do
-    local rank = redis.call('ZRANK', KEYS[2], ticket)
-    if rank and (r == nil or rank < r) then r = rank end
-  end
-  local e = math.min(count - limit + (r or 0), count - 1)
-  local nth = redis.call('ZRANGE', KEYS[1], e, e, 'WITHSCORES')
-  wait = tonumber(nth[2]) - now
-else
-  wait = ttl
-  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  if first[2] then wait = math.min(wait, tonumber(first[2]) - now) end
-end
-if wake or ((#granted > 0 or changed) and count < limit and redis.call('ZCARD', KEYS[2]) > 0) then
-  redis.call('PUBLISH', ARGV[5], ARGV[9])
-end
-wait = math.min(wait, ttl / 3)  -- keep our tickets alive
-local reply = {0, gen, math.max(0, math.ceil(wait)), count, 0}
-for _, ticket in ipairs(granted) do reply[#reply + 1] = ticket end
-return reply
-"""
-)
-
-# KEYS: slots, queue; ARGV: per_ms, channel, requests, sender, member... (this process's
-# releases gathered while no waiter of it needed a grant script call to carry them).
-_RELEASE = (
-    """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local per = tonumber(ARGV[1])
-local limit = tonumber(ARGV[3])
-"""
-    + _RELEASE_SLOTS
-    + """
-if release(5, #ARGV) then redis.call('PUBLISH', ARGV[2], ARGV[4]) end
-return 0
-"""
-)
-
-# KEYS: state; ARGV: seconds_ms. The shared cool-down end only ever moves later.
-_COOL_DOWN = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local cd = tonumber(redis.call('HGET', KEYS[1], 'cooldown') or '0')
-local new = math.max(cd, now + tonumber(ARGV[1]))
-redis.call('HSET', KEYS[1], 'cooldown', tostring(math.ceil(new)))
-return math.ceil(new - now)
-"""
-
-# KEYS: slots, state; ARGV: gen_candidate, per_ms, cooldown_ms, then (member, remaining_ms)
-# pairs. Writes this process's slots back (after an outage or a restart) and returns the gen.
-_RESTORE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local cd = tonumber(redis.call('HGET', KEYS[2], 'cooldown') or '0')
-local gen = redis.call('HGET', KEYS[2], 'gen')
-if not gen then
-  gen = ARGV[1]
-  redis.call('HSET', KEYS[2], 'gen', gen)
-  cd = math.max(cd, now + tonumber(ARGV[2]))
-end
-cd = math.max(cd, now + tonumber(ARGV[3]))
-redis.call('HSET', KEYS[2], 'cooldown', tostring(math.ceil(cd)))
-for i = 4, #ARGV, 2 do
-  local score = now + tonumber(ARGV[i + 1])
-  local old = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if not old or tonumber(old) < score then redis.call('ZADD', KEYS[1], score, ARGV[i]) end
-end
-return gen
-"""
+SCRIPTS = "_redis_scripts"
+"""The Lua scripts' folder in the package (package data): every decision is made in them."""
 
 
-# KEYS: slots, queue, tickets; ARGV: this process's ticket prefix, channel, per_ms, requests,
-# n_release, release..., keep... First writes the releases not yet written. Then removes this
-# process's tickets, and its slots scored more than `per` ahead: those are grants whose reply
-# never arrived (their request was never sent). Slots of sent requests score at most `per`
-# ahead once released and are kept; the caller keeps its in-flight slots out of the prefix
-# match by listing them (keep, and the releases). Wakes the other processes when anything was
-# removed or a release moved an expiry they sleep on.
-_CLOSE = (
-    """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local prefix = ARGV[1]
-local per = tonumber(ARGV[3])
-local limit = tonumber(ARGV[4])
-"""
-    + _RELEASE_SLOTS
-    + """
-local nrelease = tonumber(ARGV[5])
-local wake = release(6, 5 + nrelease)
-local keep = {}
-for i = 6, #ARGV do keep[ARGV[i]] = true end
-local removed = 0
-for _, key in ipairs({KEYS[2], KEYS[3]}) do
-  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
-    if string.sub(member, 1, #prefix) == prefix then
-      removed = removed + redis.call('ZREM', key, member)
-    end
-  end
-end
--- %.17g: Lua's default number format keeps 14 digits, a tenth of a millisecond here
-local ahead = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('(%.17g', now + per), '+inf')
-for _, member in ipairs(ahead) do
-  if string.sub(member, 1, #prefix) == prefix and not keep[member] then
-    removed = removed + redis.call('ZREM', KEYS[1], member)
-  end
-end
-if removed > 0 or wake then redis.call('PUBLISH', ARGV[2], prefix) end
-return removed
-"""
-)
+def load_script(name: str) -> str:
+    """The text of ``_redis_scripts/<name>``, each ``-- @include <file>`` line replaced by
+    that file (the release function several scripts share)."""
+    folder = importlib.resources.files("karbon_async").joinpath(SCRIPTS)
+
+    def include(match: re.Match[str]) -> str:
+        return folder.joinpath(match.group(1)).read_text(encoding="utf-8")
+
+    text = folder.joinpath(name).read_text(encoding="utf-8")
+    return re.sub(r"^-- @include (\S+)$", include, text, flags=re.MULTILINE)
+
 
 CLOSE_TIMEOUT = 2.0
 """Seconds ``RedisBudget.aclose()`` spends at most on stopping its tasks, and again at most on
@@ -450,16 +260,22 @@ class RedisBudget:
         self._access_key_prefix: tuple[str, str] = (access_key, key_prefix)
         self._key_for(base_url or os.environ.get("KARBON_BASE_URL") or "https://api.karbonhq.com")
         self._on_unavailable: OnUnavailable = on_unavailable
-        self._local_limit = max(1, limit.requests // expected_processes)
         self._per_ms = limit.per * 1000.0
         self._lease = 2 * limit.per + request_timeout
         self._ticket_ttl = ticket_ttl
-        self._backoff = (backoff, max_backoff)
-        self._acquire_script = self._redis.register_script(_ACQUIRE)
-        self._release_script = self._redis.register_script(_RELEASE)
-        self._cool_down_script = self._redis.register_script(_COOL_DOWN)
-        self._restore_script = self._redis.register_script(_RESTORE)
-        self._close_script = self._redis.register_script(_CLOSE)
+        errors = self._errors
+        self._reconnect = RetryRule(
+            "Redis budget reconnect",
+            lambda error, attempts: isinstance(error, errors),
+            max_attempts=None,  # while the budget is open: nothing else can be done
+            base_delay=backoff,
+            max_delay=max_backoff,
+        )
+        self._acquire_script = self._redis.register_script(load_script("acquire.lua"))
+        self._release_script = self._redis.register_script(load_script("release.lua"))
+        self._cool_down_script = self._redis.register_script(load_script("cool_down.lua"))
+        self._restore_script = self._redis.register_script(load_script("restore.lua"))
+        self._close_script = self._redis.register_script(load_script("close.lua"))
 
         self._instance = uuid.uuid4().hex[:12]
         self._counter = itertools.count()
@@ -467,13 +283,10 @@ class RedisBudget:
         self._waiters: dict[Lane, deque[_Waiter]] = {lane: deque() for lane in Lane}
         self._registered: set[str] = set()
         self._cancel: set[str] = set()
-        # This process's slots, in loop time: granted and not released; released -> expiry.
-        self._held: dict[str, float] = {}
-        self._released: deque[tuple[float, str]] = deque()
+        # This process's slots: the mirror written back to Redis, and the local fallback.
+        self._window = LocalWindow(limit, max(1, limit.requests // expected_processes), self._lease)
         # Released but not yet written to Redis: the dispatcher writes them with its next call.
         self._releasing: list[str] = []
-        self._local_cooldown_until = 0.0
-        self._local_from = 0.0  # loop time of the first local grant of this outage
         self._need_restore = False
         self._local_mode = False
         self._unavailable = False
@@ -513,7 +326,7 @@ class RedisBudget:
             await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
-                self._held.pop(ticket, None)  # granted as we were cancelled: never sent
+                self._window.forget(ticket)  # granted as we were cancelled: never sent
                 self._granted -= 1
                 if waiter.future.result():
                     self._cancel.add(ticket)
@@ -528,8 +341,8 @@ class RedisBudget:
         loop = asyncio.get_running_loop()
         seconds = max(0.0, seconds)
         self._rate_limited += 1
-        self._local_cooldown_until = max(self._local_cooldown_until, loop.time() + seconds)
-        self._cooldown_until = max(self._cooldown_until, self._local_cooldown_until)
+        self._window.cool_down(loop.time() + seconds)
+        self._cooldown_until = max(self._cooldown_until, self._window.cooldown_until)
         try:
             await self._cool_down_script(keys=[self._keys[3]], args=[seconds * 1000.0])
             self.round_trips += 1
@@ -544,8 +357,8 @@ class RedisBudget:
         now = asyncio.get_running_loop().time()
         return BudgetSnapshot(
             limit=self._limit,
-            in_window=self._mirror_count(now) if self._local_mode else self._last_in_window,
-            in_flight=len(self._held),
+            in_window=self._window.count(now) if self._local_mode else self._last_in_window,
+            in_flight=len(self._window.held),
             waiting={lane: len(queue) for lane, queue in self._waiters.items()},
             cooldown_remaining=max(0.0, self._cooldown_until - now),
             rate_limited=self._rate_limited,
@@ -593,7 +406,7 @@ class RedisBudget:
                         self._limit.requests,
                         len(self._releasing),
                         *self._releasing,
-                        *self._held,
+                        *self._window.held,
                     ],
                 ),
                 CLOSE_TIMEOUT,
@@ -639,9 +452,8 @@ class RedisBudget:
 
     async def _release(self, member: str) -> None:
         loop = asyncio.get_running_loop()
-        if self._held.pop(member, None) is None:
+        if not self._window.release(member, loop.time()):
             return
-        self._released.append((loop.time() + self._limit.per, member))
         if not self._local_mode:  # local slots are written back from the mirror
             self._releasing.append(member)
         if self._closed:  # no dispatcher any more: write it now, or its lease ends it
@@ -662,18 +474,6 @@ class RedisBudget:
             raise
         self.round_trips += 1
 
-    def _mirror_count(self, now: float) -> int:
-        while self._released and self._released[0][0] <= now:
-            self._released.popleft()
-        return len(self._held) + len(self._released)
-
-    def _mirror_slots(self, now: float) -> list[tuple[str, float]]:
-        self._mirror_count(now)
-        lease_ms = self._lease * 1000.0
-        slots = [(member, lease_ms) for member in self._held]
-        slots += [(member, (end - now) * 1000.0 + 1.0) for end, member in self._released]
-        return slots
-
     def _queued(self) -> list[_Waiter]:
         """Waiters in the order they should be served: lane, then arrival."""
         return [w for lane in Lane for w in self._waiters[lane] if not w.future.done()]
@@ -686,7 +486,7 @@ class RedisBudget:
             if in_redis:
                 self._cancel.add(waiter.ticket)
             return
-        self._held[waiter.ticket] = now
+        self._window.hold(waiter.ticket, now)
         self._granted += 1
         waiter.future.set_result(in_redis)
 
@@ -695,7 +495,7 @@ class RedisBudget:
     async def _dispatch_forever(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
-        failures = 0  # reconnection attempts failed in a row
+        reconnect = self._reconnect.schedule()
         next_try = 0.0  # while Redis is unreachable: when to try it again
         # Checked as well as being cancelled: redis-py (8.1) can swallow a cancel that lands
         # during a script call, and the loop would then run on after aclose().
@@ -718,7 +518,7 @@ class RedisBudget:
                     if self._unavailable:
                         logger.warning("Redis budget %s: Redis reachable again", self.account[:8])
                     self._unavailable = False
-                    failures = 0
+                    reconnect.succeeded()
                 except self._errors as exc:
                     if not self._unavailable:
                         logger.warning(
@@ -731,16 +531,21 @@ class RedisBudget:
                         )
                     self._unavailable = True
                     self._need_restore = True
-                    failures += 1
-                    sleep = backoff_delay(failures, *self._backoff)
+                    sleep = self._reconnect_wait(reconnect, exc)
                     next_try = loop.time() + sleep
                     if self._on_unavailable == "local":
                         if not self._local_mode:
-                            self._local_from = loop.time() + self._limit.per
+                            self._window.open_after(loop.time())
                         self._local_mode = True
                         sleep = min(sleep, self._grant_locally(loop))
             if sleep > 0 and not self._closed:
                 await self._sleep_unless_woken(loop, sleep)
+
+    def _reconnect_wait(self, reconnect: RetrySchedule, error: BaseException) -> float:
+        """The wait before reconnecting (``backoff`` doubled up to ``max_backoff``, full
+        jitter): the one retry module's schedule, which never gives up on a Redis error."""
+        wait = reconnect.failed(error)
+        return self._reconnect.max_delay if wait is None else wait
 
     async def _sleep_unless_woken(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
         # Not asyncio.wait_for: before Python 3.12 it swallows a cancel that arrives as the
@@ -758,9 +563,9 @@ class RedisBudget:
         args: list[Any] = [
             uuid.uuid4().hex,
             self._per_ms,
-            max(0.0, self._local_cooldown_until - now) * 1000.0,
+            max(0.0, self._window.cooldown_until - now) * 1000.0,
         ]
-        for member, remaining_ms in self._mirror_slots(now):
+        for member, remaining_ms in self._window.slots(now):
             args += [member, remaining_ms]
         self._gen = str(await self._restore_script(keys=[self._keys[0], self._keys[3]], args=args))
         self.round_trips += 1
@@ -787,7 +592,7 @@ class RedisBudget:
                 self._channel,
                 self._gen,
                 uuid.uuid4().hex,
-                1 if self._mirror_count(now) else 0,
+                1 if self._window.count(now) else 0,
                 self._instance,
                 len(cancel),
                 *cancel,
@@ -829,36 +634,33 @@ class RedisBudget:
     def _grant_locally(self, loop: asyncio.AbstractEventLoop) -> float:
         """Serve waiters from this process's share; the seconds until a slot frees."""
         now = loop.time()
-        paused_until = max(self._local_cooldown_until, self._local_from)
-        if now < paused_until:
-            return paused_until - now
+        paused = self._window.paused_for(now)
+        if paused > 0:
+            return paused
         for waiter in self._queued():
-            if self._mirror_count(now) >= self._local_limit:
+            if not self._window.has_room(now):
                 break
             self._grant(waiter, False, now)
-        if self._queued() and self._released and self._mirror_count(now) >= self._local_limit:
-            return max(0.0, self._released[0][0] - now)
-        return math.inf
+        return self._window.next_free(now) if self._queued() else math.inf
 
     async def _listen_forever(self) -> None:
         """Wake the dispatcher when another process releases a slot (pub/sub)."""
-        failures = 0
+        reconnect = self._reconnect.schedule()
         own = (self._instance, self._instance.encode())
         while not self._closed:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(self._channel)
-                failures = 0
+                reconnect.succeeded()
                 self._poke()  # (re)connected: anything may have changed meanwhile
                 while not self._closed:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=30)
                     # Our own wake-ups are not news: the call that sent one had its reply.
                     if message is not None and message["data"] not in own:
                         self._poke()
-            except self._errors:
+            except self._errors as exc:
                 self._poke()
-                failures += 1
-                await asyncio.sleep(backoff_delay(failures, *self._backoff))
+                await asyncio.sleep(self._reconnect_wait(reconnect, exc))
             finally:
                 # redis-py < 8.2 leaves aclose untyped: a cast keeps mypy --strict quiet on both.
                 await cast("Callable[[], Awaitable[None]]", pubsub.aclose)()

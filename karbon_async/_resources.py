@@ -231,7 +231,8 @@ def operation_table() -> list[tuple[str, DeclaredOperation]]:
 
 
 class ResourceSet:
-    """The resources, as attributes; ``KarbonClient`` is one, ``with_options`` returns one."""
+    """The resources, as attributes; ``KarbonClient`` is one (and so is each of its
+    ``with_options`` views)."""
 
     contacts: Contacts
     organizations: Organizations
@@ -262,5 +263,6 @@ class ResourceSet:
 
     def __init__(self, sender: RequestSender, *, lane: Lane | None = None) -> None:
         self._sender = sender
+        self._lane = lane
         for attribute, resource_class in RESOURCES.items():
             setattr(self, attribute, resource_class(sender, lane=lane))

@@ -14,7 +14,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ import attrs
 from ._budget import Budget
 from ._exceptions import (
     APIStatusError,
+    ConnectError,
     EventLoopMismatchError,
     RateLimitError,
     ResponseDecodeError,
@@ -41,7 +42,7 @@ from ._hooks import (
 from ._json_records import CollectionShapeError
 from ._limits import Lane
 from ._raw import note as note_raw_response
-from ._retry import OnRetry, RetryPolicy, call_with_retries
+from ._retry import OnRetry, RetryPolicy, call_with_retries, is_refused, retried_by
 from ._transport import (
     Request,
     Response,
@@ -142,7 +143,8 @@ class RequestSender:
         self.base_url = base_url.rstrip("/")
         self.origin = origin_of(self.base_url)
         self._budget_factory = budget_factory
-        self._budget: Budget | None = None
+        # A cell shared by with_options views: whichever resolves the budget first, all use it.
+        self._budget: list[Budget] = []
         self.retry = retry
         self._credentials = credentials
         self._transport = transport
@@ -157,21 +159,28 @@ class RequestSender:
     @property
     def budget(self) -> Budget:
         """The account's budget, resolved on first use (inside the event loop)."""
-        if self._budget is None:
-            self._budget = self._budget_factory()
-        return self._budget
+        if not self._budget:
+            self._budget.append(self._budget_factory())
+        return self._budget[0]
 
     _UNSET: Any = object()
 
     def with_options(
-        self, *, retry: RetryPolicy | None = None, timeout: Timeout | float | None = _UNSET
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | float | None = _UNSET,
+        hooks: Hooks | None = None,
     ) -> RequestSender:
-        """A view sharing transport, budget, hooks and cache, with another retry or timeout."""
+        """A view sharing transport, budget, event loop and cache, with another retry policy,
+        timeout or hooks."""
         clone = copy.copy(self)
         if retry is not None:
             clone.retry = retry
         if timeout is not RequestSender._UNSET:
             clone.timeout = as_timeout(timeout)
+        if hooks is not None:
+            clone.hooks = hooks
         return clone
 
     def _check_loop(self) -> None:
@@ -217,9 +226,33 @@ class RequestSender:
         async def attempt() -> Response:
             return await self._attempt(request, lane, observed, accept_redirect)
 
-        policy = retry or self.retry
-        return await call_with_retries(
-            attempt, method=method, policy=policy, on_retry=observed.on_retry(policy)
+        return await self._with_retries(attempt, method, retry or self.retry, observed)
+
+    async def _with_retries(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        method: str,
+        policy: RetryPolicy,
+        observed: _Observed,
+    ) -> T:
+        try:
+            return await call_with_retries(
+                attempt, method=method, policy=policy, on_retry=observed.on_retry(policy)
+            )
+        except ConnectError as error:
+            if is_refused(error):
+                self._word_refused(error)
+            raise
+
+    def _word_refused(self, error: ConnectError) -> None:
+        """One line that says what to fix: a refused connection to the configured origin is
+        almost always a wrong base URL (or a server that is down)."""
+        mark = retried_by(error)
+        tries = f" ({mark.attempts} attempts)" if mark is not None and mark.attempts > 1 else ""
+        error.args = (
+            f"connection refused by {self.base_url}{tries}: nothing is listening there. Check "
+            "the base URL (KARBON_BASE_URL, or base_url= of KarbonClient) and that the server "
+            "is up",
         )
 
     async def send_json(
@@ -244,10 +277,7 @@ class RequestSender:
         async def attempt() -> Any:
             return decode_json(await self._attempt(request, lane, observed), method, decode)
 
-        policy = retry or self.retry
-        return await call_with_retries(
-            attempt, method=method, policy=policy, on_retry=observed.on_retry(policy)
-        )
+        return await self._with_retries(attempt, method, retry or self.retry, observed)
 
     def _build(
         self,

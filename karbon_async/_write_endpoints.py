@@ -3,6 +3,7 @@ and ``modify`` (GET, change, PUT, retried on 409)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
 
@@ -14,6 +15,7 @@ from ._exceptions import ConflictError
 from ._generated._spec_types import OperationSpec
 from ._limits import Lane
 from ._read_endpoints import GetEndpoint
+from ._retry import RetryRule, retry
 from ._sender import decode_json
 
 M = TypeVar("M")
@@ -196,12 +198,37 @@ class DeleteAllMethod:
 
 
 DEFAULT_MODIFY_ATTEMPTS = 3
+CONFLICT_DELAY = (0.1, 2.0)
+"""Backoff between conflict retries (base, cap), full jitter: writers that collided on a
+record do not collide again in step."""
+
+
+def _is_write_conflict(error: BaseException, attempts: int) -> bool:
+    return isinstance(error, ConflictError) and error.code in (None, "4020")
+
+
+@functools.lru_cache(maxsize=16)
+def conflict_rule(attempts: int) -> RetryRule:
+    """``modify``'s rule: a 409 (code 4020, or none) is refetched and reapplied, ``attempts``
+    times in all, with jittered backoff (0.1 s doubled, at most 2 s: 0.1 + 0.2 = 0.3 s of
+    waiting at most for the default 3 attempts). Nothing else is retried here: the GET and PUT
+    inside are retried by the request path, which never retries a 409. Worst case, failures of
+    different kinds alternating: ``attempts`` x (GET + PUT, each up to the policy's
+    ``max_attempts``), then one GET."""
+    return RetryRule(
+        "modify conflict",
+        _is_write_conflict,
+        max_attempts=attempts,
+        base_delay=CONFLICT_DELAY[0],
+        max_delay=CONFLICT_DELAY[1],
+    )
 
 
 class ModifyEndpoint(Generic[M, B]):
     """``modify(key, fn)``: GET the record, turn it into the PUT body, apply ``fn`` to it (an
     attrs model: use ``attrs.evolve``), PUT it; on 409 (code 4020, someone else wrote first)
-    refetch and reapply, at most ``attempts`` times in all. Not an operation of its own: it is
+    refetch and reapply after a jittered wait, at most ``attempts`` times in all (see
+    ``conflict_rule``). Not an operation of its own: it is
     made of the resource's ``get`` and ``update``.
 
     The record's fields that the PUT body does not have (keys, timestamps) are left out; fields
@@ -262,7 +289,8 @@ class ModifyMethod(Generic[M, B]):
             raise ValueError(f"attempts must be a positive integer, got {limit!r}")
         get = endpoint.get.__get__(self._resource, type(self._resource))
         update = endpoint.update.__get__(self._resource, type(self._resource))
-        for attempt in range(1, limit + 1):
+
+        async def attempt() -> None:
             current = as_request(await get(key), endpoint.update.body)
             changed = fn(current)
             if not isinstance(changed, endpoint.update.body):
@@ -270,11 +298,7 @@ class ModifyMethod(Generic[M, B]):
                     f"fn must return a {endpoint.update.body.__name__}, "
                     f"got {type(changed).__name__}"
                 )
-            try:
-                await update(key, changed)
-            except ConflictError as exc:
-                if attempt == limit or exc.code not in (None, "4020"):
-                    raise
-                continue
-            return await get(key)
-        raise AssertionError("unreachable")  # pragma: no cover
+            await update(key, changed)
+
+        await retry(attempt, conflict_rule(limit))
+        return await get(key)

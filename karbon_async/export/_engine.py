@@ -48,9 +48,12 @@ class Exporter:
       finished ones (after checking their output is there): every record once overall.
     * Each account's recent sends are recorded in the state directory before they are made,
       so a run started after a crash waits for the slots the dead process used.
-    * A page the client gave up on (a truncated or malformed body, a 5xx streak, a long
-      ``Retry-After``) is fetched again from the same link up to ``max_page_attempts`` times;
-      nothing of it was written, so nothing is doubled.
+    * A page failure the client does not retry itself (a body that is not a page, a
+      ``Retry-After`` longer than the client waits) is fetched again from the same link up to
+      ``max_page_attempts`` times; nothing of it was written, so nothing is doubled. A failure
+      the client already retried (a 5xx streak, a refused connection) is not retried again:
+      the stream fails with it, and ``resume=True`` continues it later. Worst cases: see
+      ``page_rule`` in ``export/_stream.py``.
     * A local file that cannot be written (the disk is full) stops the whole run:
       ``report.error`` names it, the checkpoints stay consistent, and ``resume=True`` completes.
     * ``since``: a datetime, or ``"last"`` for the watermark the previous sync saved. Resources

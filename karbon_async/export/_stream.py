@@ -16,7 +16,7 @@ from .._converter import format_datetime, parse_datetime
 from .._exceptions import APIStatusError
 from .._json_records import field_values
 from .._pagination import Page
-from .._retry import RetryPolicy, is_retryable, retry_wait
+from .._retry import RetryPolicy, RetryRule, is_retryable
 from ._options import SINCE_LAST, ExportOptions
 from ._progress import AccountProgress, ExportEvent, StreamProgress
 from ._registry import ExportResource
@@ -26,13 +26,34 @@ from ._writers import ExportStateError, Records, Sink, StreamInfo, StreamSink
 logger = logging.getLogger("karbon_async.export")
 
 
-def _retryable(error: BaseException, policy: RetryPolicy) -> bool:
-    """Failures worth fetching the page again for, once the client's retries are spent: the
-    request path's rules for a GET, with no limit on ``Retry-After`` (the run has time; the
-    account's budget already holds it back), and a body that parsed but is not a page."""
-    if is_retryable(error, "GET", policy, max_retry_wait=math.inf):
-        return True
-    return isinstance(error, ValueError) and not isinstance(error, APIStatusError)
+def page_rule(options: ExportOptions) -> RetryRule:
+    """When the exporter fetches a page again (from the same link: nothing of it was written).
+
+    Only failures the client does not retry itself: a ``Retry-After`` longer than the client's
+    ``max_retry_wait`` (the run has time, and the account's budget already holds every request
+    back), a body that parsed but is not a page, and any failure when the client's policy
+    allows a single attempt. A failure the client already retried and gave up on (a 5xx streak,
+    a refused connection) is never retried again here: the retry helper marks it spent.
+
+    Worst case per page: ``max_page_attempts`` fetches (6), each one request of the client
+    (its retries are not repeated), or up to the client's ``max_attempts`` (5) when failures of
+    different kinds alternate; backoff waits at most ``page_retry_delay`` doubled per retry,
+    capped at the policy's ``max_delay``: 1 + 2 + 4 + 8 + 16 = 31 s by default, or a longer
+    ``Retry-After``."""
+    policy = options.retry or RetryPolicy()
+
+    def decide(error: BaseException, attempts: int) -> bool:
+        if is_retryable(error, "GET", policy, max_retry_wait=math.inf):
+            return True
+        return isinstance(error, ValueError) and not isinstance(error, APIStatusError)
+
+    return RetryRule(
+        "export page",
+        decide,
+        max_attempts=options.max_page_attempts,
+        base_delay=options.page_retry_delay,
+        max_delay=policy.max_delay,
+    )
 
 
 class StreamRunner:
@@ -154,8 +175,7 @@ class StreamRunner:
         # A saved watermark that is not a date-time (written by an older version from a
         # malformed record) reads everything again rather than failing every later sync.
         since = _moment(run.changes_since) if run.incremental else None
-        policy = options.retry or RetryPolicy()
-        failures = 0
+        schedule = page_rule(options).schedule()
         while True:
             if run.next_link is not None:
                 paginator = endpoint(resume_from=run.next_link)
@@ -169,7 +189,7 @@ class StreamRunner:
             try:
                 async with contextlib.aclosing(pages):
                     async for page in pages:
-                        failures = 0
+                        schedule.succeeded()
                         now = time.monotonic()
                         if account.first_page_at is None:
                             account.first_page_at = now
@@ -199,14 +219,12 @@ class StreamRunner:
                             return
                 return  # the server gave no next link
             except Exception as exc:
-                failures += 1
-                if not _retryable(exc, policy) or failures >= options.max_page_attempts:
+                wait = schedule.failed(exc)
+                if wait is None:
                     raise
                 stream.page_retries += 1
                 self.emit("page-retry", account, stream, exc)
-                await asyncio.sleep(
-                    retry_wait(exc, failures, options.page_retry_delay, policy.max_delay)
-                )
+                await asyncio.sleep(wait)
 
 
 def _fresh(

@@ -77,7 +77,8 @@ async def fetch_record(
     fetchers: Mapping[WebhookResourceType, Fetcher] = DEFAULT_FETCHERS,
 ) -> Any:
     """The current record ``event`` is about, or None: for ``Deleted`` events, for types with
-    no fetcher, and when the record is gone (404). Other errors propagate (and are retried)."""
+    no fetcher, and when the record is gone (404). Other errors propagate (the client has
+    already retried them: the worker dead-letters the event)."""
     if event.action_type == WebhookActionType.DELETED:
         return None
     fetcher = fetchers.get(event.resource_type)

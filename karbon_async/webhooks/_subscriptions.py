@@ -22,6 +22,7 @@ from .._generated.models import (
 )
 from .._limits import Lane
 from .._resources import ResourceSet
+from .._retry import ALWAYS_FINAL
 
 logger = logging.getLogger("karbon_async.webhooks")
 
@@ -212,10 +213,17 @@ class SubscriptionKeeper:
         return results
 
     async def run(self, interval: float = 300.0) -> None:
-        """``check()`` every ``interval`` seconds until cancelled; errors are logged."""
+        """``check()`` every ``interval`` seconds until cancelled; a failed check is logged and
+        the next one comes at its time. That schedule is the only repetition here: a check's
+        requests were already retried by the client, and a POST that may have been processed
+        is best checked by the next ``check()`` (which finds the subscription) rather than sent
+        again. An error that would recur on every check (``UnsafeURLError``,
+        ``ConfigurationError``: the retry module's ``ALWAYS_FINAL``) is raised instead."""
         while True:
             try:
                 await self.check()
+            except ALWAYS_FINAL:
+                raise
             except KarbonError as error:
                 logger.warning("webhook subscription check failed: %s", error)
             await asyncio.sleep(interval)

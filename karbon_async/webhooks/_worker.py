@@ -16,7 +16,7 @@ import attrs
 
 from .._generated.models import WebhookActionType
 from .._resources import ResourceSet
-from .._retry import retry_wait
+from .._retry import RetryRule, retried_by, retry
 from ._events import WebhookEvent
 from ._router import Route, Router
 from ._seen import SeenStore, change_key
@@ -93,6 +93,10 @@ def _same_change(done: WebhookEvent, event: WebhookEvent) -> bool:
     return done.timestamp is not None and event.timestamp <= done.timestamp
 
 
+def _handler_may_retry(error: BaseException, attempts: int) -> bool:
+    return retried_by(error) is None
+
+
 class WebhookWorker:
     """Processes webhook events off a bounded queue with ``concurrency`` worker tasks.
 
@@ -106,10 +110,11 @@ class WebhookWorker:
       notification for a resource that is already queued is merged into it, and one that repeats
       a change processed less than ``dedupe_window`` seconds ago (same action, timestamp not
       newer) is dropped as a duplicate.
-    * A failing handler (or record fetch) is retried up to ``max_attempts`` times in all, with
-      exponential backoff from ``retry_delay`` to ``max_retry_delay`` with full jitter (or the
-      ``Retry-After`` of a rate-limited fetch, when longer), and then dead-lettered:
-      appended to ``dead_letters``, passed to ``on_dead_letter`` and logged at ERROR.
+    * A failing handler is retried up to ``max_attempts`` times in all, with exponential
+      backoff from ``retry_delay`` to ``max_retry_delay`` with full jitter, and then
+      dead-lettered: appended to ``dead_letters``, passed to ``on_dead_letter`` and logged at
+      ERROR. A failed client request (the record fetch, or a call the handler makes) is not
+      retried here: the client's own retries have already had it (see ``retry_rule``).
     * ``stop()`` (leaving the ``async with``) stops accepting, lets the queue drain for up to
       ``drain_timeout`` seconds, then cancels; whatever was left is dead-lettered, never dropped.
     * With a shared ``seen_store`` (a :class:`~karbon_async.webhooks.RedisSeenStore`), workers
@@ -153,6 +158,7 @@ class WebhookWorker:
         self.dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
         self.seen_store = seen_store
         self.stats = WorkerStats()
+        self.retry_rule()  # checks max_attempts and the delays now, not at the first failure
         self._clock = clock
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._pending: dict[Key, WebhookEvent] = {}
@@ -283,41 +289,61 @@ class WebhookWorker:
             return True
         record: Any = _UNFETCHED
         ok = True
+        rule = self.retry_rule()
         for route in routes:
-            attempt = 1
+            attempts = 0
+
+            async def handle(route: Route = route) -> None:
+                nonlocal record, attempts
+                attempts += 1
+                if route.fetch:
+                    if record is _UNFETCHED:
+                        assert self.client is not None
+                        record = await self.router.fetch(self.client, event)
+                    await route.handler(event, record)
+                else:
+                    await route.handler(event)
+
+            async def retrying(
+                attempt: int, delay: float, error: BaseException, route: Route = route
+            ) -> None:
+                self.stats.retries += 1
+                logger.warning(
+                    "webhook handler %s failed (attempt %d of %d), retrying in %.2fs: %r",
+                    route.name,
+                    attempt,
+                    self.max_attempts,
+                    delay,
+                    error,
+                )
+
             try:
-                while True:
-                    try:
-                        if route.fetch:
-                            if record is _UNFETCHED:
-                                assert self.client is not None
-                                record = await self.router.fetch(self.client, event)
-                            await route.handler(event, record)
-                        else:
-                            await route.handler(event)
-                        break
-                    except Exception as error:
-                        if attempt >= self.max_attempts:
-                            self._dead_letter(event, route, error, attempt, "handler failed")
-                            ok = False
-                            break
-                        self.stats.retries += 1
-                        delay = retry_wait(error, attempt, self.retry_delay, self.max_retry_delay)
-                        logger.warning(
-                            "webhook handler %s failed (attempt %d of %d), retrying in %.2fs: %r",
-                            route.name,
-                            attempt,
-                            self.max_attempts,
-                            delay,
-                            error,
-                        )
-                        await asyncio.sleep(delay)
-                        attempt += 1
+                await retry(handle, rule, on_retry=retrying)
             except asyncio.CancelledError:
-                self._dead_letter(event, route, None, attempt, "cancelled at shutdown")
+                self._dead_letter(event, route, None, attempts, "cancelled at shutdown")
                 raise
+            except Exception as error:
+                self._dead_letter(event, route, error, attempts, "handler failed")
+                ok = False
         self.stats.processed += 1
         return ok
+
+    def retry_rule(self) -> RetryRule:
+        """When a failed handler runs again: up to ``max_attempts`` in all, backing off from
+        ``retry_delay`` to ``max_retry_delay`` (full jitter), for failures no retry loop
+        below it has judged. A request the client already retried (a 5xx streak), or judged
+        final (a 404, a POST that may have been processed), fails the event at once: it is
+        dead-lettered, not sent again. Worst case per route: ``max_attempts`` (3) handler
+        runs; a handler's own client calls are retried by the client only, so one persistent
+        request failure costs the client's attempts once. Waits at most ``retry_delay`` *
+        (1 + 2) = 3 s by default."""
+        return RetryRule(
+            "webhook handler",
+            _handler_may_retry,
+            max_attempts=self.max_attempts,
+            base_delay=self.retry_delay,
+            max_delay=self.max_retry_delay,
+        )
 
     def _dead_letter(
         self,
