@@ -170,10 +170,16 @@ class GetMethod(Generic[M]):
     ) -> M:
         endpoint = self._endpoint
         params = {"$expand": render_expand(expand, endpoint.spec)} if expand else None
-        document = await send(
-            endpoint, self._resource, key=key, params=params, lane=lane, decode=True
-        )
-        return structure(document, endpoint.model)
+        return structure(await self.raw(key, expand=expand, lane=lane), endpoint.model)
+
+    async def raw(
+        self, key: str, *, expand: str | Sequence[str] | None = None, lane: Lane | None = None
+    ) -> Any:
+        """The same request, its answer the API's JSON object as sent (a dict, no model built;
+        numbers with a fraction as Decimal), as ``list(...).raw()`` gives list items."""
+        endpoint = self._endpoint
+        params = {"$expand": render_expand(expand, endpoint.spec)} if expand else None
+        return await send(endpoint, self._resource, key=key, params=params, lane=lane, decode=True)
 
 
 class SingletonEndpoint(Endpoint, Generic[M]):
