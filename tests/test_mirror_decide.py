@@ -9,7 +9,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from karbon_async.mirror import Stored, Verdict, changed_fields, decide, decide_delete
+from karbon_async.mirror import (
+    MIRROR_RESOURCES,
+    Stored,
+    Verdict,
+    changed_fields,
+    decide,
+    decide_delete,
+)
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 FIELD = "LastModifiedDateTime"
@@ -165,3 +172,21 @@ def test_fields_a_summary_lacked_are_learned_not_announced() -> None:
     assert learned.changed == ()
     moved = decide(stored, {**full, "Value": 2}, at(7), version_field=FIELD)
     assert moved.changed == ("Value",)
+
+
+def test_spellings_of_one_value_are_the_same_value() -> None:
+    work = MIRROR_RESOURCES["work-items"]
+    stored = Stored({"WorkItemKey": "k", "PrimaryStatus": "InProgress", "Title": "a"}, at(1))
+    listed = {"WorkItemKey": "k", "PrimaryStatus": "In Progress", "Title": "a"}
+    same = decide(stored, listed, at(2), version_field=None, same=work.same_value)
+    assert same.verdict is Verdict.UNCHANGED
+    moved = decide(
+        stored,
+        {**listed, "PrimaryStatus": "Completed"},
+        at(2),
+        version_field=None,
+        same=work.same_value,
+    )
+    assert moved.changed == ("PrimaryStatus",)
+    assert work.same_value("DueDate", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00.0000000Z")
+    assert not work.same_value("Title", "In Progress", "InProgress")  # text is text

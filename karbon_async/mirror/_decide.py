@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -94,14 +94,27 @@ def version_of(record: Mapping[str, Any], field: str | None) -> dt.datetime | No
         return None
 
 
+Same = Callable[[str, Any, Any], bool]
+"""``same(field, a, b)``: whether two values of ``field`` mean the same (Karbon spells some
+values differently by endpoint: ``In Progress`` listed, ``InProgress`` from a single GET)."""
+
+
+def _equal(field: str, a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
 def changed_fields(
-    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, same: Same = _equal
 ) -> tuple[str, ...]:
     """The top-level fields added, removed or changed, sorted."""
     old = before or {}
     new = after or {}
     return tuple(
-        sorted(k for k in old.keys() | new.keys() if old.get(k, _ABSENT) != new.get(k, _ABSENT))
+        sorted(
+            k
+            for k in old.keys() | new.keys()
+            if (k in old) != (k in new) or not same(k, old[k], new[k])
+        )
     )
 
 
@@ -114,6 +127,7 @@ def decide(
     fetched_at: dt.datetime,
     *,
     version_field: str | None,
+    same: Same = _equal,
 ) -> Decision:
     """What to do with ``record`` (a single GET's or a list item), fetched by a request sent at
     ``fetched_at``."""
@@ -127,14 +141,20 @@ def decide(
             return Decision(Verdict.STALE)
     elif fetched_at < stored.fetched_at:
         return Decision(Verdict.STALE)  # a tie: the later-sent fetch wins
-    merged = {**stored.record, **record}
+    old_record = stored.record
     if stored.deleted_at is not None:  # back from the dead
+        merged = {**old_record, **record}
         return Decision(Verdict.INSERTED, merged, changed_fields(None, merged))
-    if merged == stored.record:
+    # A value spelt otherwise but meaning the same keeps its stored spelling: no churn.
+    fresh = {
+        k: v for k, v in record.items() if k not in old_record or not same(k, old_record[k], v)
+    }
+    if not fresh:
         return Decision(Verdict.UNCHANGED)
+    merged = {**old_record, **fresh}
     # A field the stored record lacked was unknown, not absent (a list item carries fewer
     # fields than a single GET): storing it is learning, not a change to announce.
-    changed = tuple(f for f in changed_fields(stored.record, merged) if f in stored.record)
+    changed = tuple(sorted(f for f in fresh if f in old_record))
     return Decision(Verdict.UPDATED, merged, changed)
 
 

@@ -7,11 +7,18 @@ and the field that orders its versions.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import typing
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
 from .. import models
+from .._converter import api_name, structure
+from .._exceptions import KarbonError
+from .._model_base import KarbonEnum
 from ..export._registry import RESOURCES, ExportResource, resolve_resources
 
 
@@ -34,6 +41,37 @@ class MirrorResource:
     @property
     def model_name(self) -> str:
         return self.model.__name__
+
+    def same_value(self, field: str, a: Any, b: Any) -> bool:
+        """Whether ``a`` and ``b`` mean the same as values of ``field``: equal, or spellings
+        of one enum member or one moment (``In Progress`` / ``InProgress``; ``...00Z`` /
+        ``...00.0000000Z``), as the model decodes them."""
+        if a == b:
+            return True
+        kind = _typed_scalars(self.model).get(field)
+        if kind is None or not isinstance(a, str) or not isinstance(b, str):
+            return False
+        try:
+            return bool(structure(a, kind) == structure(b, kind))
+        except (KarbonError, TypeError, ValueError):
+            return False
+
+
+_SCALARS = (KarbonEnum, dt.date)
+
+
+@functools.cache
+def _typed_scalars(model: type) -> dict[str, type]:
+    """API field name -> enum, datetime or date type, for the fields of ``model`` holding one."""
+    hints = typing.get_type_hints(model)
+    found: dict[str, type] = {}
+    for field in attrs.fields(model):
+        hint = hints.get(field.name)
+        kinds = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+        # (A datetime is a date.)
+        if len(kinds) == 1 and isinstance(kinds[0], type) and issubclass(kinds[0], _SCALARS):
+            found[api_name(field)] = kinds[0]
+    return found
 
 
 MIRROR_RESOURCES: dict[str, MirrorResource] = {

@@ -130,6 +130,7 @@ class MirrorStore:
                     data,
                     fetched_at,
                     version_field=resource.version_field,
+                    same=resource.same_value,
                 )
                 decisions.append((key, decision, before))
                 if decision.verdict.writes:
@@ -168,7 +169,13 @@ class MirrorStore:
             key
             for key, data in items
             if key in stored
-            and decide(stored[key], data, fetched_at, version_field=resource.version_field).verdict
+            and decide(
+                stored[key],
+                data,
+                fetched_at,
+                version_field=resource.version_field,
+                same=resource.same_value,
+            ).verdict
             is Verdict.UPDATED
         ]
 
