@@ -56,6 +56,7 @@ from .export import (
 from .export._progress import describe
 from .export._state import DONE, FINISHING
 from .fleet import _cli as fleet_cli
+from .mirror import _cli as mirror_cli
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -644,6 +645,8 @@ async def run_sandbox(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         strict=not args.lenient,
+        allow_insecure_webhooks=True,  # the sandbox lives on loopback: so do its receivers
+        webhook_coalesce_window=args.webhook_coalesce,
     )
     try:
         await fake.start()
@@ -891,6 +894,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--latency-max", type=_seconds, default=0.0)
     sandbox.add_argument("--write-accounts", help="write an accounts TOML file for `export`")
     sandbox.add_argument(
+        "--webhook-coalesce",
+        type=_seconds,
+        default=60.0,
+        help="seconds a webhook waits for more changes of its record (Karbon: 60)",
+    )
+    sandbox.add_argument(
         "--lenient",
         action="store_true",
         help="accept request bodies and parameters the spec forbids (default: answer 400)",
@@ -908,6 +917,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", action="store_true", help="also print the per-stream table")
     _add_progress(demo)
     fleet_cli.add_parser(commands)
+    mirror_cli.add_parser(commands)
     return parser
 
 
@@ -926,6 +936,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(args))
         if args.command == "fleet":
             return fleet_cli.command_fleet(args)
+        if args.command == "mirror":
+            return mirror_cli.command_mirror(args)
     except (UsageError, ExportStateError) as exc:
         for line in str(exc).splitlines():
             print(f"karbon-async: error: {line}", file=sys.stderr)

@@ -168,9 +168,7 @@ class GetMethod(Generic[M]):
     async def __call__(
         self, key: str, *, expand: str | Sequence[str] | None = None, lane: Lane | None = None
     ) -> M:
-        endpoint = self._endpoint
-        params = {"$expand": render_expand(expand, endpoint.spec)} if expand else None
-        return structure(await self.raw(key, expand=expand, lane=lane), endpoint.model)
+        return structure(await self.raw(key, expand=expand, lane=lane), self._endpoint.model)
 
     async def raw(
         self, key: str, *, expand: str | Sequence[str] | None = None, lane: Lane | None = None

@@ -476,3 +476,48 @@ class MirrorStore:
             "GROUP BY resource, action, source ORDER BY resource, action, source"
         )
         return {f"{r['resource']}:{r['action']}:{r['source']}": r["n"] for r in rows}
+
+    async def status(self) -> dict[str, Any]:
+        """The mirror at a glance, from PostgreSQL alone (``karbon-async mirror --status``):
+        per (account, resource) the live and deleted rows and reconciliation times; per
+        handler the changes not yet delivered; the changes committed in all."""
+        exists = await self.pool.fetchval("SELECT to_regclass($1) IS NOT NULL", self.streams_table)
+        if not exists:
+            return {"streams": [], "handlers": {}, "changes": 0}
+        streams = []
+        for row in await self.pool.fetch(
+            f"SELECT account, resource, state::text FROM {self.streams_table} "
+            "ORDER BY account, resource"
+        ):
+            state = json.loads(row["state"])
+            resource = MIRROR_RESOURCES.get(row["resource"])
+            live = deleted = 0
+            if resource is not None:
+                counts = await self.pool.fetchrow(
+                    f"SELECT count(*) FILTER (WHERE deleted_at IS NULL) AS live, "
+                    f"count(*) FILTER (WHERE deleted_at IS NOT NULL) AS deleted "
+                    f"FROM {self.table_for(resource)} WHERE account = $1",
+                    row["account"],
+                )
+                live, deleted = counts["live"], counts["deleted"]
+            streams.append(
+                {
+                    "account": row["account"],
+                    "resource": row["resource"],
+                    "live": live,
+                    "deleted": deleted,
+                    "watermark": state.get("watermark"),
+                    "last_incremental_at": state.get("last_incremental_at"),
+                    "last_full_at": state.get("last_full_at"),
+                    "running": state.get("run") is not None,
+                }
+            )
+        total = await self.pool.fetchval(f"SELECT count(*) FROM {self.changes_table}")
+        handlers = {
+            row["handler"]: total - row["delivered"]
+            for row in await self.pool.fetch(
+                f"SELECT handler, count(*) AS delivered FROM {self.deliveries_table} "
+                "GROUP BY handler ORDER BY handler"
+            )
+        }
+        return {"streams": streams, "handlers": handlers, "changes": total}
