@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check \
-	conformance docs test-fleet bench-fleet bench-curve lock test-latest
+	conformance docs test-fleet bench-fleet bench-curve lock test-latest layers
 
 # Every dev, test and docs dependency at the exact version (and hashes) of the committed lock
 # file, so a fresh clone is green on any day; `make lock` refreshes it, `make test-latest` runs
@@ -36,6 +36,7 @@ test-latest:
 	$(LATEST)/bin/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	$(LATEST)/bin/pip list --format=freeze
 	$(LATEST)/bin/mypy
+	$(LATEST)/bin/lint-imports --no-cache
 	$(LATEST)/bin/python -m pytest -W error -q
 
 lint: install
@@ -45,10 +46,15 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# The import contracts of pyproject.toml [tool.importlinter]: the layers of the request path
+# (docs/request-path.md), HTTP only through the transport, a fake that shares no client code.
+layers: install
+	$(VENV)/bin/lint-imports --cache-dir .cache/import-linter
+
 pytest: install
 	$(PY) -m pytest -W error -q
 
-test: lint typecheck pytest
+test: lint typecheck layers pytest
 
 demo: install
 	$(VENV)/bin/karbon-async demo

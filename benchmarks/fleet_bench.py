@@ -59,7 +59,7 @@ def start_workers(
             [
                 sys.executable,
                 "-m",
-                "karbon_async._cli",
+                "karbon_async",
                 "fleet",
                 "worker",
                 "--broker",

@@ -1,7 +1,17 @@
 """What every endpoint descriptor shares: its row of the operation table, the URL, the send.
 
-A descriptor is built from the generated table (``ListEndpoint.of(Ops.getAllContacts)``), so the
-method, path, models, page limit and query facts are stated once, in ``_generated/operations.py``.
+Resources are declared, not written out: each operation is one descriptor built from its row of
+the generated table, so the method, path, models, page limit and query facts are stated once, in
+``_generated/operations.py``::
+
+    class Contacts(Resource):
+        list = ListEndpoint.of(Ops.getAllContacts)
+        get = GetEndpoint.of(Ops.getContactByID)
+
+Accessing ``client.contacts.list`` returns a typed bound method; the descriptor owns how the
+request is built (path keys escaped, OData options checked and rendered, page sizes checked) and
+the ``RequestSender`` owns retries, the budget and errors. The kinds that read are in
+``_read_endpoints``, those that write in ``_write_endpoints``.
 """
 
 from __future__ import annotations

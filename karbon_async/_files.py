@@ -17,10 +17,11 @@ from urllib.parse import urljoin
 import aiohttp
 
 from ._converter import structure
+from ._endpoint import Resource, operation
 from ._generated import models as m
 from ._generated.operations import Ops
 from ._limits import Lane
-from ._resource import GetEndpoint, Resource, operation
+from ._read_endpoints import GetEndpoint
 from ._sender import decode_json
 from ._urls import normalise_link, origin_of, path_segment
 

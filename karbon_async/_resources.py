@@ -10,26 +10,22 @@ one scheme: ``list``, ``get``, ``create``, ``update`` (PUT: replaces the record)
 
 from __future__ import annotations
 
+from ._endpoint import DeclaredOperation, Resource, declared_operations
 from ._files import Files
 from ._generated.operations import Ops as o
 from ._limits import Lane
-from ._resource import (
+from ._read_endpoints import GetEndpoint, KeyedListEndpoint, ListEndpoint
+from ._sender import RequestSender
+from ._tenant_settings import TenantSettingsResource
+from ._write_endpoints import (
     ActionEndpoint,
     CreateEndpoint,
-    DeclaredOperation,
     DeleteAllEndpoint,
     DeleteEndpoint,
-    GetEndpoint,
-    KeyedListEndpoint,
-    ListEndpoint,
     ModifyEndpoint,
     PatchEndpoint,
     ReplaceEndpoint,
-    Resource,
-    declared_operations,
 )
-from ._sender import RequestSender
-from ._tenant_settings import TenantSettingsResource
 
 
 class Contacts(Resource):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from ._endpoint import Resource, operation
 from ._generated import models as m
 from ._generated.operations import Ops
 from ._limits import Lane
-from ._resource import Resource, SingletonEndpoint, operation
+from ._read_endpoints import SingletonEndpoint
 
 _CACHE_KEY = "tenant_settings"
 

@@ -12,7 +12,7 @@ import pytest
 from _cli_helpers import ENV_KEYS, accounts_file, cli, files, run_cli
 
 import karbon_async as ka
-from karbon_async._cli import main
+from karbon_async.cli import main
 from karbon_async.export import load_checkpoints
 from karbon_async.testing import FakeKarbon
 
@@ -150,15 +150,15 @@ async def test_kill_9_mid_export_then_resume_gives_the_same_files(tmp_path: Path
 def test_without_rich_the_output_is_plain(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from karbon_async import _cli
+    from karbon_async.cli import _common, _summary
     from karbon_async.export import AccountProgress, ExportReport, StreamProgress
 
     monkeypatch.setitem(sys.modules, "rich.console", None)  # as if rich were not installed
-    assert _cli._rich_console() is None
+    assert _common._rich_console() is None
     account = AccountProgress(
         "firm", ka.RateLimit(), {"users": StreamProgress("firm", "users", "done", records=7)}
     )
-    _cli.print_summary(ExportReport([account], 1.0), plain=False)
+    _summary.print_summary(ExportReport([account], 1.0), plain=False)
     out = capsys.readouterr().out
     assert "firm" in out
     assert "7 records" in out

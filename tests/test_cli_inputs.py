@@ -14,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import karbon_async as ka
-from karbon_async import _cli
-from karbon_async._cli import main, parse_since, resolve_progress
+from karbon_async._cli_inputs import parse_since
 from karbon_async._converter import format_datetime
+from karbon_async.cli import _progress, main
+from karbon_async.cli._progress import resolve_progress
 from karbon_async.export import RESOURCES, StreamInfo
 from karbon_async.export._writers import output_name
 
@@ -158,7 +159,7 @@ def test_auto_progress_is_rich_on_a_terminal_only(monkeypatch: pytest.MonkeyPatc
     assert resolve_progress("auto", terminal) == "rich"  # type: ignore[arg-type]
     assert resolve_progress("auto", log) == "plain"  # type: ignore[arg-type]
     assert resolve_progress("json", terminal) == "json"  # type: ignore[arg-type]
-    monkeypatch.setattr(_cli, "_rich_console", lambda: None)
+    monkeypatch.setattr(_progress, "_rich_console", lambda: None)
     assert resolve_progress("auto", terminal) == "plain"  # type: ignore[arg-type]
 
 

@@ -11,7 +11,7 @@ import pytest
 from _cli_helpers import accounts_file, cli, files
 
 import karbon_async as ka
-from karbon_async._cli import main
+from karbon_async.cli import main
 from karbon_async.export import Account, Exporter, ExportEvent, load_checkpoints
 from karbon_async.testing import FakeKarbon
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import karbon_async as ka
 from karbon_async import _statefile
-from karbon_async._cli import finish_export, main
+from karbon_async.cli import main
+from karbon_async.cli._export import finish_export
 from karbon_async.export import (
     RESOURCES,
     Account,
@@ -262,7 +263,7 @@ async def test_a_full_disk_stops_with_one_error_and_resume_completes(
 async def _cli(*args: str) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KARBON_")}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "karbon_async._cli", *args,
+        sys.executable, "-m", "karbon_async", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )  # fmt: skip
 

@@ -27,7 +27,8 @@ from postgres_server import PostgresServer, postgres_server, schema
 from redis_server import RedisServer, redis_server
 
 import karbon_async as ka
-from karbon_async._cli import EXIT_USAGE, build_parser, main
+from karbon_async.cli import build_parser, main
+from karbon_async.cli._common import EXIT_USAGE
 from karbon_async.export import Account, StreamState
 from karbon_async.export._postgres import PostgresSink, quote_ident
 from karbon_async.testing import FakeKarbon
@@ -108,7 +109,7 @@ def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[subproce
                 [
                     sys.executable,
                     "-m",
-                    "karbon_async._cli",
+                    "karbon_async",
                     "fleet",
                     "worker",
                     "--broker",

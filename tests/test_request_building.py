@@ -98,7 +98,7 @@ def test_every_issue_resource_is_a_client_attribute() -> None:
 
 def test_every_descriptor_is_its_operation_table_row() -> None:
     """Descriptors hold the generated row itself: method, path and models are stated once."""
-    from karbon_async._resource import Endpoint
+    from karbon_async._endpoint import Endpoint
 
     seen = 0
     for resource_class in RESOURCES.values():

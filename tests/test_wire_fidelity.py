@@ -28,7 +28,7 @@ from karbon_async._converter import (
 )
 from karbon_async._exceptions import ModelDecodeError, ResponseDecodeError
 from karbon_async._model_base import UNSET, KarbonEnum, KarbonModel
-from karbon_async._resource import as_request
+from karbon_async._write_endpoints import as_request
 
 NOW = dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc)
 
