@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from postgres_server import PostgresServer, postgres_server, schema
@@ -25,8 +24,8 @@ from postgres_server import PostgresServer, postgres_server, schema
 import karbon_async as ka
 from karbon_async import mirror as mr
 from karbon_async.export import Account
-from karbon_async.mirror._service import MirrorService
-from karbon_async.testing import FakeKarbon
+from karbon_async.mirror import MirrorService
+from karbon_async.testing import DeliveryChaos, FakeKarbon
 
 __all__ = ["postgres_server", "schema"]  # the fixtures
 
@@ -42,35 +41,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-class ChaosProxy:
-    """Between Karbon and the mirror: drops, duplicates and delays (so reorders) deliveries."""
-
-    def __init__(self, target: str, rng: random.Random) -> None:
-        self.target = target
-        self.rng = rng
-        self.enabled = True
-        self.counts: dict[str, int] = defaultdict(int)
-        self.session: aiohttp.ClientSession | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k in ("Signature", "Content-Type")}
-        url = self.target + request.path
-        assert self.session is not None
-        roll = self.rng.random() if self.enabled else 1.0
-        if roll < 0.15:
-            self.counts["dropped"] += 1
-            return web.Response(status=200)  # Karbon thinks it was delivered
-        await asyncio.sleep(self.rng.uniform(0, 0.05))
-        copies = 2 if roll < 0.3 else 1
-        status = 200
-        for _ in range(copies):
-            async with self.session.post(url, data=body, headers=headers) as response:
-                status = response.status
-        self.counts["duplicated" if copies == 2 else "forwarded"] += 1
-        return web.Response(status=status)
 
 
 def karbon_side_change(fake: FakeKarbon, rng: random.Random, account: int) -> str:
@@ -160,13 +130,9 @@ async def test_mirror_converges_under_chaos(
         Account(f"acct-{a.index}", a.bearer_token, a.access_key, fake.base_url, LIMIT)
         for a in fake.accounts
     ]
-    mirror_port, proxy_port = free_port(), free_port()
-    proxy = ChaosProxy(f"http://127.0.0.1:{mirror_port}", rng)
-    proxy_app = web.Application()
-    proxy_app.router.add_post("/{account}", proxy.handle)
-    proxy_runner = web.AppRunner(proxy_app)
-    await proxy_runner.setup()
-    await web.TCPSite(proxy_runner, "127.0.0.1", proxy_port).start()
+    mirror_port = free_port()
+    proxy = DeliveryChaos(f"http://127.0.0.1:{mirror_port}", drop=0.15, duplicate=0.15, seed=23)
+    await proxy.start()
     changes: list[mr.Change] = []
 
     def service() -> MirrorService:
@@ -186,7 +152,7 @@ async def test_mirror_converges_under_chaos(
         return MirrorService(
             mirror,
             accounts,
-            public_url=f"http://127.0.0.1:{proxy_port}",
+            public_url=proxy.url,
             signing_key=KEY,
             reconcile_interval=1.0,
             full_interval=2.0,
@@ -204,8 +170,7 @@ async def test_mirror_converges_under_chaos(
         await svc.start()
         return runner
 
-    async with aiohttp.ClientSession() as session:
-        proxy.session = session
+    try:
         first = service()
         runner = await serve(first)
         try:
@@ -243,7 +208,8 @@ async def test_mirror_converges_under_chaos(
         finally:
             await runner.cleanup()
             await second.stop()
-    await proxy_runner.cleanup()
+    finally:
+        await proxy.close()
 
     assert proxy.counts["dropped"] > 0
     assert proxy.counts["duplicated"] > 0

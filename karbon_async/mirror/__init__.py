@@ -22,9 +22,11 @@ from ._resources import (
     MirrorResource,
     resolve_mirror_resources,
 )
+from ._service import AccountStats, MirrorService
 from ._store import MirrorStore, StreamRow
 
 __all__ = [
+    "AccountStats",
     "DEFAULT_MIRROR_RESOURCES",
     "MIRROR_RESOURCES",
     "Change",
@@ -32,6 +34,7 @@ __all__ = [
     "Decision",
     "Mirror",
     "MirrorResource",
+    "MirrorService",
     "MirrorStore",
     "ReconcileResult",
     "Stored",
