@@ -179,15 +179,22 @@ class GetMethod(Generic[M]):
         self, key: str, *, expand: str | Sequence[str] | None = None, lane: Lane | None = None
     ) -> M:
         endpoint = self._endpoint
-        params = {"$expand": render_expand(expand, endpoint.spec)} if expand else None
-        document = await send(
-            endpoint, self._resource, key=key, params=params, lane=lane, decode=True
-        )
+        document = await self.raw(key, expand=expand, lane=lane)
         try:
             return structure(document, endpoint.model)
         except ModelDecodeError as exc:  # the record does not fit: its JSON is on the error
+            params = {"$expand": render_expand(expand, endpoint.spec)} if expand else None
             exc.method, exc.url = endpoint.method, endpoint.url(self._resource, key, params)
             raise
+
+    async def raw(
+        self, key: str, *, expand: str | Sequence[str] | None = None, lane: Lane | None = None
+    ) -> Any:
+        """The same request, its answer the API's JSON object as sent (a dict, no model built;
+        numbers with a fraction as Decimal), as ``list(...).raw()`` gives list items."""
+        endpoint = self._endpoint
+        params = {"$expand": render_expand(expand, endpoint.spec)} if expand else None
+        return await send(endpoint, self._resource, key=key, params=params, lane=lane, decode=True)
 
 
 class SingletonEndpoint(Endpoint, Generic[M]):

@@ -14,6 +14,7 @@ from .._cli_inputs import UsageError
 from .._version import __version__
 from ..export import ExportStateError, LocalWriteError
 from ..fleet import _cli as fleet_cli
+from ..mirror import _cli as mirror_cli
 from . import _demo, _export, _sandbox
 from ._common import EXIT_FAILED, EXIT_USAGE, _Parser
 
@@ -28,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     "sandbox": Command(_sandbox.add_parser, _sandbox.command_sandbox),
     "demo": Command(_demo.add_parser, _demo.command_demo),
     "fleet": Command(fleet_cli.add_parser, fleet_cli.command_fleet),
+    "mirror": Command(mirror_cli.add_parser, mirror_cli.command_mirror),
 }
 """Every command, in the order ``--help`` lists them; each ``add_parser`` adds the parser of the
 command named by its key."""

@@ -52,6 +52,8 @@ async def run_sandbox(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         strict=not args.lenient,
+        allow_insecure_webhooks=True,  # the sandbox lives on loopback: so do its receivers
+        webhook_coalesce_window=args.webhook_coalesce,
     )
     try:
         await fake.start()
@@ -97,6 +99,12 @@ def add_parser(commands: Any) -> None:
     sandbox.add_argument("--latency-min", type=_seconds, default=0.0)
     sandbox.add_argument("--latency-max", type=_seconds, default=0.0)
     sandbox.add_argument("--write-accounts", help="write an accounts TOML file for `export`")
+    sandbox.add_argument(
+        "--webhook-coalesce",
+        type=_seconds,
+        default=60.0,
+        help="seconds a webhook waits for more changes of its record (Karbon: 60)",
+    )
     sandbox.add_argument(
         "--lenient",
         action="store_true",

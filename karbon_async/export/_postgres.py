@@ -71,6 +71,27 @@ def check_dsn(dsn: str) -> str:
     return dsn
 
 
+def resource_table(schema: str, table_prefix: str, resource: ExportResource) -> str:
+    """The qualified name of ``resource``'s table (``work-items`` -> ``"karbon_work_items"``)."""
+    name = table_prefix + resource.name.replace("-", "_")
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def resource_table_ddl(schema: str, table_prefix: str, resource: ExportResource) -> list[str]:
+    """The statements creating ``resource``'s table (see the module docstring) if missing: the
+    one definition the sink and the mirror (``karbon_async.mirror``) share."""
+    table = resource_table(schema, table_prefix, resource)
+    index = quote_ident(f"{table_prefix}{resource.name}_live".replace("-", "_"))
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}",
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        "account text NOT NULL, key text NOT NULL, record jsonb NOT NULL, "
+        "fetched_at timestamptz NOT NULL, seen_run text, deleted_at timestamptz, "
+        "writes integer NOT NULL DEFAULT 1, PRIMARY KEY (account, key))",
+        f"CREATE INDEX IF NOT EXISTS {index} ON {table} (account) WHERE deleted_at IS NULL",
+    ]
+
+
 async def connect_pool(dsn: str, *, max_size: int = 10) -> Any:
     """An asyncpg pool on ``dsn`` as the sink makes its own (``KEEPALIVES``), to share between
     sinks with ``PostgresSink(pool=)``."""
@@ -188,8 +209,7 @@ class PostgresSink:
         return self._store
 
     def table_for(self, resource: ExportResource) -> str:
-        name = self.table_prefix + resource.name.replace("-", "_")
-        return f"{quote_ident(self.schema)}.{quote_ident(name)}"
+        return resource_table(self.schema, self.table_prefix, resource)
 
     @property
     def checkpoint_table(self) -> str:
@@ -276,14 +296,7 @@ class PostgresCheckpoints(GroupCommitStore[tuple[StreamState, "PostgresStream | 
         table = self.sink.table_for(resource)
         if table in self._tables:
             return
-        index = quote_ident(f"{self.sink.table_prefix}{resource.name}_live".replace("-", "_"))
-        await self._create(
-            f"CREATE TABLE IF NOT EXISTS {table} ("
-            "account text NOT NULL, key text NOT NULL, record jsonb NOT NULL, "
-            "fetched_at timestamptz NOT NULL, seen_run text, deleted_at timestamptz, "
-            "writes integer NOT NULL DEFAULT 1, PRIMARY KEY (account, key))",
-            f"CREATE INDEX IF NOT EXISTS {index} ON {table} (account) WHERE deleted_at IS NULL",
-        )
+        await self._create(*resource_table_ddl(self.sink.schema, self.sink.table_prefix, resource))
         self._tables.add(table)
 
     def _is_open(self) -> bool:

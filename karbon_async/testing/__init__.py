@@ -17,6 +17,7 @@ injected failures.
 from __future__ import annotations
 
 from ._account import FakeAccount
+from ._chaos import DeliveryChaos
 from ._events import ChangeEvent
 from ._faults import Fault, FaultKind, FaultRule
 from ._odata import ODataError
@@ -27,6 +28,7 @@ from ._webhook_delivery import DeliveryAttempt, WebhookDelivery
 __all__ = [
     "ChangeEvent",
     "CollectionStore",
+    "DeliveryChaos",
     "DeliveryAttempt",
     "FakeAccount",
     "FakeKarbon",

@@ -1,0 +1,325 @@
+"""``MirrorService``: one process keeping many accounts' mirrors fresh (``karbon-async mirror``).
+
+Per account: a client on its own budget; subscriptions for the mirrored resources' webhook
+types, kept alive (a subscription Karbon auto-cancelled is re-created, and a reconciliation
+starts at once, since events were lost meanwhile); a ``WebhookWorker`` that coalesces events
+per record, drops duplicates and retries failures, and hands each to ``Mirror.handle``; and
+reconciliation: incremental at start and every ``reconcile_interval``, full (deletions too)
+every ``full_interval``. One aiohttp app receives every account's deliveries at
+``<public_url>/<account>``; one dispatcher runs the change handlers.
+
+Sizing the default schedule: a full pass reads every record once (pages of 100): 10,000
+records of each of five resources is 500 requests, about 4 minutes of an account's 120 a
+minute, so a full pass every 6 hours uses about 1 % of the budget. Incremental passes read
+contacts and organizations from their watermark (a page or two) and the others in full (work
+items, client groups and invoices cannot be listed by last change): 10,000 work items every
+15 minutes is 100 requests, about 6 % of the budget. Events cost one request per changed record.
+Changes Karbon sends no event for (fields outside the triggering set, invoice edits that do not
+move the status) reach the mirror within ``reconcile_interval`` for those read in full, and
+within ``full_interval`` at worst.
+
+State is in PostgreSQL only: a restarted service (on any machine) resumes every pass where it
+stopped; the receiver itself keeps nothing (its replay guard and the worker's dedupe can be
+shared in Redis with ``seen_store``, so instances behind a load balancer act as one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+from aiohttp import web
+
+from .._budget import Budget
+from .._client import KarbonClient
+from .._exceptions import KarbonError
+from ..export._progress import Account
+from ..webhooks import (
+    ANY,
+    EnsuredSubscription,
+    SeenStore,
+    SubmitOutcome,
+    SubscriptionKeeper,
+    WebhookEvent,
+    WebhookReceiver,
+    WebhookWorker,
+    aiohttp_handler,
+)
+from ..webhooks._router import Router
+from ._mirror import Mirror
+
+logger = logging.getLogger("karbon_async.mirror")
+
+DEFAULT_RECONCILE_INTERVAL = 900.0
+DEFAULT_FULL_INTERVAL = 6 * 3600.0
+DEFAULT_SUBSCRIPTION_INTERVAL = 300.0
+
+
+def account_path(name: str) -> str:
+    """The URL path an account's deliveries arrive at (its name, percent-encoded)."""
+    return "/" + quote(name, safe="")
+
+
+@attrs.define
+class AccountStats:
+    """What one account's mirror did since the service started."""
+
+    events: int = 0
+    """Events handed to the worker (after the receiver's replay guard)."""
+    coalesced: int = 0
+    """Events merged into one already queued for the same record."""
+    duplicates: int = 0
+    changes: int = 0
+    """Changes committed (from events and reconciliation)."""
+    stale_or_unchanged: int = 0
+    """Events whose fetch changed nothing (older, duplicate or equal state)."""
+    drift: int = 0
+    """Changes found by reconciliation (no event had brought them)."""
+    reconciliations: int = 0
+    reconcile_errors: int = 0
+    freshness: list[float] = attrs.field(factory=list, repr=False)
+    """Seconds from an event's arrival to its change committed (the last 1,000)."""
+    lag: list[float] = attrs.field(factory=list, repr=False)
+    """Seconds from Karbon's TimeStamp to the change committed (the last 1,000)."""
+
+    def summary(self) -> dict[str, Any]:
+        def quantiles(values: list[float]) -> dict[str, float] | None:
+            if len(values) < 2:
+                return None
+            cuts = statistics.quantiles(values, n=100)
+            return {"p50": cuts[49], "p99": cuts[98]}
+
+        out = attrs.asdict(self, filter=lambda a, _: a.name not in ("freshness", "lag"))
+        out["freshness"] = quantiles(self.freshness)
+        out["lag"] = quantiles(self.lag)
+        return out
+
+
+def _keep(values: list[float], value: float) -> None:
+    values.append(value)
+    if len(values) > 1000:
+        del values[: len(values) - 1000]
+
+
+class _Arrivals:
+    """The receiver's sink: notes when each record's news arrived, then hands it on."""
+
+    def __init__(self, worker: WebhookWorker, stats: AccountStats) -> None:
+        self.worker = worker
+        self.stats = stats
+        self.arrived: dict[tuple[str, str], float] = {}
+
+    def submit(self, event: WebhookEvent) -> SubmitOutcome:
+        outcome = self.worker.submit(event)
+        self.stats.events += 1
+        if outcome is SubmitOutcome.COLLAPSED:
+            self.stats.coalesced += 1
+        elif outcome is SubmitOutcome.DUPLICATE:
+            self.stats.duplicates += 1
+        self.arrived.setdefault(event.resource_key, time.monotonic())
+        return outcome
+
+
+class _AccountMirror:
+    """Everything one account needs; see ``MirrorService``."""
+
+    def __init__(self, service: MirrorService, account: Account) -> None:
+        self.service = service
+        self.account = account
+        self.stats = AccountStats()
+        self.client = KarbonClient(
+            bearer_token=account.bearer_token,
+            access_key=account.access_key,
+            base_url=account.base_url,
+            rate_limit=account.rate_limit,
+            budget=service.budgets(account) if service.budgets is not None else None,
+        )
+        router = Router()
+        router.on(ANY, ANY)(self._on_event)
+        self.worker = WebhookWorker(
+            router,
+            retry_delay=service.retry_delay,
+            seen_store=service.seen_store,
+        )
+        self.arrivals = _Arrivals(self.worker, self.stats)
+        self.receiver = WebhookReceiver(
+            service.signing_key, self.arrivals, seen_store=service.seen_store
+        )
+        webhook_types = sorted({r.webhook_type for r in service.mirror.resources})
+        self.keeper = SubscriptionKeeper(
+            self.client,
+            webhook_types,
+            service.public_url.rstrip("/") + account_path(account.name),
+            service.signing_key,
+            on_recreated=self._on_recreated,
+            allow_insecure_loopback=service.allow_insecure_loopback,
+        )
+        self.wake = asyncio.Event()
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    async def _on_event(self, event: WebhookEvent) -> None:
+        changes = await self.service.mirror.handle(self.client, self.account.name, event)
+        arrived = self.arrivals.arrived.pop(event.resource_key, None)
+        if not changes:
+            self.stats.stale_or_unchanged += 1
+            return
+        self.stats.changes += len(changes)
+        if arrived is not None:
+            _keep(self.stats.freshness, time.monotonic() - arrived)
+        age = event.age()
+        if age is not None:
+            _keep(self.stats.lag, age)
+        self.service.wake_dispatcher()
+
+    def _on_recreated(self, ensured: EnsuredSubscription) -> None:
+        logger.warning(
+            "account %s: %s subscription re-created; reconciling now",
+            self.account.name,
+            ensured.webhook_type.value,
+        )
+        self.wake.set()
+
+    async def start(self) -> None:
+        await self.client.__aenter__()
+        await self.worker.start()
+        self.tasks = [
+            asyncio.create_task(self.keeper.run(self.service.subscription_interval)),
+            asyncio.create_task(self._reconcile_forever()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.worker.stop(drain_timeout=self.service.drain_timeout)
+        await self.client.aclose()
+
+    async def _reconcile_forever(self) -> None:
+        service = self.service
+        loop = asyncio.get_running_loop()
+        last_full: float | None = None
+        while True:
+            full = last_full is not None and loop.time() - last_full >= service.full_interval
+            try:
+                results = await service.mirror.reconcile(self.client, self.account.name, full=full)
+            except (KarbonError, OSError) as error:
+                # Nothing to retry here: the next pass resumes from the last committed page.
+                self.stats.reconcile_errors += 1
+                logger.warning("account %s: reconciliation failed: %s", self.account.name, error)
+            else:
+                self.stats.reconciliations += 1
+                drift = sum(r.drift for r in results)
+                self.stats.drift += drift
+                self.stats.changes += drift
+                if drift:
+                    service.wake_dispatcher()
+                if last_full is None or all(r.full for r in results):
+                    last_full = loop.time()
+            self.wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), service.reconcile_interval)
+
+
+class MirrorService:
+    """See the module docstring. ``accounts`` as for the exporter; ``public_url`` is what
+    Karbon calls (each account's deliveries at ``public_url/<account>``); ``signing_key`` signs
+    every subscription (keep it stable: it is how deliveries are verified after a restart)."""
+
+    def __init__(
+        self,
+        mirror: Mirror,
+        accounts: Sequence[Account],
+        *,
+        public_url: str,
+        signing_key: str,
+        reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
+        full_interval: float = DEFAULT_FULL_INTERVAL,
+        subscription_interval: float = DEFAULT_SUBSCRIPTION_INTERVAL,
+        dispatch_interval: float = 1.0,
+        drain_timeout: float = 30.0,
+        retry_delay: float = 1.0,
+        allow_insecure_loopback: bool = False,
+        budgets: Callable[[Account], Budget] | None = None,
+        seen_store: SeenStore | None = None,
+    ) -> None:
+        names = [a.name for a in accounts]
+        if not accounts:
+            raise ValueError("no accounts given")
+        if len(set(names)) != len(names):
+            raise ValueError("account names must be unique")
+        self.mirror = mirror
+        self.accounts = list(accounts)
+        self.public_url = public_url
+        self.signing_key = signing_key
+        self.reconcile_interval = reconcile_interval
+        self.full_interval = full_interval
+        self.subscription_interval = subscription_interval
+        self.dispatch_interval = dispatch_interval
+        self.drain_timeout = drain_timeout
+        self.retry_delay = retry_delay
+        self.allow_insecure_loopback = allow_insecure_loopback
+        self.budgets = budgets
+        self.seen_store = seen_store
+        self._mirrors = {account.name: _AccountMirror(self, account) for account in accounts}
+        self._dispatch_wake = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    def app(self) -> web.Application:
+        """The aiohttp app receiving every account's deliveries (``POST /<account>``); serve it
+        at ``public_url`` before ``start()``, which subscribes."""
+        app = web.Application(client_max_size=64 * 1024)
+        for name, account in self._mirrors.items():
+            app.router.add_post(account_path(name), aiohttp_handler(account.receiver))
+        return app
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {**m.stats.summary(), "queued": m.worker.queued}
+            for name, m in self._mirrors.items()
+        }
+
+    def wake_dispatcher(self) -> None:
+        self._dispatch_wake.set()
+
+    async def start(self) -> None:
+        await self.mirror.open()
+        for mirror in self._mirrors.values():
+            await mirror.start()
+        self._dispatcher = asyncio.create_task(self._dispatch_forever())
+
+    async def stop(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+            self._dispatcher = None
+        for mirror in self._mirrors.values():
+            await mirror.stop()
+        await self.mirror.aclose()
+
+    async def __aenter__(self) -> MirrorService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            try:
+                while await self.mirror.dispatch():
+                    pass
+            except (OSError, KarbonError) as error:  # the database away: try again later
+                logger.warning("change dispatch failed: %s", error)
+            self._dispatch_wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._dispatch_wake.wait(), self.dispatch_interval)
