@@ -1,4 +1,4 @@
-"""The mirror service end to end on loopback, under chaos: random Karbon-side creates, updates
+"""The mirror service end to end on loopback, under chaos: 500 random Karbon-side creates, updates
 and deletes across accounts and resources; deliveries dropped, duplicated and reordered on the
 way; a subscription auto-cancelled; the service stopped dead and started again. It must end
 with the tables equal to the fake's records (deleted ones marked), every committed change
@@ -112,7 +112,7 @@ def _norm(value: Any) -> Any:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeKarbon]:
     async with FakeKarbon(
-        accounts=2,
+        accounts=5,
         size=12,
         rate_limit=LIMIT,
         allow_insecure_webhooks=True,
@@ -174,17 +174,17 @@ async def test_mirror_converges_under_chaos(
         first = service()
         runner = await serve(first)
         try:
-            for step in range(120):
-                karbon_side_change(fake, rng, step % 2)
-                if step == 40:  # Karbon cancels a subscription (10 failed deliveries)
+            for step in range(400):
+                karbon_side_change(fake, rng, step % 5)
+                if step == 150:  # Karbon cancels a subscription (10 failed deliveries)
                     assert fake.cancel_webhook_subscription(fake.accounts[0], "Work")
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.005)
         finally:
             # Stopped dead: queued events are lost, passes cut mid-page.
             await runner.cleanup()
             await first.stop()
-        for step in range(40):  # changes while the mirror is down: their deliveries fail
-            karbon_side_change(fake, rng, step % 2)
+        for step in range(100):  # changes while the mirror is down: their deliveries fail
+            karbon_side_change(fake, rng, step % 5)
         proxy.enabled = False
         second = service()
         runner = await serve(second)
