@@ -35,6 +35,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
@@ -60,10 +61,38 @@ def quote_ident(name: str) -> str:
 
 
 def check_dsn(dsn: str) -> str:
-    """``dsn`` if it is a PostgreSQL URL, else ``ValueError`` (before anything connects)."""
-    if not dsn.startswith(("postgresql://", "postgres://")):
-        raise ValueError(f"--to must be a postgresql:// URL, got {dsn.split('@')[-1]!r}")
+    """``dsn`` if it is a PostgreSQL URL whose hosts and ports parse, else one-line
+    ``ValueError`` (before anything connects; the password is never shown). asyncpg would raise
+    a bare ``int()`` error from deep inside for ``postgresql://::::/``, and silently wrap a port
+    of 99999 round to another port."""
+    if not isinstance(dsn, str) or not dsn.startswith(("postgresql://", "postgres://")):
+        shown = dsn.split("@")[-1] if isinstance(dsn, str) else dsn
+        raise ValueError(f"--to must be a postgresql:// URL, got {shown!r}")
+    scheme, _, rest = dsn.partition("://")
+    shown = f"{scheme}://{rest.rpartition('@')[2].partition('?')[0]}"  # no secrets
+    try:
+        parts = urlsplit(dsn)
+        hosts = parts.netloc.rpartition("@")[2].split(",")
+        ports = [port for spec in hosts if (port := _port(spec)) is not None]
+        ports += [v for k, v in parse_qsl(parts.query, strict_parsing=False) if k == "port"]
+    except ValueError as exc:
+        raise ValueError(f"--to {shown}: {exc}") from None
+    for port in ports:
+        for one in port.split(","):
+            if not (one.isascii() and one.isdigit() and 1 <= int(one) <= 65535):
+                raise ValueError(f"--to {shown}: port {one!r} is not a number from 1 to 65535")
     return dsn
+
+
+def _port(host_spec: str) -> str | None:
+    """The port of one ``host[:port]`` (an IPv6 host in brackets); None when none is given."""
+    if host_spec.startswith("["):
+        _host, bracket, rest = host_spec[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad IPv6 host {host_spec!r}")
+        return rest[1:] if rest else None
+    _host, colon, port = host_spec.partition(":")
+    return port if colon else None
 
 
 async def connect_pool(dsn: str, *, max_size: int = 10) -> Any:
