@@ -64,7 +64,14 @@ def check_request(model: KarbonModel, path: str) -> KarbonModel:
                 raise ValueError(f"{where} may not be null")
             continue
         kinds = [arg for arg in args if arg is not type(None) and arg is not Unset]
-        checked = _check_union(value, kinds, where)
+        try:
+            checked = _check_union(value, kinds, where)
+        except (TypeError, ValueError) as exc:
+            if slot.name in _secret_fields(type(model)):  # the message would show the secret
+                raise type(exc)(
+                    f"{where} is not valid (a secret: its value is not shown)"
+                ) from None
+            raise
         if checked is not value:
             changes[slot.name] = checked
     known = _keys(type(model)).known
@@ -77,7 +84,14 @@ def check_request(model: KarbonModel, path: str) -> KarbonModel:
     return attrs.evolve(model, **changes) if changes else model
 
 
+def _secret_fields(cls: type[KarbonModel]) -> frozenset[str]:
+    """The fields whose repr hides their value (a webhook's SigningKey)."""
+    return frozenset(field.name for field in attrs.fields(cls) if field.repr is not True)
+
+
 def _check_union(value: Any, kinds: list[Any], where: str) -> Any:
+    if not kinds:
+        return value
     if len(kinds) == 1:
         return _check(value, kinds[0], where)
     errors: list[Exception] = []

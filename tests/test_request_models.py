@@ -568,3 +568,15 @@ async def test_a_get_whose_reply_cannot_be_decoded_is_not_marked_not_repeated() 
         with pytest.raises(ResponseDecodeError) as caught:
             await client.work_items.get("W1")
     assert caught.value.not_repeated is False
+
+
+def test_a_secret_of_the_wrong_type_is_refused_without_showing_it() -> None:
+    secret = b"do-not-show-this-signing-key"
+    body = m.CreateWebhookSubscriptionRequest(
+        target_url="https://example.com/hook",
+        webhook_type=m.WebhookType.CONTACT,
+        signing_key=secret,  # type: ignore[arg-type]
+    )
+    with pytest.raises(TypeError, match=r"CreateWebhookSubscriptionRequest\.SigningKey") as caught:
+        request_document(body)
+    assert "do-not-show" not in str(caught.value)
