@@ -55,10 +55,12 @@ def check_request(model: KarbonModel, path: str) -> KarbonModel:
     not_null = type(model)._karbon_not_null
     for slot in _slots(type(model)):
         value = getattr(model, slot.name)
-        if value is UNSET:
-            continue
         where = f"{path}.{slot.key}"
         args = _union_args(slot.type)
+        if value is UNSET:
+            if Unset not in args:
+                raise ValueError(f"{where} is required: it cannot be UNSET")
+            continue
         if value is None:
             if slot.key in not_null or type(None) not in args:
                 raise ValueError(f"{where} may not be null")

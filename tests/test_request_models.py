@@ -258,6 +258,7 @@ async def test_modify_keeps_a_created_from_work_item_key_the_get_gave() -> None:
             TypeError,
             r"CreateWorkItemRequest\.UserRoleAssignments must be a list",
         ),
+        (lambda: work_item(title=UNSET), ValueError, r"CreateWorkItemRequest\.Title is required"),
         (
             lambda: work_item(extra={"Title": 123}),
             ValueError,
