@@ -4,10 +4,13 @@ item 5)."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
 from _cli_helpers import ENV_KEYS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import karbon_async as ka
 from karbon_async._cli import main
@@ -130,3 +133,40 @@ def test_a_bad_fleet_redis_url_is_one_line_and_exit_2(
     assert needle in line
     assert "not a Redis URL" in line
     assert "secret" not in line
+
+
+_DSN_PIECES = st.sampled_from(
+    [*"ab:@/[]?=,%.&0123456789", "port", "host", "99999", "::1", "5432", "localhost"]
+)
+
+
+def _asyncpg_parse(dsn: str) -> None:
+    """asyncpg's own DSN parser (private: skipped should it move)."""
+    connect_utils = pytest.importorskip("asyncpg.connect_utils")
+    parse = getattr(connect_utils, "_parse_connect_dsn_and_args", None)
+    if parse is None:
+        pytest.skip("asyncpg's DSN parser moved")
+    names = inspect.signature(parse).parameters
+    parse(**{name: dsn if name == "dsn" else None for name in names})
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(rest=st.lists(_DSN_PIECES, max_size=12).map("".join))
+def test_what_check_dsn_lets_through_asyncpg_can_parse(
+    rest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Never a traceback: check_dsn refuses with one ValueError, or asyncpg reads the URL.
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent/pgpass")
+    dsn = "postgresql://" + rest
+    try:
+        check_dsn(dsn)
+    except ValueError as exc:
+        message = str(exc)
+    else:
+        _asyncpg_parse(dsn)
+        return
+    assert "\n" not in message

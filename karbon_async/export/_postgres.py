@@ -69,12 +69,16 @@ def check_dsn(dsn: str) -> str:
         shown = dsn.split("@")[-1] if isinstance(dsn, str) else dsn
         raise ValueError(f"--to must be a postgresql:// URL, got {shown!r}")
     scheme, _, rest = dsn.partition("://")
-    shown = f"{scheme}://{rest.rpartition('@')[2].partition('?')[0]}"  # no secrets
+    shown = f"{scheme}://{rest.partition('?')[0].rpartition('@')[2]}"  # no secrets
     try:
         parts = urlsplit(dsn)
-        hosts = parts.netloc.rpartition("@")[2].split(",")
+        # Split as asyncpg does: userinfo ends at the first "@" (a password's "@" is %40).
+        hosts = parts.netloc.partition("@")[2 if "@" in parts.netloc else 0].split(",")
+        if len(hosts) > 1 and not all(hosts):
+            raise ValueError("an empty host in the list of hosts")
         ports = [port for spec in hosts if (port := _port(spec)) is not None]
-        ports += [v for k, v in parse_qsl(parts.query, strict_parsing=False) if k == "port"]
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        ports += [value for key, value in query if key == "port"]
     except ValueError as exc:
         raise ValueError(f"--to {shown}: {exc}") from None
     for port in ports:
