@@ -170,3 +170,11 @@ def test_what_check_dsn_lets_through_asyncpg_can_parse(
         _asyncpg_parse(dsn)
         return
     assert "\n" not in message
+
+
+def test_a_postgres_sink_refuses_a_bad_dsn_before_connecting() -> None:
+    from karbon_async.export._postgres import PostgresSink
+
+    with pytest.raises(ValueError, match=r"^dsn postgresql://h:99999/db: port '99999'"):
+        PostgresSink("postgresql://user:secret@h:99999/db")
+    assert PostgresSink("postgresql://h:5432/db").dsn == "postgresql://h:5432/db"

@@ -60,14 +60,14 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def check_dsn(dsn: str) -> str:
+def check_dsn(dsn: str, option: str = "--to") -> str:
     """``dsn`` if it is a PostgreSQL URL whose hosts and ports parse, else one-line
     ``ValueError`` (before anything connects; the password is never shown). asyncpg would raise
     a bare ``int()`` error from deep inside for ``postgresql://::::/``, and silently wrap a port
     of 99999 round to another port."""
     if not isinstance(dsn, str) or not dsn.startswith(("postgresql://", "postgres://")):
         shown = dsn.split("@")[-1] if isinstance(dsn, str) else dsn
-        raise ValueError(f"--to must be a postgresql:// URL, got {shown!r}")
+        raise ValueError(f"{option} must be a postgresql:// URL, got {shown!r}")
     scheme, _, rest = dsn.partition("://")
     shown = f"{scheme}://{rest.partition('?')[0].rpartition('@')[2]}"  # no secrets
     try:
@@ -80,11 +80,11 @@ def check_dsn(dsn: str) -> str:
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
         ports += [value for key, value in query if key == "port"]
     except ValueError as exc:
-        raise ValueError(f"--to {shown}: {exc}") from None
+        raise ValueError(f"{option} {shown}: {exc}") from None
     for port in ports:
         for one in port.split(","):
             if not (one.isascii() and one.isdigit() and 1 <= int(one) <= 65535):
-                raise ValueError(f"--to {shown}: port {one!r} is not a number from 1 to 65535")
+                raise ValueError(f"{option} {shown}: port {one!r} is not a number from 1 to 65535")
     return dsn
 
 
@@ -180,7 +180,7 @@ class PostgresSink:
         lock_wait: float = 60.0,
         pool: Any = None,
     ) -> None:
-        self.dsn = dsn
+        self.dsn = dsn if pool is not None else check_dsn(dsn, "dsn")
         self.pool = pool
         """An asyncpg pool (``connect_pool``) to borrow instead of opening one per export; it is
         not closed by the sink."""
