@@ -14,11 +14,12 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._client import DEFAULT_BASE_URL
 from ._converter import parse_datetime
 from ._limits import RateLimit
-from ._urls import origin_of
+from ._urls import normalise_base_url, origin_of
 from .export import RESOURCES, SINCE_LAST, Account, resolve_resources
 
 if sys.version_info >= (3, 11):
@@ -48,12 +49,15 @@ def load_accounts(path: str | None, environ: dict[str, str] | None = None) -> li
             raise UsageError(
                 f"missing credentials: set {' and '.join(missing)}, or pass --accounts FILE"
             )
+        base_url = env.get("KARBON_BASE_URL") or DEFAULT_BASE_URL
+        if _bad_base_url(base_url):
+            raise UsageError(f"KARBON_BASE_URL {base_url!r} is not an absolute http(s) URL")
         return [
             Account(
                 env.get("KARBON_ACCOUNT_NAME") or "default",
                 env["KARBON_BEARER_TOKEN"],
                 env["KARBON_ACCESS_KEY"],
-                env.get("KARBON_BASE_URL") or DEFAULT_BASE_URL,
+                base_url,
             )
         ]
     try:
@@ -114,11 +118,7 @@ def _account_errors(name: str, table: dict[str, Any]) -> list[tuple[str, str]]:
         elif _CONTROL.search(value) or value != value.strip():
             errors.append((key, "contains a line break, control character or edge space"))
     base_url = table.get("base_url", DEFAULT_BASE_URL)
-    try:
-        if not isinstance(base_url, str) or _CONTROL.search(base_url):
-            raise ValueError
-        origin_of(base_url)
-    except ValueError:
+    if _bad_base_url(base_url):
         errors.append(("base_url", f"{base_url!r} is not an absolute http(s) URL"))
     requests = table.get("requests", 120)
     if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
@@ -128,6 +128,40 @@ def _account_errors(name: str, table: dict[str, Any]) -> list[tuple[str, str]]:
         errors.append(("per", f"{per!r} is not a positive number of seconds"))
     errors += [(key, _unknown_key(key)) for key in table if key not in _ACCOUNT_KEYS]
     return errors
+
+
+def _bad_base_url(base_url: object) -> bool:
+    """True unless ``base_url`` is what the client accepts: an absolute http(s) URL."""
+    try:
+        if not isinstance(base_url, str) or _CONTROL.search(base_url):
+            raise ValueError
+        origin_of(normalise_base_url(base_url))
+    except ValueError:
+        return True
+    return False
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def check_redis_url(url: str, option: str) -> str:
+    """``url`` if it is a Redis URL (redis://, rediss:// or unix://) with a valid port; else a
+    ``UsageError`` naming ``option``, without the URL's password."""
+    scheme, sep, rest = url.partition("://")
+    shown = f"{scheme}{sep}{rest.rpartition('@')[2]}"
+    try:
+        parts = urlsplit(url)
+        if not sep or parts.scheme.lower() not in _REDIS_SCHEMES or _CONTROL.search(url):
+            raise ValueError
+        if parts.scheme.lower() != "unix":
+            if not parts.hostname:
+                raise ValueError
+            parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise UsageError(
+            f"{option} {shown!r} is not a Redis URL (redis://host:6379/0, rediss://, unix://)"
+        ) from None
+    return url
 
 
 def check_writable(directory: str) -> None:

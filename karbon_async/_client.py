@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 
 from ._budget import Budget, shared_budget
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, UnsafeURLError
 from ._hooks import EventHook, Hooks
 from ._limits import Lane, RateLimit
 from ._raw import RawResources
@@ -106,7 +106,13 @@ class KarbonClient(ResourceSet):
         ]
         if missing:
             raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
-        options.setdefault("base_url", os.environ.get("KARBON_BASE_URL") or DEFAULT_BASE_URL)
+        if "base_url" not in options:
+            base_url = os.environ.get("KARBON_BASE_URL") or DEFAULT_BASE_URL
+            try:
+                origin_of(normalise_base_url(base_url))
+            except UnsafeURLError as exc:
+                raise ConfigurationError(f"KARBON_BASE_URL: {exc}") from None
+            options["base_url"] = base_url
         return cls(
             bearer_token=os.environ["KARBON_BEARER_TOKEN"],
             access_key=os.environ["KARBON_ACCESS_KEY"],

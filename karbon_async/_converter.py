@@ -10,8 +10,8 @@ A decoding failure is a ``ModelDecodeError`` naming the field path and carrying 
 Decoding is fast through per-model compiled decoders (``_decoder_compiler.py``), which give
 exactly what this converter gives or hand the record back to it.
 
-Request bodies go through ``request_document``, which also refuses, before anything is sent, a
-``None`` where the spec does not allow null and a NaN or infinite number.
+Request bodies are checked against their models' types before they are written
+(``_encode.request_document``).
 """
 
 from __future__ import annotations
@@ -399,6 +399,7 @@ class _Slot:
     key: str
     model: type[KarbonModel] | None  # the model class of the value, or of its list items
     items_nullable: bool
+    type: Any  # the field's declared type
 
 
 _SLOTS: dict[type[KarbonModel], tuple[_Slot, ...]] = {}
@@ -422,56 +423,9 @@ def _slots(cls: type[KarbonModel]) -> tuple[_Slot, ...]:
                 arg = next((a for a in _union_args(item) if a is not type(None)), item)
             if _is_model(arg):
                 model = arg
-        slots.append(_Slot(field.name, api_name(field), model, items_nullable))
+        slots.append(_Slot(field.name, api_name(field), model, items_nullable, field.type))
     _SLOTS[cls] = tuple(slots)
     return _SLOTS[cls]
-
-
-def request_document(model: KarbonModel) -> dict[str, Any]:
-    """The JSON body for a request model: only the fields that were set, at any depth.
-
-    Raises ``ValueError`` naming the field path, before anything is sent, for a ``None`` where
-    the spec does not allow null (``CreateContactRequest.AccountingDetail.Sex may not be null``) and
-    for a NaN or infinite number, which JSON cannot carry.
-    """
-    path = type(model).__name__
-    _check_request(model, path)
-    document: dict[str, Any] = unstructure(model)
-    _check_finite(document, path)
-    return document
-
-
-def _check_request(model: KarbonModel, path: str) -> None:
-    not_null = type(model)._karbon_not_null
-    for slot in _slots(type(model)):
-        value = getattr(model, slot.name)
-        where = f"{path}.{slot.key}"
-        if value is None:
-            if slot.key in not_null:
-                raise ValueError(f"{where} may not be null")
-        elif isinstance(value, Decimal) and not value.is_finite():
-            raise ValueError(f"{where} is {value}: JSON has no NaN or infinity")
-        elif isinstance(value, KarbonModel):
-            _check_request(value, where)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if item is None and slot.model is not None and not slot.items_nullable:
-                    raise ValueError(f"{where}[{index}] may not be null")
-                if isinstance(item, KarbonModel):
-                    _check_request(item, f"{where}[{index}]")
-
-
-def _check_finite(value: Any, path: str) -> None:
-    if isinstance(value, float | Decimal):
-        finite = math.isfinite(value) if isinstance(value, float) else value.is_finite()
-        if not finite:
-            raise ValueError(f"{path} is {value}: JSON has no NaN or infinity")
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _check_finite(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_finite(item, f"{path}[{index}]")
 
 
 def without_nulls(document: Any, cls: type[Any]) -> Any:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._converter import request_document
+from ._encode import request_document
 from ._generated._spec_types import OperationSpec
 from ._limits import Lane, check_lane
 from ._sender import RequestSender

@@ -22,7 +22,7 @@ from ._generated import models as m
 from ._generated.operations import Ops
 from ._limits import Lane
 from ._read_endpoints import GetEndpoint
-from ._sender import decode_json
+from ._sender import decode_reply
 from ._urls import normalise_link, origin_of, path_segment
 
 LINK_FIELDS = (
@@ -151,7 +151,7 @@ class Files(Resource):
             content_type=multipart_type,
             lane=self._lane_or(Lane.INTERACTIVE, lane),
         )
-        return structure(decode_json(response, "POST"), m.FileCreated)
+        return decode_reply(response, "POST", m.FileCreated)
 
     @operation("downloadFileDetailsByKey")
     async def download(self, key: str, *, lane: Lane | None = None) -> AsyncIterator[bytes]:

@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 import attrs
 
 from ._budget import Budget
+from ._converter import structure
 from ._exceptions import (
     APIStatusError,
     ConnectError,
     EventLoopMismatchError,
+    ModelDecodeError,
     RateLimitError,
     ResponseDecodeError,
     UnsafeURLError,
@@ -42,7 +44,14 @@ from ._hooks import (
 from ._json_records import CollectionShapeError
 from ._limits import Lane
 from ._raw import note as note_raw_response
-from ._retry import OnRetry, RetryPolicy, call_with_retries, is_refused, retried_by
+from ._retry import (
+    IDEMPOTENT_METHODS,
+    OnRetry,
+    RetryPolicy,
+    call_with_retries,
+    is_refused,
+    retried_by,
+)
 from ._transport import (
     Request,
     Response,
@@ -111,12 +120,28 @@ def decode_json(
     except CollectionShapeError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ResponseDecodeError(
+        error = ResponseDecodeError(
             f"the response to {response.url} is not valid JSON ({exc})",
             method=method,
             url=response.url,
             maybe_processed=True,
-        ) from exc
+        )
+        # The request was processed and is never repeated for a non-idempotent method.
+        error.not_repeated = method.upper() not in IDEMPOTENT_METHODS
+        raise error from exc
+
+
+def decode_reply(response: Response, method: str, model: type[T]) -> T:
+    """The body of a write's answer as ``model``. A body that is not JSON, or does not fit the
+    model, raises a ``ResponseDecodeError`` naming the request; for a non-idempotent method it
+    says ``not_repeated``: the write was processed, and it is not sent again."""
+    document: Any = decode_json(response, method)
+    try:
+        return structure(document, model)
+    except ModelDecodeError as exc:
+        exc.method, exc.url = method, response.url
+        exc.not_repeated = method.upper() not in IDEMPOTENT_METHODS
+        raise
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float:

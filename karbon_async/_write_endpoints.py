@@ -16,7 +16,7 @@ from ._generated._spec_types import OperationSpec
 from ._limits import Lane
 from ._read_endpoints import GetEndpoint
 from ._retry import RetryRule, retry
-from ._sender import decode_json
+from ._sender import decode_reply
 
 M = TypeVar("M")
 B = TypeVar("B")
@@ -55,7 +55,7 @@ class _WriteEndpoint(Endpoint, Generic[B, R]):
         if not reply.body.strip() and self.read_back is not None and key is not None:
             get = self.read_back.__get__(resource, type(resource))
             return structure(unstructure(await get(key, lane=lane)), self.response)
-        return structure(decode_json(reply, self.method), self.response)
+        return decode_reply(reply, self.method, self.response)
 
 
 class CreateEndpoint(_WriteEndpoint[B, R]):

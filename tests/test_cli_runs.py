@@ -194,13 +194,24 @@ async def test_an_interrupted_export_is_not_overwritten_unasked(
         lines = files(out)["firm 0/contacts.jsonl"].splitlines()
         assert len(lines) == len({json.loads(line)["ContactKey"] for line in lines}) == 60
 
-        empty = tmp_path / "empty"
-        assert await _main(*common, "--out", str(empty), "--resume") == 2
+        # A finished export has nothing to resume.
+        assert await _main(*common, "--out", str(out), "--resume") == 2
         assert capsys.readouterr().err == (
-            f"karbon-async: error: nothing to resume in {empty}: no interrupted export of "
+            f"karbon-async: error: nothing to resume in {out}: no interrupted export of "
             "these accounts and resources there; run without --resume\n"
         )
-        assert files(empty) == {}
+        # No checkpoint at all (an export killed before its first one): --resume starts it
+        # afresh, saying so, rather than refusing on every retry.
+        empty = tmp_path / "empty"
+        (empty / "firm 0").mkdir(parents=True)
+        (empty / "firm 0" / "contacts.jsonl.part").write_text('{"ContactKey": "half')
+        assert await _main(*common, "--out", str(empty), "--resume") == 0
+        assert (
+            f"karbon-async: --resume: no checkpoint in {empty} for these accounts and resources "
+            "(stopped before the first one?): starting the export afresh\n"
+        ) in capsys.readouterr().err
+        lines = files(empty)["firm 0/contacts.jsonl"].splitlines()
+        assert len(lines) == len({json.loads(line)["ContactKey"] for line in lines}) == 60
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,11 @@ from karbon_async import models as m
 from karbon_async._converter import (
     api_name,
     format_datetime,
-    request_document,
     structure,
     unstructure,
     without_nulls,
 )
+from karbon_async._encode import request_document
 from karbon_async._exceptions import ModelDecodeError, ResponseDecodeError
 from karbon_async._model_base import UNSET, KarbonEnum, KarbonModel
 from karbon_async._write_endpoints import as_request

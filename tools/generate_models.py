@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from contract_gen import write_contract
-from live_facts import PRIMARY_STATUS_SPELLINGS
+from live_facts import NOT_REQUIRED, NUMERIC_STRINGS, PRIMARY_STATUS_SPELLINGS, REQUEST_NULLS
 from operations_gen import HEADER, HTTP_METHODS, render_operations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -672,6 +672,7 @@ class FieldDef:
     description: str
     limits: dict[str, Any] = field(default_factory=dict)
     enum_values: tuple[str, ...] = ()  # the spec's own enum spelling, for tools/spec_check.py
+    numeric_string: bool = False  # an integer field that also takes "11" (live_facts)
 
 
 @dataclass
@@ -1283,7 +1284,8 @@ class Generator:
             raise GeneratorError(f"BODY_NAMES: aliases {sorted(clash)} are class names")
 
     def apply_extras(self) -> None:
-        """Add EXTRA_REQUIRED and EXTRA_LIMITS to the request fields they name."""
+        """Add EXTRA_REQUIRED, EXTRA_LIMITS and the live facts about request bodies to the
+        request fields they name."""
 
         def field_of(class_name: str, api_name: str) -> FieldDef:
             model = self.models.get(class_name)
@@ -1296,6 +1298,18 @@ class Generator:
             field_of(class_name, api_name).required = True
         for (class_name, api_name), limits in EXTRA_LIMITS.items():
             field_of(class_name, api_name).limits.update(limits)
+        # What live Karbon accepted beyond the spec (tools/live_facts.py).
+        for class_name, fact in REQUEST_NULLS.items():
+            for api_name in fact.fields:
+                field_of(class_name, api_name).nullable = True
+        for class_name, names in NUMERIC_STRINGS.items():
+            for api_name in names:
+                numeric = field_of(class_name, api_name)
+                if numeric.type_expr != "int":
+                    raise GeneratorError(f"NUMERIC_STRINGS: {class_name}.{api_name} is no int")
+                numeric.numeric_string = True
+        for class_name, (api_name, _source) in NOT_REQUIRED.items():
+            field_of(class_name, api_name).required = False
 
     def check_names(self) -> None:
         """The naming scheme (see BODY_NAMES) holds for every class, and DEPRECATED_NAMES points
@@ -1398,9 +1412,11 @@ def render_field(gen: Generator, model: ModelDef, f: FieldDef) -> list[str]:
         args.append(f"validator=_Limits({f.api_name!r}, {limit_args})")
     if f.api_name in SECRET_FIELDS.get(model.name, ()):
         args.append("repr=_hidden")
+    if f.numeric_string:
+        args.append("converter=_numeric_string")
     if derived_api_name(f.py_name) != f.api_name:
         call = f"api_field({f.api_name!r}{''.join(', ' + a for a in args)})"
-    elif f.limits or "repr=_hidden" in args:
+    elif f.limits or "repr=_hidden" in args or f.numeric_string:
         call = f"attrs.field({', '.join(args)})"
     else:
         call = default or ""
@@ -1442,14 +1458,25 @@ class _Limits:
             limit = self.item_max_length
             if limit is not None and any(isinstance(v, str) and len(v) > limit for v in value):
                 raise ValueError(f"{name} items must be at most {limit} characters")
-        elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+        elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             number = Decimal(value)
+            if not number.is_finite():  # NaN would raise InvalidOperation when compared
+                raise ValueError(f"{name} must be a finite number, got {value}")
             if self.minimum is not None and number < Decimal(self.minimum):
                 raise ValueError(f"{name} must be at least {self.minimum}")
             if self.exclusive_minimum is not None and number <= Decimal(self.exclusive_minimum):
                 raise ValueError(f"{name} must be greater than {self.exclusive_minimum}")
             if self.maximum is not None and number > Decimal(self.maximum):
                 raise ValueError(f"{name} must be at most {self.maximum}")
+
+
+def _numeric_string(value: int | str | Unset | None) -> int | Unset | None:
+    """An integer field that live Karbon also accepts as a numeric string ("11"): the string
+    becomes the integer it spells, which is what is sent. Any other value is kept as given, for
+    the request check to refuse with the field's name."""
+    if isinstance(value, str) and re.fullmatch("[0-9]+", value):
+        return int(value)
+    return value  # type: ignore[return-value]  # refused, naming the field, before sending
 
 
 def _hidden(value: Any) -> str:

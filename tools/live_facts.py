@@ -208,3 +208,72 @@ EXTRA_SUCCESS: dict[str, StatusFact] = {
 SELECT_ACCEPTED = False
 """``$select`` is accepted on no operation (SPEC_DIGEST: documented nowhere; issue 9: refused
 live); the SDK offers no ``select`` argument and the generated table has no such column."""
+
+
+# --------------------------------------------------------------------------------------------
+# Request bodies: what live Karbon accepted that the spec's schemas do not allow.
+# --------------------------------------------------------------------------------------------
+# A request model refuses, before sending, a null the spec does not allow, except where the live
+# API was seen to accept it (the rule: send only what Karbon accepts, and be able to send all of
+# it). "Postman" is Karbon's public integration-test collection
+# (karbonhq/karbon-api-reference, public-api/integration-tests/postman-collection.json), with the
+# request's name and the commit of the version that sent it; each answer was 2xx. A class serves
+# the POST and the PUT alike where the spec shares the schema (and so, by all appearances, does
+# the server's model binding), so a null seen accepted on one of them is allowed on both.
+
+
+@dataclass(frozen=True)
+class NullFact:
+    """Explicit ``null`` accepted for these fields of one request class."""
+
+    fields: tuple[str, ...]
+    source: str
+
+
+_PM_WORK_ITEM_PUT = "Postman '#5170 Update WorkItem' (890cb0bfed^, 2022-10-26): 204"
+_PM_SCHEDULE = (
+    "Postman '#5170 Create WorkSchedule from work item' (201) and '#5170 Update Work Schedule' "
+    "(204), 890cb0bfed^, 2022-10-26"
+)
+
+REQUEST_NULLS: dict[str, NullFact] = {
+    # CreateWorkItemRequest is also the PUT body (ReplaceWorkItemRequest).
+    "CreateWorkItemRequest": NullFact(("WorkScheduleKey", "WorkTemplateKey"), _PM_WORK_ITEM_PUT),
+    "CreateWorkScheduleRequest": NullFact(
+        ("ScheduleDueDateMonthMultiple", "ScheduleEndDate"),
+        f"{_PM_SCHEDULE}; ScheduleEndDate: the spec's own prose (set it to `null` to run forever)",
+    ),
+    "ReplaceWorkScheduleRequest": NullFact(
+        ("ScheduleDueDateMonthMultiple", "ScheduleEndDate"),
+        f"{_PM_SCHEDULE}; ScheduleEndDate: the spec's own prose (set it to `null` to run forever)",
+    ),
+    # CreateContactRequest is also the PUT body (ReplaceContactRequest).
+    "CreateContactRequest": NullFact(
+        ("ClientManager", "ClientOwner", "ContactType"),
+        "Postman '#4350 Update Contact with extra CRM Fields' (e61ddb9e07, 2022-08-26): 204",
+    ),
+    "ReplaceOrganizationRequest": NullFact(
+        ("ContactType",),
+        "Postman '#4350 Update Organization with CRM Fields' (558bbc38e8, 2022-05-24): 204",
+    ),
+}
+
+# Request fields that a caller may give as a numeric string ("11"): live accepted the string and
+# answered with the integer, so the model takes it and sends the integer (one form on the wire).
+NUMERIC_STRINGS: dict[str, tuple[str, ...]] = {
+    # Postman '#4350 Create Contact with extra CRM Fields' (201) and '... Update Contact ...'
+    # (204) send "FinancialYearEndDay": "11", "FinancialYearEndMonth": "0" (890cb0bfed^).
+    "DetailsOfAccountingInput": ("FinancialYearEndDay", "FinancialYearEndMonth"),
+}
+
+# Fields the spec requires in a request body but that a record fetched for writing back cannot
+# fill: ``modify`` would fail before sending. The field stays settable, and is left out when unset.
+NOT_REQUIRED: dict[str, tuple[str, str]] = {
+    # GetWorkSchedule documents CreatedFromWorkItemKey as "This value will be `null`" on every
+    # GET; the 4002 "CreatedFromWorkItemKey not provided." example is documented for creation
+    # only, and no evidence shows a PUT refused without it.
+    "ReplaceWorkScheduleRequest": (
+        "CreatedFromWorkItemKey",
+        "spec: null on every GET; its 4002 refusal is documented for POST only",
+    ),
+}

@@ -51,14 +51,25 @@ class _Limits:
             limit = self.item_max_length
             if limit is not None and any(isinstance(v, str) and len(v) > limit for v in value):
                 raise ValueError(f"{name} items must be at most {limit} characters")
-        elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+        elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             number = Decimal(value)
+            if not number.is_finite():  # NaN would raise InvalidOperation when compared
+                raise ValueError(f"{name} must be a finite number, got {value}")
             if self.minimum is not None and number < Decimal(self.minimum):
                 raise ValueError(f"{name} must be at least {self.minimum}")
             if self.exclusive_minimum is not None and number <= Decimal(self.exclusive_minimum):
                 raise ValueError(f"{name} must be greater than {self.exclusive_minimum}")
             if self.maximum is not None and number > Decimal(self.maximum):
                 raise ValueError(f"{name} must be at most {self.maximum}")
+
+
+def _numeric_string(value: int | str | Unset | None) -> int | Unset | None:
+    """An integer field that live Karbon also accepts as a numeric string ("11"): the string
+    becomes the integer it spells, which is what is sent. Any other value is kept as given, for
+    the request check to refuse with the field's name."""
+    if isinstance(value, str) and re.fullmatch("[0-9]+", value):
+        return int(value)
+    return value  # type: ignore[return-value]  # refused, naming the field, before sending
 
 
 def _hidden(value: Any) -> str:
@@ -1253,10 +1264,7 @@ class CreateContactRequest(KarbonModel):
         {
             "AccountingDetail",
             "BusinessCards",
-            "ClientManager",
-            "ClientOwner",
             "ClientTeam",
-            "ContactType",
             "EntityDescription",
             "FirstName",
             "LastName",
@@ -1282,12 +1290,12 @@ class CreateContactRequest(KarbonModel):
     """The suffix of the Contact."""
     restriction_level: RestrictionLevel | Unset = UNSET
     """The privacy level for this Contact."""
-    client_owner: str | Unset = UNSET
+    client_owner: str | Unset | None = UNSET
     """The team member in your firm who looks after client relationship or is responsible for the
     vast majority of the work of the Contact."""
-    client_manager: str | Unset = UNSET
+    client_manager: str | Unset | None = UNSET
     """The team member in your firm who manages the work for Contact."""
-    contact_type: str | Unset = UNSET
+    contact_type: str | Unset | None = UNSET
     """The Contact Type for this Contact."""
     user_defined_identifier: str | Unset = UNSET
     """A unique key that you can use to identify this Contact."""
@@ -1510,9 +1518,7 @@ class CreateWorkItemRequest(KarbonModel):
             "StartDate",
             "Title",
             "UserRoleAssignments",
-            "WorkScheduleKey",
             "WorkStatus",
-            "WorkTemplateKey",
             "WorkType",
         }
     )
@@ -1541,10 +1547,10 @@ class CreateWorkItemRequest(KarbonModel):
     """The current parent-level Status of the Work Item."""
     secondary_status: str | Unset = UNSET
     """The current child-level Status of the Work Item."""
-    work_template_key: str | Unset = UNSET
+    work_template_key: str | Unset | None = UNSET
     """A Karbon-generated value used to identify the Template that will be used to generate this
     Work Item."""
-    work_schedule_key: str | Unset = UNSET
+    work_schedule_key: str | Unset | None = UNSET
     """A Karbon-generated value used to identify the Work Schedule for this Work Item."""
     estimated_budget: Decimal | Unset = UNSET
     """The estimated budget for the Work Item."""
@@ -1576,8 +1582,6 @@ class CreateWorkScheduleRequest(KarbonModel):
             "RecurrenceFrequency",
             "ScheduleDueDateDays",
             "ScheduleDueDateMethod",
-            "ScheduleDueDateMonthMultiple",
-            "ScheduleEndDate",
             "ScheduleStartDate",
             "WorkItemTitleDefinition",
         }
@@ -1596,7 +1600,7 @@ class CreateWorkScheduleRequest(KarbonModel):
     """The multiple of time unit at which this Work Schedule should repeat."""
     schedule_start_date: datetime.datetime
     """The date at which this Work Schedule should start running."""
-    schedule_end_date: datetime.datetime | Unset = UNSET
+    schedule_end_date: datetime.datetime | Unset | None = UNSET
     """The date at which this Work Schedule should stop running To set the Work Schedule to run
     forever, set the value of this property to `null`."""
     schedule_due_date_method: ScheduleDueDateMethod
@@ -1604,7 +1608,7 @@ class CreateWorkScheduleRequest(KarbonModel):
     schedule_due_date_days: int | Unset = UNSET
     """The value of the count for the Due Date This property is not applicable if
     `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
-    schedule_due_date_month_multiple: int | Unset = UNSET
+    schedule_due_date_month_multiple: int | Unset | None = UNSET
     """The value to denote the number of the months, if the due date is after 2 months."""
     prevent_start_end_on_weekend: bool
     """If the value of this property is set to `true`, the Work Item will not start on Weekends."""
@@ -1818,9 +1822,13 @@ class DetailsOfAccountingInput(KarbonModel):
     """The title of the contact (if a person)."""
     sex: Sex | Unset | None = UNSET
     """The gender of the contact (if a person)."""
-    financial_year_end_day: int | Unset | None = UNSET
+    financial_year_end_day: int | Unset | None = attrs.field(
+        default=UNSET, converter=_numeric_string
+    )
     """The day of month in which the fiscal year ends for the contact."""
-    financial_year_end_month: int | Unset | None = UNSET
+    financial_year_end_month: int | Unset | None = attrs.field(
+        default=UNSET, converter=_numeric_string
+    )
     """The month in which the fiscal year ends for the contact."""
     incorporation_date: datetime.datetime | Unset | None = UNSET
     """The date at which the contact (if a business or an organization) was incorporated."""
@@ -2944,7 +2952,6 @@ class ReplaceOrganizationRequest(KarbonModel):
             "ClientManager",
             "ClientOwner",
             "ClientTeam",
-            "ContactType",
             "EntityDescription",
             "FullName",
             "RestrictionLevel",
@@ -2958,7 +2965,7 @@ class ReplaceOrganizationRequest(KarbonModel):
     vast majority of the work of the clients in this Organization."""
     client_manager: str | Unset = UNSET
     """The team member in your firm who manages the work for the clients in this Organization."""
-    contact_type: str | Unset = UNSET
+    contact_type: str | Unset | None = UNSET
     """The Contact Type for this Organization."""
     user_defined_identifier: str | Unset = UNSET
     """A unique key that you can use to identify this Organization."""
@@ -2987,8 +2994,6 @@ class ReplaceWorkScheduleRequest(KarbonModel):
             "RecurrenceFrequency",
             "ScheduleDueDateDays",
             "ScheduleDueDateMethod",
-            "ScheduleDueDateMonthMultiple",
-            "ScheduleEndDate",
             "ScheduleStartDate",
             "WorkItemTitleDefinition",
             "WorkScheduleKey",
@@ -2998,7 +3003,7 @@ class ReplaceWorkScheduleRequest(KarbonModel):
     """The key of the WorkSchedule, this should match the key used in the URL."""
     assignee_user_key: str | Unset | None = UNSET
     """The key of an existing Karbon user to assign the Work Schedule's generated Work Items to."""
-    created_from_work_item_key: str
+    created_from_work_item_key: str | Unset = UNSET
     """The key of the Work Item, which the Work Schedule will be assigned to."""
     recurrence_frequency: RecurrenceFrequency
     """The unit of time at which this Work Schedule should repeat."""
@@ -3010,7 +3015,7 @@ class ReplaceWorkScheduleRequest(KarbonModel):
     """The multiple of time unit at which this Work Schedule should repeat."""
     schedule_start_date: datetime.datetime
     """The date at which this Work Schedule should start running."""
-    schedule_end_date: datetime.datetime | Unset = UNSET
+    schedule_end_date: datetime.datetime | Unset | None = UNSET
     """The date at which this Work Schedule should stop running To set the Work Schedule to run
     forever, set the value of this property to `null`."""
     schedule_due_date_method: ScheduleDueDateMethod
@@ -3018,7 +3023,7 @@ class ReplaceWorkScheduleRequest(KarbonModel):
     schedule_due_date_days: int | Unset = UNSET
     """The value of the count for the Due Date This property is not applicable if
     `ScheduleDueDateMethod` is set to `LastDayOfMonth` or `NoDueDate`."""
-    schedule_due_date_month_multiple: int | Unset = UNSET
+    schedule_due_date_month_multiple: int | Unset | None = UNSET
     """The value to denote the number of the months, if the due date is after 2 months."""
     prevent_start_end_on_weekend: bool
     """If the value of this property is set to `true`, the Work Item will not start on Weekends."""

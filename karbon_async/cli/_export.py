@@ -23,23 +23,33 @@ from ._summary import StreamClock, print_summary, summary_document, write_summar
 
 
 def check_interrupted(exporter: Exporter, out: str, *, resume: bool, restart: bool) -> None:
-    """Never overwrite an interrupted export unasked; never pretend to resume nothing.
+    """Never overwrite an interrupted export unasked; never pretend to resume a finished one.
 
     A stream interrupted before its first page holds no data, so it does not count (fixing the
-    credentials and running again just works)."""
+    credentials and running again just works). ``--resume`` where none of the streams has a
+    checkpoint at all (an export killed before its first one) starts the export afresh, and
+    says so: nothing was written that could be resumed, and a retried ``--resume`` must not
+    fail forever."""
     if exporter.state_dir is None:  # a database destination resumes from its own checkpoints
         return
     states = load_checkpoints(exporter.state_dir)
-    runs = [
+    known = [
         state.run
         for account in exporter.accounts
         for resource in exporter.resources
         if (state := states.get((account.name, resource.name))) is not None
         and state.run is not None
-        and state.run.status != DONE
     ]
+    runs = [run for run in known if run.status != DONE]
     if resume:
-        if not runs:
+        if not known:
+            print(
+                f"karbon-async: --resume: no checkpoint in {out} for these accounts and "
+                "resources (stopped before the first one?): starting the export afresh",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif not runs:
             raise UsageError(
                 f"nothing to resume in {out}: no interrupted export of these accounts and "
                 "resources there; run without --resume"

@@ -40,6 +40,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
@@ -64,10 +65,31 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def check_dsn(dsn: str) -> str:
-    """``dsn`` if it is a PostgreSQL URL, else ``ValueError`` (before anything connects)."""
-    if not dsn.startswith(("postgresql://", "postgres://")):
-        raise ValueError(f"--to must be a postgresql:// URL, got {dsn.split('@')[-1]!r}")
+def check_dsn(dsn: str, option: str = "--to") -> str:
+    """``dsn`` if it is a PostgreSQL URL whose hosts and ports parse, else one-line
+    ``ValueError`` (before anything connects; the password is never shown). asyncpg would raise
+    a bare ``int()`` error from deep inside for ``postgresql://::::/``, and silently wrap a port
+    of 99999 round to another port."""
+    if not isinstance(dsn, str) or not dsn.startswith(("postgresql://", "postgres://")):
+        shown = dsn.split("@")[-1] if isinstance(dsn, str) else dsn
+        raise ValueError(f"{option} must be a postgresql:// URL, got {shown!r}")
+    scheme, _, rest = dsn.partition("://")
+    shown = f"{scheme}://{rest.partition('?')[0].rpartition('@')[2]}"  # no secrets
+    try:
+        parts = urlsplit(dsn)
+        # Split as asyncpg does: userinfo ends at the first "@" (a password's "@" is %40).
+        hosts = parts.netloc.partition("@")[2 if "@" in parts.netloc else 0].split(",")
+        if len(hosts) > 1 and not all(hosts):
+            raise ValueError("an empty host in the list of hosts")
+        ports = [port for spec in hosts if (port := _port(spec)) is not None]
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        ports += [value for key, value in query if key == "port"]
+    except ValueError as exc:
+        raise ValueError(f"{option} {shown}: {exc}") from None
+    for port in ports:
+        for one in port.split(","):
+            if not (one.isascii() and one.isdigit() and 1 <= int(one) <= 65535):
+                raise ValueError(f"{option} {shown}: port {one!r} is not a number from 1 to 65535")
     return dsn
 
 
@@ -90,6 +112,17 @@ def resource_table_ddl(schema: str, table_prefix: str, resource: ExportResource)
         "writes integer NOT NULL DEFAULT 1, PRIMARY KEY (account, key))",
         f"CREATE INDEX IF NOT EXISTS {index} ON {table} (account) WHERE deleted_at IS NULL",
     ]
+
+
+def _port(host_spec: str) -> str | None:
+    """The port of one ``host[:port]`` (an IPv6 host in brackets); None when none is given."""
+    if host_spec.startswith("["):
+        _host, bracket, rest = host_spec[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad IPv6 host {host_spec!r}")
+        return rest[1:] if rest else None
+    _host, colon, port = host_spec.partition(":")
+    return port if colon else None
 
 
 async def connect_pool(dsn: str, *, max_size: int = 10) -> Any:
@@ -188,7 +221,7 @@ class PostgresSink:
         lock_wait: float = 60.0,
         pool: Any = None,
     ) -> None:
-        self.dsn = dsn
+        self.dsn = dsn if pool is not None else check_dsn(dsn, "dsn")
         self.pool = pool
         """An asyncpg pool (``connect_pool``) to borrow instead of opening one per export; it is
         not closed by the sink."""

@@ -9,7 +9,13 @@ import socket
 import sys
 from typing import Any
 
-from .._cli_inputs import UsageError, load_accounts, parse_since, resolve_resources_arg
+from .._cli_inputs import (
+    UsageError,
+    check_redis_url,
+    load_accounts,
+    parse_since,
+    resolve_resources_arg,
+)
 from ._shards import VISIBILITY_TIMEOUT
 
 DEFAULT_SHARD_SIZE = 50
@@ -70,6 +76,9 @@ def visibility_timeout_of(args: argparse.Namespace) -> float:
 def command_fleet(args: argparse.Namespace) -> int:
     if not args.broker:
         raise UsageError("give --broker redis://... (or set KARBON_FLEET_BROKER)")
+    check_redis_url(args.broker, "--broker (or KARBON_FLEET_BROKER)")
+    if getattr(args, "redis", None):
+        check_redis_url(args.redis, "--redis")
     try:
         from ._app import make_app
     except ImportError as exc:
