@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -38,17 +38,34 @@ from ._version import __version__
 
 try:
     from opentelemetry import metrics, trace
+    from opentelemetry.metrics import CallbackOptions, Observation
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "karbon_async.otel needs OpenTelemetry: pip install 'karbon-async[otel]'"
     ) from error
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 __all__ = ["OpenTelemetryHooks"]
 
 _SCOPE = "karbon_async"
+
+
+class _MirrorStats(Protocol):
+    def stats(self) -> dict[str, dict[str, Any]]: ...
+
+
+_MIRROR_COUNTERS = (
+    "events",
+    "changes",
+    "duplicates",
+    "coalesced",
+    "stale_or_unchanged",
+    "drift",
+    "reconciliations",
+    "reconcile_errors",
+)
 
 
 @attrs.define
@@ -69,7 +86,7 @@ class OpenTelemetryHooks:
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
         self._tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
-        meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
+        self._meter = meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
         self._requests = meter.create_counter(
             "karbon.client.requests", unit="{request}", description="Attempts sent to Karbon."
         )
@@ -92,6 +109,49 @@ class OpenTelemetryHooks:
             description="Requests counted in the account's current rate-limit window.",
         )
         self._calls: dict[asyncio.Task[Any], _Call] = {}
+
+    def observe_mirror(self, service: _MirrorStats) -> None:
+        """Report a ``karbon_async.mirror.MirrorService``'s per-account figures: the counters
+        ``karbon.mirror.events``, ``.changes``, ``.duplicates``, ``.coalesced``,
+        ``.stale_or_unchanged``, ``.drift``, ``.reconciliations``, ``.reconcile_errors``, and
+        the gauges ``karbon.mirror.queued`` and ``karbon.mirror.freshness.p50``/``.p99``
+        (seconds from a webhook's arrival to its change committed), each with
+        ``karbon.account``."""
+        meter = self._meter
+
+        def counter(name: str) -> None:
+            def observe(options: CallbackOptions) -> Iterable[Observation]:
+                return [
+                    Observation(figures[name], {"karbon.account": account})
+                    for account, figures in service.stats().items()
+                ]
+
+            meter.create_observable_counter(f"karbon.mirror.{name}", callbacks=[observe])
+
+        for name in _MIRROR_COUNTERS:
+            counter(name)
+
+        def queued(options: CallbackOptions) -> Iterable[Observation]:
+            return [
+                Observation(figures["queued"], {"karbon.account": account})
+                for account, figures in service.stats().items()
+            ]
+
+        def freshness(quantile: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+            def observe(options: CallbackOptions) -> Iterable[Observation]:
+                return [
+                    Observation(figures["freshness"][quantile], {"karbon.account": account})
+                    for account, figures in service.stats().items()
+                    if figures["freshness"] is not None
+                ]
+
+            return observe
+
+        meter.create_observable_gauge("karbon.mirror.queued", callbacks=[queued])
+        for quantile in ("p50", "p99"):
+            meter.create_observable_gauge(
+                f"karbon.mirror.freshness.{quantile}", callbacks=[freshness(quantile)], unit="s"
+            )
 
     def observe_budget(self, budget: Budget) -> None:
         """Report ``budget``'s requests in window as the ``karbon.budget.in_window`` gauge."""

@@ -91,3 +91,39 @@ async def test_a_span_per_call_and_metrics_for_attempts_429s_retries_and_waits()
     assert waits.sum >= 0.9
     (in_window,) = metrics["karbon.budget.in_window"]
     assert in_window.value == 4, "every attempt still counts in the 60-second window"
+
+
+async def test_mirror_figures_per_account() -> None:
+    from karbon_async import mirror as mr
+    from karbon_async.export import Account
+
+    reader = InMemoryMetricReader()
+    otel = OpenTelemetryHooks(meter_provider=MeterProvider(metric_readers=[reader]))
+    service = mr.MirrorService(
+        mr.Mirror("postgresql://localhost/unused"),  # nothing connects until started
+        [Account("a", "t", "k"), Account("b", "t", "k")],
+        public_url="https://hooks.example.com",
+        signing_key="mirror-otel-signing-key",
+    )
+    try:
+        otel.observe_mirror(service)
+        figures = service._mirrors["a"].stats
+        figures.events, figures.changes, figures.drift = 5, 3, 1
+        figures.freshness += [0.1, 0.2, 0.3]
+        found = points(reader)
+        by_account = {
+            name: {p.attributes["karbon.account"]: p.value for p in found[name]}
+            for name in ("karbon.mirror.events", "karbon.mirror.changes", "karbon.mirror.drift")
+        }
+        assert by_account == {
+            "karbon.mirror.events": {"a": 5, "b": 0},
+            "karbon.mirror.changes": {"a": 3, "b": 0},
+            "karbon.mirror.drift": {"a": 1, "b": 0},
+        }
+        assert [p.attributes["karbon.account"] for p in found["karbon.mirror.queued"]] == ["a", "b"]
+        [p50] = found["karbon.mirror.freshness.p50"]
+        assert p50.attributes == {"karbon.account": "a"}
+        assert p50.value == pytest.approx(0.2)
+    finally:
+        for account in service._mirrors.values():
+            await account.client.aclose()
