@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ._redact import shown_url
+
 
 class KarbonError(Exception):
     """Root of every error raised by karbon_async."""
@@ -167,7 +169,7 @@ class APIStatusError(KarbonError):
         self.body = body
         self.headers = dict(headers or {})
         self.code, self.message, self.details = parse_error_body(body)
-        text = f"{status} {method} {url}"
+        text = f"{status} {method} {shown_url(url)}"
         if self.code:
             text += f" [{self.code}]"
         if self.message:
