@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck pytest demo bench bench-redis bench-export clean spec-check \
-	conformance docs test-fleet bench-fleet bench-curve lock test-latest layers
+	conformance docs test-fleet bench-fleet bench-curve lock test-latest layers dist
 
 # Every dev, test and docs dependency at the exact version (and hashes) of the committed lock
 # file, so a fresh clone is green on any day; `make lock` refreshes it, `make test-latest` runs
@@ -15,8 +15,7 @@ LOCK := requirements-dev.lock
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . \
-		--config-settings editable_mode=compat
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,11 +32,18 @@ test-latest:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
-	$(LATEST)/bin/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
+	$(LATEST)/bin/python -m pip install --quiet -e '.[dev]'
 	$(LATEST)/bin/pip list --format=freeze
 	$(LATEST)/bin/mypy
 	$(LATEST)/bin/lint-imports --no-cache
 	$(LATEST)/bin/python -m pytest -W error -q
+
+# The sdist and wheel into dist/, built with the locked setuptools (no download), then checked
+# as PyPI would (twine check --strict: metadata and the README's rendering).
+dist: install
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
 
 lint: install
 	$(VENV)/bin/ruff check karbon_async tests benchmarks tools examples
@@ -114,4 +120,4 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 clean:
-	rm -rf $(VENV) $(LATEST) .mypy_cache .ruff_cache .pytest_cache site
+	rm -rf $(VENV) $(LATEST) .mypy_cache .ruff_cache .pytest_cache site dist build

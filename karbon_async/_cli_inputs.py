@@ -178,13 +178,22 @@ def check_writable(directory: str) -> None:
 
 
 def check_output_file(path: str, option: str) -> None:
-    """Refuse a file path the command could not write, before anything else happens."""
+    """Refuse a file path the command could not write, before anything else happens.
+
+    Missing folders on the way are created, as ``--out`` creates its own, so
+    ``--out export/ --summary-json export/summary.json`` works on a first run.
+    """
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{option} {path} is a directory")
     parent = target.parent
-    if not parent.is_dir():
-        raise UsageError(f"{option} {path}: there is no directory {parent}")
+    existing = next(p for p in (parent, *parent.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: {existing} is a file, not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot create {parent}: {exc.strerror or exc}") from exc
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise UsageError(f"{option} {path} cannot be written (permission denied)")
 

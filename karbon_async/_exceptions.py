@@ -19,6 +19,7 @@
     │       └── ModelDecodeError    ...its JSON does not fit the model (``path`` names the field)
     ├── UnsafeURLError              a URL would have sent credentials to another origin
     ├── PaginationError             a nextLink chain that would never end (repeat, empty page)
+    ├── LocalWriteError             a local file could not be written (also an OSError)
     └── ConfigurationError          the client cannot be built from what it was given
         └── EventLoopMismatchError  a client used from a second event loop (also a RuntimeError)
 
@@ -28,8 +29,12 @@ Plain ``ValueError``/``TypeError`` are raised, before anything is sent, for inva
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from ._redact import shown_url
 
 
 class KarbonError(Exception):
@@ -132,6 +137,20 @@ class PaginationError(KarbonError):
         self.url = url
 
 
+class LocalWriteError(KarbonError, OSError):
+    """A local file (export output, checkpoints, budget state) could not be written.
+
+    An ``OSError`` too, with the cause's ``errno`` and ``strerror`` and the file as ``filename``,
+    so ``except OSError`` around local writes keeps working."""
+
+    def __init__(self, path: str | os.PathLike[str], cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.strerror}"
+
+
 class ConfigurationError(KarbonError, ValueError):
     """Missing or inconsistent settings, such as absent credentials in the environment."""
 
@@ -163,7 +182,7 @@ class APIStatusError(KarbonError):
         self.body = body
         self.headers = dict(headers or {})
         self.code, self.message, self.details = parse_error_body(body)
-        text = f"{status} {method} {url}"
+        text = f"{status} {method} {shown_url(url)}"
         if self.code:
             text += f" [{self.code}]"
         if self.message:

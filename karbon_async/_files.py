@@ -22,6 +22,7 @@ from ._generated import models as m
 from ._generated.operations import Ops
 from ._limits import Lane
 from ._read_endpoints import GetEndpoint
+from ._redact import shown_url
 from ._sender import decode_reply
 from ._urls import normalise_link, origin_of, path_segment
 
@@ -175,7 +176,7 @@ class Files(Resource):
             None,
         )
         if not location:
-            raise ValueError(f"{response.status} from {url} without a Location header")
+            raise ValueError(f"{response.status} from {shown_url(url)} without a Location header")
         target = urljoin(url, normalise_link(location))
         offsite = origin_of(target) != sender.origin
         async with sender.stream(target, lane=lane_, offsite=offsite) as streamed:

@@ -22,8 +22,10 @@ from typing import Any
 
 import msgspec
 
+from ._exceptions import KarbonError
 
-class CollectionShapeError(ValueError):
+
+class CollectionShapeError(KarbonError, ValueError):
     """The body is JSON but not an OData collection object."""
 
 

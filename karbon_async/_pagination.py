@@ -35,6 +35,7 @@ from ._converter import decode_each
 from ._exceptions import KarbonError, PaginationError
 from ._json_records import split_collection
 from ._misfits import MISFITS_KEPT, Misfit, MisfitLog, misfit
+from ._redact import shown_url
 from ._sender import json_document
 
 M = TypeVar("M")
@@ -212,11 +213,12 @@ class Paginator(Generic[M]):
             return None, exc
         if url in followed:
             return None, PaginationError(
-                f"the API repeated a page link already followed: {url!r}", url=url
+                f"the API repeated a page link already followed: {shown_url(url)!r}", url=url
             )
         if not page.items and not page.misfits:
             return None, PaginationError(
-                f"the API sent an empty page that links to another one: {url!r}", url=url
+                f"the API sent an empty page that links to another one: {shown_url(url)!r}",
+                url=url,
             )
         followed.add(url)
         return url, None

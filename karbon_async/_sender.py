@@ -44,6 +44,7 @@ from ._hooks import (
 from ._json_records import CollectionShapeError
 from ._limits import Lane
 from ._raw import note as note_raw_response
+from ._redact import shown_url
 from ._retry import (
     IDEMPOTENT_METHODS,
     OnRetry,
@@ -121,7 +122,7 @@ def decode_json(
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         error = ResponseDecodeError(
-            f"the response to {response.url} is not valid JSON ({exc})",
+            f"the response to {shown_url(response.url)} is not valid JSON ({exc})",
             method=method,
             url=response.url,
             maybe_processed=True,
@@ -370,7 +371,9 @@ class RequestSender:
         if offsite:
             scheme, _, _ = origin_of(url)
             if self.origin[0] == "https" and scheme != "https":
-                raise UnsafeURLError(f"refusing to follow a download to a non-https URL: {url!r}")
+                raise UnsafeURLError(
+                    f"refusing to follow a download to a non-https URL: {shown_url(url)!r}"
+                )
         else:
             ensure_same_origin(url, self.origin)
             headers.update(self._credentials.headers())

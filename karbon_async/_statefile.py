@@ -20,20 +20,10 @@ import time
 from pathlib import Path
 
 from ._budget import SLOT_MARGIN, AccountBudget, BudgetSnapshot, Permit
+from ._exceptions import LocalWriteError
 from ._limits import Lane, RateLimit
 
 __all__ = ["BudgetStateFile", "LocalWriteError", "write_all"]
-
-
-class LocalWriteError(OSError):
-    """A local file (export output, checkpoints, budget state) could not be written."""
-
-    def __init__(self, path: str | os.PathLike[str], cause: OSError) -> None:
-        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
-        self.path = Path(path)
-
-    def __str__(self) -> str:
-        return f"cannot write {self.path}: {self.strerror}"
 
 
 def write_all(fd: int, data: bytes, path: str | os.PathLike[str]) -> int:

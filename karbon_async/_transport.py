@@ -19,6 +19,7 @@ import attrs
 from yarl import URL
 
 from ._exceptions import ConnectError, RequestTimeoutError, TransportError
+from ._redact import redact_text
 
 BeforeResend = Callable[[], Awaitable[None]]
 
@@ -287,4 +288,4 @@ def transport_error(exc: BaseException, request: Request, *, waiting_for: str) -
 def _message(exc: BaseException) -> str:
     # Only the text of the failure; aiohttp's ClientResponseError would repr its request_info,
     # headers included, but its str is status, message and URL.
-    return str(exc)[:500]
+    return redact_text(str(exc))[:500]

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 from yarl import URL
 
 from ._exceptions import UnsafeURLError
+from ._redact import redact_text, shown_url
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_KEY_LENGTH = 256
@@ -40,30 +41,34 @@ def origin_of(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) with the default port filled in; UnsafeURLError for anything but a
     plain absolute http(s) URL: no userinfo, an ASCII host name or IP literal, a valid port."""
     if not isinstance(url, str):
-        raise UnsafeURLError(f"not a URL: {url!r}")
+        raise UnsafeURLError(f"not a URL: {type(url).__name__}")
     if _NOT_IN_URL.search(url):
-        raise UnsafeURLError(f"whitespace, control or non-ASCII characters in the URL {url!r}")
+        raise UnsafeURLError(
+            f"whitespace, control or non-ASCII characters in the URL {shown_url(url)!r}"
+        )
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.netloc:
-        raise UnsafeURLError(f"not an absolute http(s) URL: {url!r}")
+        raise UnsafeURLError(f"not an absolute http(s) URL: {shown_url(url)!r}")
     if "@" in parts.netloc or "\\" in parts.netloc:
-        raise UnsafeURLError(f"userinfo or a backslash in the URL's authority: {url!r}")
+        raise UnsafeURLError(f"userinfo or a backslash in the URL's authority: {shown_url(url)!r}")
     host = (parts.hostname or "").lower()
     if not _HOST.fullmatch(host):
-        raise UnsafeURLError(f"not a plain host name or IP address in {url!r}")
+        raise UnsafeURLError(f"not a plain host name or IP address in {shown_url(url)!r}")
     try:
         explicit = parts.port
     except ValueError as exc:
-        raise UnsafeURLError(f"invalid port in {url!r}") from exc
+        raise UnsafeURLError(f"invalid port in {shown_url(url)!r}") from exc
     if explicit == 0:
-        raise UnsafeURLError(f"invalid port in {url!r}")
+        raise UnsafeURLError(f"invalid port in {shown_url(url)!r}")
     port = explicit or _DEFAULT_PORTS[scheme]
     # aiohttp sends through yarl, whose parser must see the very same origin.
     try:
         sent = URL(url, encoded=True)
     except ValueError as exc:
-        raise UnsafeURLError(f"aiohttp cannot parse {url!r}: {exc}") from exc
+        raise UnsafeURLError(
+            f"aiohttp cannot parse {shown_url(url)!r}: {redact_text(str(exc))}"
+        ) from exc
     if (
         sent.user is not None
         or sent.password is not None
@@ -74,7 +79,7 @@ def origin_of(url: str) -> tuple[str, str, int]:
         )
         != (scheme, host, port)
     ):
-        raise UnsafeURLError(f"{url!r} is ambiguous: aiohttp would read another origin")
+        raise UnsafeURLError(f"{shown_url(url)!r} is ambiguous: aiohttp would read another origin")
     return scheme, host, port
 
 
@@ -83,8 +88,8 @@ def ensure_same_origin(url: str, origin: tuple[str, str, int]) -> str:
     if origin_of(url) != origin:
         scheme, host, port = origin
         raise UnsafeURLError(
-            f"refusing to send credentials to {url!r}: it is not on the configured origin "
-            f"{scheme}://{host}:{port}"
+            f"refusing to send credentials to {shown_url(url)!r}: it is not on the configured "
+            f"origin {scheme}://{host}:{port}"
         )
     return url
 

@@ -109,15 +109,26 @@ def test_an_output_path_that_is_a_file(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize(
-    ("where", "needle"), [("dir", "is a directory"), ("missing/s.json", "there is no directory")]
+    ("where", "needle"),
+    [("dir", "is a directory"), ("file/s.json", "file is a file, not a directory")],
 )
 def test_a_summary_path_that_cannot_be_written(
     where: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("kept")
     argv = ["export", "--out", str(tmp_path / "o"), "--summary-json", str(tmp_path / where)]
     assert needle in _one_line_exit_2(argv, capsys)
     assert not (tmp_path / "o").exists()
+
+
+def test_an_output_file_gets_its_missing_folders(tmp_path: Path) -> None:
+    from karbon_async._cli_inputs import check_output_file
+
+    target = tmp_path / "export" / "run 1" / "summary.json"
+    check_output_file(str(target), "--summary-json")
+    assert target.parent.is_dir()
+    assert not target.exists()
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import inspect
+import os
 import re
 from pathlib import Path
 
@@ -89,3 +91,52 @@ async def test_a_422_on_creating_a_user_raises_unprocessable_entity() -> None:
     assert caught.value.code == "4022"
     assert "already exists" in str(caught.value.message)
     assert retried == 1, "a 422 is final: never retried"
+
+
+# Exceptions that never reach a caller: the command's bad input (main() turns it into exit code
+# 2) and the converter's private control flow.
+NOT_RAISED_TO_CALLERS = {"UsageError", "Fallback"}  # the compiled decoder's internal signal
+
+
+def test_every_error_the_package_defines_is_a_karbon_error() -> None:
+    """One root: an error class defined anywhere in the package (FakeKarbon's internals aside)
+    derives from KarbonError, also when it is an OSError or ValueError as well."""
+    import importlib
+    import pkgutil
+
+    outside = []
+    seen = 0
+    for info in pkgutil.walk_packages(ka.__path__, "karbon_async."):
+        if info.name.startswith("karbon_async.testing") or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if not (inspect.isclass(value) and issubclass(value, BaseException)):
+                continue
+            if value.__module__ != info.name or name in NOT_RAISED_TO_CALLERS:
+                continue
+            seen += 1
+            if not issubclass(value, ka.KarbonError):
+                outside.append(f"{info.name}.{name}")
+    assert seen >= 20
+    assert outside == []
+
+
+def test_local_write_error_is_an_oserror_under_the_root(tmp_path: Path) -> None:
+    from karbon_async import export
+    from karbon_async._statefile import write_all
+
+    assert export.LocalWriteError is ka.LocalWriteError
+    assert issubclass(export.ExportStateError, ka.KarbonError)
+    fd = os.open(tmp_path / "f", os.O_RDONLY | os.O_CREAT)
+    try:
+        with pytest.raises(ka.KarbonError) as caught:
+            write_all(fd, b"x", tmp_path / "f")
+    finally:
+        os.close(fd)
+    error = caught.value
+    assert isinstance(error, ka.LocalWriteError)
+    assert isinstance(error, OSError)
+    assert error.errno == errno.EBADF
+    assert error.filename == str(tmp_path / "f")
+    assert str(error).startswith(f"cannot write {tmp_path / 'f'}: ")

@@ -313,8 +313,8 @@ async def test_notes_and_comments() -> None:
                 ],
             )
         )
-        assert note.id
-        again = await client.notes.get(note.id)
+        assert note.note_key
+        again = await client.notes.get(note.note_key)
         assert again.subject == "Call"
         for comment in again.comments or []:
             assert comment.comment_key

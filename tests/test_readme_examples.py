@@ -1,17 +1,22 @@
 """Every ```python block of README.md and docs/*.md runs here against one FakeKarbon.
 
-A block runs as written, in a fresh namespace holding what the surrounding prose assumes
-(``client``, ``ka``, keys of existing records, ...; see ``harness_names``). A block with a
-top-level ``await``/``async with``/``async for`` runs as the body of a coroutine on the test's
-loop; any other block runs in a worker thread, so its own ``asyncio.run(main())`` works. A block
-that cannot run is marked ``<!-- docs-test: skip — reason -->`` on the line above it.
-``<!-- readme-test: NAME -->`` names a block for a test of its own that checks what it did.
+A block runs as written, standalone: it imports what it uses and opens its own client. The
+harness gives it only what a reader has in hand: credentials and FakeKarbon's base URL, as
+``KARBON_BEARER_TOKEN``/``KARBON_ACCESS_KEY``/``KARBON_BASE_URL`` (``KarbonClient.from_env()``)
+and as the names ``bearer_token``, ``access_key`` and ``base_url``, plus a webhook signing key
+(``KARBON_WEBHOOK_SIGNING_KEY``) and, for a block that names ``redis_url``, a Redis server's
+URL. A block with a top-level ``await``/``async with``/``async for`` runs as the body of a
+coroutine on the test's loop; any other block runs in a worker thread, so its own
+``asyncio.run(main())`` works. A block that cannot run is marked
+``<!-- docs-test: skip — reason -->`` on the line above it. ``<!-- readme-test: NAME -->`` names
+a block for a test of its own that checks what it did (a block defining a function to call).
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import builtins
 import datetime as dt
 import inspect
 import re
@@ -21,7 +26,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import pytest_asyncio
 from redis_server import RedisServer, redis_server  # noqa: F401  (a fixture)
@@ -112,21 +116,6 @@ async def fake() -> AsyncIterator[FakeKarbon]:
         yield server
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def client(fake: FakeKarbon) -> AsyncIterator[ka.KarbonClient]:
-    account = fake.accounts[0]
-    async with ka.KarbonClient(
-        bearer_token=account.bearer_token,
-        access_key=account.access_key,
-        base_url=fake.base_url,
-        retry=ka.RetryPolicy(max_attempts=1),
-    ) as connected:
-        yield connected
-    # A subscription a block made must not outlive it: FakeKarbon would POST to its URL.
-    for webhook_type in fake.webhook_subscriptions(account):
-        fake.cancel_webhook_subscription(account, webhook_type)
-
-
 @pytest.fixture
 def environment(fake: FakeKarbon, monkeypatch: pytest.MonkeyPatch) -> None:
     account = fake.accounts[0]
@@ -136,27 +125,13 @@ def environment(fake: FakeKarbon, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KARBON_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
 
 
-def harness_names(fake: FakeKarbon, client: ka.KarbonClient) -> dict[str, Any]:
-    """What the README's prose has in hand where a block starts."""
+def harness_names(fake: FakeKarbon) -> dict[str, Any]:
+    """Credentials and the base URL: all a block is given (the environment says the same)."""
     account = fake.accounts[0]
-    contacts = account.collection("Contacts")
-    records = (contacts.get(contacts.key_of(i)) or {} for i in range(contacts.count))
-    newest = max(record["LastModifiedDateTime"] for record in records)
     return {
-        "ka": ka,
-        "F": ka.F,
-        "m": m,
-        "wh": wh,
-        "dt": dt,
-        "attrs": attrs,
-        "client": client,
         "bearer_token": account.bearer_token,
         "access_key": account.access_key,
         "base_url": fake.base_url,
-        "contact_key": contacts.key_of(0),
-        "work_item_key": account.collection("WorkItems").key_of(0),
-        # The newest change: the catch-up block then has one contact to hand on.
-        "checkpoint": dt.datetime.fromisoformat(newest[:19]).replace(tzinfo=dt.timezone.utc),
     }
 
 
@@ -165,31 +140,52 @@ def harness_names(fake: FakeKarbon, client: ka.KarbonClient) -> dict[str, Any]:
 async def test_block_runs(
     block: Block,
     fake: FakeKarbon,
-    client: ka.KarbonClient,
     environment: None,
     request: pytest.FixtureRequest,
 ) -> None:
     if block.skip_reason is not None:
         pytest.skip(block.skip_reason)
-    namespace = {"__name__": f"docs_block_{block.line}", **harness_names(fake, client)}
+    namespace = {"__name__": f"docs_block_{block.line}", **harness_names(fake)}
     if "redis_url" in block.code:
         server: RedisServer = request.getfixturevalue("redis_server")
         namespace["redis_url"] = server.url
-    if "worker" in block.code and "WebhookWorker(" not in block.code:
-        # A continuation of the webhook section: the worker it set up, still running.
-        router = wh.Router()
-        handled: list[wh.WebhookEvent] = []
+    try:
+        await run_block(block, namespace)
+    finally:
+        # A subscription a block made must not outlive it: FakeKarbon would POST to its URL.
+        account = fake.accounts[0]
+        for webhook_type in fake.webhook_subscriptions(account):
+            fake.cancel_webhook_subscription(account, webhook_type)
 
-        @router.fallback
-        async def record(event: wh.WebhookEvent) -> None:
-            handled.append(event)
 
-        async with wh.WebhookWorker(router, client=client) as worker:
-            namespace["worker"] = worker
-            await run_block(block, namespace)
-        assert handled, "the block handed the worker something to do"
-        return
-    await run_block(block, namespace)
+def free_names(code: str) -> set[str]:
+    """Names a block reads but neither imports, assigns nor defines (nor are builtins)."""
+    tree = ast.parse(code)
+    bound: set[str] = set(dir(builtins))
+    read: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return read - bound
+
+
+@pytest.mark.parametrize("block", all_blocks(), ids=lambda block: block.id)
+def test_a_block_imports_what_it_uses(block: Block) -> None:
+    given = {"bearer_token", "access_key", "base_url", "redis_url"}
+    assert free_names(block.code) <= given, "import or define these in the block"
+
+
+def test_free_names_finds_a_missing_import() -> None:
+    assert free_names("import karbon_async as ka\nka.F\nwhen = dt.date.today()\n") == {"dt"}
+    assert free_names("def f(x):\n    return x\ntry:\n    f(1)\nexcept E as e:\n    e\n") == {"E"}
 
 
 # --------------------------------------------------------------------------- the collector
@@ -286,3 +282,37 @@ async def test_invoices_block(capsys: pytest.CaptureFixture[str]) -> None:
     assert approved
     printed = [line.split()[0] for line in out.splitlines()[: len(approved)]]
     assert printed == [r["InvoiceNumber"] for r in approved]
+
+
+@ON_MODULE_LOOP
+async def test_catch_up_block(fake: FakeKarbon) -> None:
+    namespace: dict[str, Any] = {"__name__": "readme_catch_up"}
+    await run_block(named_block("catch-up"), namespace)
+    catch_up = namespace["catch_up"]
+    account = fake.accounts[0]
+    contacts = account.collection("Contacts")
+    records = [contacts.get(contacts.key_of(i)) or {} for i in range(contacts.count)]
+    changed = {r["ContactKey"]: r["LastModifiedDateTime"][:19] for r in records}
+    newest = max(changed.values())
+    checkpoint = dt.datetime.fromisoformat(newest).replace(tzinfo=dt.timezone.utc)
+    router = wh.Router()
+    handled: list[wh.WebhookEvent] = []
+
+    @router.fallback
+    async def record(event: wh.WebhookEvent) -> None:
+        handled.append(event)
+
+    async with (
+        ka.KarbonClient(
+            bearer_token=account.bearer_token,
+            access_key=account.access_key,
+            base_url=fake.base_url,
+        ) as client,
+        wh.WebhookWorker(router, client=client) as worker,
+    ):
+        await catch_up(client, worker, checkpoint)
+    since = (checkpoint - dt.timedelta(seconds=60)).isoformat()[:19]
+    expected = {key for key, when in changed.items() if when >= since}
+    assert expected
+    assert {event.resource_perma_key for event in handled} == expected
+    assert {event.action_type for event in handled} == {wh.WebhookActionType.UPDATED}

@@ -517,6 +517,35 @@ RECORD_KEYS: dict[str, str] = {
     "WorkTemplate": "WorkTemplateKey",
 }
 
+# Attribute names other than the JSON key's snake_case (by final class name and JSON key): the
+# new name, and the old one, kept as a property that warns (DeprecationWarning). A note's key
+# is ``note_key`` like every other record's ``<thing>_key``, though the API calls it ``Id``.
+FIELD_RENAMES: dict[tuple[str, str], tuple[str, str]] = {
+    ("Note", "Id"): ("note_key", "id"),
+}
+
+# Spec descriptions that describe another schema (by final class name): what the spec says,
+# and what the class's docstring says instead (followed, as for every class, by where the
+# class is used).
+MISPLACED_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    # NoteResponse's description, copied from the Contact schema.
+    "Note": ("A single Contact.", "A single Note, with its comments."),
+    # The description of a create answer with $expand=BusinessCards.
+    "Organization": ("The response returned when a business card", "A single Organization."),
+    # One class serves notes and expenses; the spec's text speaks of expenses only.
+    "Timeline": (
+        "The entity the Expense is recorded against.",
+        "The record (its type and key) a note or an expense is linked to.",
+    ),
+}
+# The same for fields: (final class name, JSON key) -> (what the spec says, what is said instead).
+MISPLACED_FIELD_DESCRIPTIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("Timeline", "EntityType"): (
+        "The type of entity this Expense will be linked to.",
+        "The type of the record the note or expense is linked to.",
+    ),
+}
+
 # Fields holding a secret (by final class name and JSON key): their repr says whether they are
 # set, never the value, so a logged or traceback-captured request cannot leak the key.
 SECRET_FIELDS: dict[str, frozenset[str]] = {
@@ -1001,9 +1030,6 @@ class Generator:
         self, schema: dict[str, Any], class_name: str, role: str, where: str = ""
     ) -> str:
         model = self.build(class_name, schema, role, "inline")
-        model.description = model.description or (
-            f"An object in ``{where}``." if "." in where else f"One item of the ``{where}`` list."
-        )
         reuse = self.by_signature.get(model.signature())
         if reuse is not None:
             return reuse
@@ -1162,7 +1188,6 @@ class Generator:
         if class_name is None:
             class_name = pascal(op_id) + "Response"
         model = self.build(class_name, schema, role, f"operation {op_id}")
-        model.description = model.description or f"The {inline_role} body of ``{op_id}``."
         if curated:
             self.register(model)  # a curated name is kept even if another body looks the same
             return class_name
@@ -1254,8 +1279,28 @@ class Generator:
         self.apply_renames(CLASS_RENAMES)
         self.name_bodies()
         self.apply_extras()
+        self.apply_field_renames()
         self.classify()
         self.check_names()
+
+    def apply_field_renames(self) -> None:
+        for name, (said, instead) in MISPLACED_DESCRIPTIONS.items():
+            model = self.models.get(name)
+            if model is None or not model.description.startswith(said):
+                raise GeneratorError(f"MISPLACED_DESCRIPTIONS: {name} no longer says {said!r}")
+            model.description = instead
+        for (name, api_name), (said, instead) in MISPLACED_FIELD_DESCRIPTIONS.items():
+            model = self.models.get(name)
+            fields = [f for f in model.fields if f.api_name == api_name] if model else []
+            if not fields or fields[0].description != said:
+                raise GeneratorError(f"MISPLACED_FIELD_DESCRIPTIONS: {name}.{api_name} changed")
+            fields[0].description = instead
+        for (name, api_name), (py_name, _old) in FIELD_RENAMES.items():
+            model = self.models.get(name)
+            fields = [f for f in model.fields if f.api_name == api_name] if model else []
+            if not fields:
+                raise GeneratorError(f"FIELD_RENAMES: {name} has no field {api_name}")
+            fields[0].py_name = py_name
 
     def name_bodies(self) -> None:
         """Name every request body by BODY_NAMES. A class that a POST and a PUT both send keeps
@@ -1485,6 +1530,41 @@ def _hidden(value: Any) -> str:
 '''
 
 
+def _listed(items: list[str], limit: int = 4) -> str:
+    shown = items[:limit] + ([f"{len(items) - limit} more"] if len(items) > limit else [])
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def model_docstring(gen: Generator, name: str) -> str:
+    """A class's docstring, made for this class: the spec's description (or, where that one
+    describes another schema, MISPLACED_DESCRIPTIONS's), then where the class is met: the
+    operations answering it or taking it as their body, and the fields holding it."""
+    model = gen.models[name]
+    answers, items, bodies, holders = [], [], [], []
+    for op in gen.operations:
+        where = f"``{op.operation_id}`` ({op.method} {op.path})"
+        if op.response_model == name:
+            (items if op.list_key else answers).append(where)
+        if op.request_model == name or gen.aliases.get(op.request_model or "") == name:
+            bodies.append(where)
+    for parent in sorted(gen.order):
+        for f in gen.models[parent].fields:
+            if re.search(rf"\b{re.escape(name)}\b", f.type_expr):
+                holders.append(f"``{parent}.{f.py_name}``")
+    sentences = [model.description] if model.description else []
+    if answers:
+        verb = "answers" if len(answers) == 1 else "answer"
+        sentences.append(f"What {_listed(answers)} {verb}.")
+    if items:
+        verb = "gives" if len(items) == 1 else "give"
+        sentences.append(f"One item of the list {_listed(items)} {verb}.")
+    if bodies:
+        sentences.append(f"The body of {_listed(bodies)}.")
+    if holders:
+        sentences.append(f"Held in {_listed(holders)}.")
+    return " ".join(sentences) or f"{name}."
+
+
 def render_models(gen: Generator) -> str:
     lines = [
         HEADER.rstrip(),
@@ -1501,6 +1581,7 @@ def render_models(gen: Generator) -> str:
         "",
         "import datetime",
         "import re",
+        "import warnings",
         "from decimal import Decimal",
         "from typing import Any, ClassVar",
         "",
@@ -1526,7 +1607,7 @@ def render_models(gen: Generator) -> str:
     for name in sorted(gen.order):
         model = gen.models[name]
         lines += ["", "", "@attrs.frozen(kw_only=True)", f"class {name}(KarbonModel):"]
-        doc = model.description or f"{name}."
+        doc = model_docstring(gen, name)
         role_note = ""
         if name in gen.request_side:
             role_note = " Request form: only the fields you set are sent; limits are checked."
@@ -1539,6 +1620,22 @@ def render_models(gen: Generator) -> str:
             lines += [f"        {{{', '.join(repr(k) for k in not_null)}}}", "    )"]
         for f in model.fields:
             lines += render_field(gen, model, f)
+        for f in model.fields:
+            renamed = FIELD_RENAMES.get((name, f.api_name))
+            if renamed is not None:
+                new, old = renamed
+                lines += [
+                    "",
+                    "    @property",
+                    f"    def {old}(self) -> {f.type_expr}:",
+                    f'        """Deprecated: ``{new}``."""',
+                    "        warnings.warn(",
+                    f'            "{name}.{old} is deprecated; use {name}.{new}",',
+                    "            DeprecationWarning,",
+                    "            stacklevel=2,",
+                    "        )",
+                    f"        return self.{new}",
+                ]
     if gen.aliases:
         lines += ["", "", "# One schema serves these requests too (see BODY_NAMES)."]
         lines += [f"{alias} = {cls}" for alias, cls in sorted(gen.aliases.items())]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import warnings
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -478,8 +479,9 @@ class WorkStatusType(KarbonEnum):
 
 @attrs.frozen(kw_only=True)
 class AddTeamMembersRequest(KarbonModel):
-    """The user profile keys to add as members of a Team. Request form: only the fields you set
-    are sent; limits are checked."""
+    """The user profile keys to add as members of a Team. The body of ``addTeamMembers`` (POST
+    /v3/Teams/{TeamKey}/AddMembers). Request form: only the fields you set are sent; limits
+    are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"UserKeys"})
     user_keys: list[str]
@@ -488,7 +490,8 @@ class AddTeamMembersRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingClient(KarbonModel):
-    """The Karbon Client Billing Contact."""
+    """The Karbon Client Billing Contact. Held in ``Invoice.client``, ``InvoiceSummary.client``
+    and ``Payment.client``."""
 
     client_key: str | None = None
     """The unique key of the billed Client."""
@@ -513,7 +516,7 @@ class BillingClient(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingInvoiceDataExpense(KarbonModel):
-    """A line item on a Karbon invoice."""
+    """A line item on a Karbon invoice. Held in ``BillingInvoiceDataItem.expenses``."""
 
     billed: Decimal | None = None
     """The total billed value of expenses."""
@@ -522,7 +525,7 @@ class BillingInvoiceDataExpense(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingInvoiceDataExpenseItem(KarbonModel):
-    """An expense line item on a Karbon invoice."""
+    """An expense line item on a Karbon invoice. Held in ``BillingInvoiceDataExpense.expenses``."""
 
     expense_key: str | None = None
     description: str | None = None
@@ -539,7 +542,8 @@ class BillingInvoiceDataExpenseItem(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingInvoiceDataItem(KarbonModel):
-    """A single component of the data used to create the rendered (HTML/PDF) invoice."""
+    """A single component of the data used to create the rendered (HTML/PDF) invoice. Held in
+    ``Invoice.data``."""
 
     entity_key: str | None = None
     """The unique key of the source of the billing."""
@@ -554,7 +558,7 @@ class BillingInvoiceDataItem(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingInvoiceDataService(KarbonModel):
-    """A service line item on a Karbon invoice."""
+    """A service line item on a Karbon invoice. Held in ``BillingInvoiceDataItem.service``."""
 
     work_type: str | None = None
     """The work type associated with the service."""
@@ -570,7 +574,8 @@ class BillingInvoiceDataService(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingInvoiceDataWork(KarbonModel):
-    """The breakdown of the billing that stems from work."""
+    """The breakdown of the billing that stems from work. Held in
+    ``BillingInvoiceDataItem.work``."""
 
     fee_type: str | None = None
     """The fee type of the billed amount."""
@@ -591,7 +596,7 @@ class BillingInvoiceDataWork(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingInvoiceDataWorkTimeEntry(KarbonModel):
-    """The details of an invoiced time entry."""
+    """The details of an invoiced time entry. Held in ``BillingInvoiceDataWork.time_entries``."""
 
     time_entry_key: str | None = None
     """The unique identifier of the time entry."""
@@ -607,7 +612,7 @@ class BillingInvoiceDataWorkTimeEntry(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingInvoiceLineItem(KarbonModel):
-    """A line item on a Karbon invoice."""
+    """A line item on a Karbon invoice. Held in ``Invoice.line_items``."""
 
     line_item_key: str | None = None
     """A unique GUID for the line item."""
@@ -632,7 +637,7 @@ class BillingInvoiceLineItem(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingInvoicePayment(KarbonModel):
-    """A payment on a Karbon invoice."""
+    """A payment on a Karbon invoice. Held in ``Invoice.payments``."""
 
     payment_key: str | None = None
     """A unique ID for the payment."""
@@ -648,7 +653,7 @@ class BillingInvoicePayment(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingKarbonPayment(KarbonModel):
-    """Data specific to Karbon Payments."""
+    """Data specific to Karbon Payments. Held in ``Payment.karbon_payment``."""
 
     card_type: str | None = None
     """The type of the paying card."""
@@ -671,7 +676,8 @@ class BillingKarbonPayment(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BillingTaxLineItem(KarbonModel):
-    """A tax line item detailing the tax code and amount on Karbon invoice."""
+    """A tax line item detailing the tax code and amount on Karbon invoice. Held in
+    ``Invoice.tax_line_items`` and ``InvoiceSummary.tax_line_items``."""
 
     tax_name: str | None = None
     """The name of the tax."""
@@ -681,7 +687,9 @@ class BillingTaxLineItem(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCard(KarbonModel):
-    """A business card associated with a contact or organization."""
+    """A business card associated with a contact or organization. Held in
+    ``ClientGroup.business_card``, ``Contact.business_cards``, ``Organization.business_cards``
+    and ``OrganizationWithBusinessCards.business_cards``."""
 
     business_card_key: str | None = None
     """A Karbon-generated unique identifier for the Business Card."""
@@ -714,7 +722,7 @@ class BusinessCard(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardAddress(KarbonModel):
-    """An object in ``BusinessCard.Address``."""
+    """Held in ``BusinessCard.addresses`` and ``BusinessCardWithEntity.addresses``."""
 
     address_key: str | None = None
     """A randomly generated GUID to indicate the address details."""
@@ -734,7 +742,7 @@ class BusinessCardAddress(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardAddressInput(KarbonModel):
-    """An object in ``BusinessCard.Address``. Request form: only the fields you set are sent;
+    """Held in ``BusinessCardInput.addresses``. Request form: only the fields you set are sent;
     limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
@@ -770,8 +778,9 @@ class BusinessCardAddressInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardInput(KarbonModel):
-    """A business card associated with a contact or organization. Request form: only the fields
-    you set are sent; limits are checked."""
+    """A business card associated with a contact or organization. Held in
+    ``CreateClientGroupRequest.business_card``. Request form: only the fields you set are
+    sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -822,7 +831,7 @@ class BusinessCardInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardPhoneNumber(KarbonModel):
-    """An object in ``BusinessCard.PhoneNumber``."""
+    """Held in ``BusinessCard.phone_numbers`` and ``BusinessCardWithEntity.phone_numbers``."""
 
     phone_number_key: str | None = None
     """A randomly generated GUID to indicate the phone details."""
@@ -836,8 +845,8 @@ class BusinessCardPhoneNumber(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardPhoneNumberInput(KarbonModel):
-    """An object in ``BusinessCard.PhoneNumber``. Request form: only the fields you set are sent;
-    limits are checked."""
+    """Held in ``BusinessCardInput.phone_numbers``. Request form: only the fields you set are
+    sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {"CountryCode", "Label", "Number", "PhoneNumberKey"}
@@ -854,8 +863,9 @@ class BusinessCardPhoneNumberInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardRequestAddressInput(KarbonModel):
-    """An object in ``BusinessCardRequest.Address``. Request form: only the fields you set are
-    sent; limits are checked."""
+    """Held in ``BusinessCardRequestInput.addresses`` and
+    ``ReplaceBusinessCardRequest.addresses``. Request form: only the fields you set are sent;
+    limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {"AddressLines", "City", "CountryCode", "Label", "StateProvinceCounty", "ZipCode"}
@@ -880,8 +890,11 @@ class BusinessCardRequestAddressInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardRequestInput(KarbonModel):
-    """A business card associated with a contact or organization. Request form: only the fields
-    you set are sent; limits are checked."""
+    """A business card associated with a contact or organization. Held in
+    ``CreateContactRequest.business_cards``, ``CreateOrganizationRequest.business_cards``,
+    ``ReplaceClientGroupRequest.business_card`` and
+    ``ReplaceOrganizationRequest.business_cards``. Request form: only the fields you set are
+    sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -931,8 +944,9 @@ class BusinessCardRequestInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardRequestPhoneNumberInput(KarbonModel):
-    """An object in ``BusinessCardRequest.PhoneNumber``. Request form: only the fields you set
-    are sent; limits are checked."""
+    """Held in ``BusinessCardRequestInput.phone_numbers`` and
+    ``ReplaceBusinessCardRequest.phone_numbers``. Request form: only the fields you set are
+    sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"CountryCode", "Label", "Number"})
     number: str | Unset = attrs.field(default=UNSET, validator=_Limits("Number", max_length=20))
@@ -945,7 +959,8 @@ class BusinessCardRequestPhoneNumberInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class BusinessCardWithEntity(KarbonModel):
-    """A business card associated with a contact or organization."""
+    """A business card associated with a contact or organization. What ``getBusinessCardByKey``
+    (GET /v3/BusinessCards/{BusinessCardKey}) answers."""
 
     entity_type: ClientType | None = None
     """The type of entity this Business Card belongs to."""
@@ -978,7 +993,7 @@ class BusinessCardWithEntity(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ClientAccess(KarbonModel):
-    """An object in ``ResponseCreateContact.ClientAccess``."""
+    """Held in ``Contact.client_access``."""
 
     client_key: str | None = None
     """The unique key of the Client."""
@@ -991,7 +1006,10 @@ class ClientAccess(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ClientGroup(KarbonModel):
-    """A single Client Group."""
+    """A single Client Group. What ``createClientGroup`` (POST /v3/ClientGroups),
+    ``getClientGroupByUDI`` (GET /v3/ClientGroups/GetClientGroupByUserDefinedIdentifier(UserDe
+    finedIdentifier='{UserDefinedIdentifier}')) and ``getClientGroupByID`` (GET
+    /v3/ClientGroups/{ClientGroupkey}) answer."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -1027,8 +1045,9 @@ class ClientGroup(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ClientGroupMember(KarbonModel):
-    """An object in ``CreateClientGroup.Member``. Request form: only the fields you set are sent;
-    limits are checked."""
+    """Held in ``ClientGroup.members``, ``CreateClientGroupRequest.members``,
+    ``ReplaceClientGroupRequest.members`` and ``ResponseCreateClientGroup.members``. Request
+    form: only the fields you set are sent; limits are checked."""
 
     contact_key: str | Unset | None = UNSET
     """A Karbon-generated value that is used to identify the Contact."""
@@ -1038,7 +1057,7 @@ class ClientGroupMember(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ClientGroupSummary(KarbonModel):
-    """One item of the ``getClientGroups`` list."""
+    """One item of the list ``getClientGroups`` (GET /v3/ClientGroups) gives."""
 
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
@@ -1056,8 +1075,9 @@ class ClientGroupSummary(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ClientTeamMember(KarbonModel):
-    """An object in ``CreateClientGroupRequest.ClientTeam``. Request form: only the fields you
-    set are sent; limits are checked."""
+    """Held in ``ClientGroup.client_team``, ``Contact.client_team``,
+    ``CreateClientGroupRequest.client_team``, ``CreateContactRequest.client_team`` and 3 more.
+    Request form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"MemberKey", "MemberType"})
     member_key: str | Unset | None = UNSET
@@ -1071,7 +1091,8 @@ class ClientTeamMember(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Comment(KarbonModel):
-    """A comment on a Work Item, Note or Contact."""
+    """A comment on a Work Item, Note or Contact. What ``getComment`` (GET
+    /v3/Comments('{Commentkey}')) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -1091,7 +1112,9 @@ class Comment(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Contact(KarbonModel):
-    """A single Contact."""
+    """A single Contact. What ``createContact`` (POST /v3/Contacts), ``getContactByUDI`` (GET /v3
+    /Contacts/GetContactByUserDefinedIdentifier(UserDefinedIdentifier='{UserDefinedIdentifier}
+    ')) and ``getContactByID`` (GET /v3/Contacts/{Contactkey}) answer."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -1135,7 +1158,7 @@ class Contact(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ContactSummary(KarbonModel):
-    """One item of the ``getAllContacts`` list."""
+    """One item of the list ``getAllContacts`` (GET /v3/Contacts) gives."""
 
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
@@ -1184,7 +1207,7 @@ class ContactWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ContactsCardOrganization(KarbonModel):
-    """A contact related to an Organization."""
+    """A contact related to an Organization. Held in ``Organization.contacts``."""
 
     contact_key: str | None = None
     """A Karbon-generated value that is used to identify the Contact."""
@@ -1215,7 +1238,8 @@ class ContactsCardOrganization(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateClientGroupRequest(KarbonModel):
-    """A single Client Group. Request form: only the fields you set are sent; limits are checked."""
+    """A single Client Group. The body of ``createClientGroup`` (POST /v3/ClientGroups). Request
+    form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1258,7 +1282,9 @@ class CreateClientGroupRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateContactRequest(KarbonModel):
-    """A single Contact. Request form: only the fields you set are sent; limits are checked."""
+    """A single Contact. The body of ``createContact`` (POST /v3/Contacts) and ``putContactByID``
+    (PUT /v3/Contacts/{Contactkey}). Request form: only the fields you set are sent; limits
+    are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1307,8 +1333,9 @@ class CreateContactRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateCustomFieldDefinitionRequest(KarbonModel):
-    """The structure that defines a Custom Field in Karbon. Request form: only the fields you set
-    are sent; limits are checked."""
+    """The structure that defines a Custom Field in Karbon. The body of
+    ``CreateCustomFieldDefinition`` (POST /v3/CustomFields). Request form: only the fields you
+    set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {"IsVisibleToContacts", "IsVisibleToOrganizations", "ListOptions", "Name", "Type"}
@@ -1324,7 +1351,8 @@ class CreateCustomFieldDefinitionRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateExpenseRequest(KarbonModel):
-    """A single Expense. Request form: only the fields you set are sent; limits are checked."""
+    """A single Expense. The body of ``createExpense`` (POST /v3/Expenses). Request form: only
+    the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {"BillableValue", "Description", "ExpenseDate", "Timeline", "Value"}
@@ -1343,8 +1371,8 @@ class CreateExpenseRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateFileRequest(KarbonModel):
-    """The request body of ``createFile``. Request form: only the fields you set are sent; limits
-    are checked."""
+    """The body of ``createFile`` (POST /v3/Files). Request form: only the fields you set are
+    sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1377,8 +1405,8 @@ class CreateFileRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateManualPaymentRequest(KarbonModel):
-    """The request body of ``createManualPayment``. Request form: only the fields you set are
-    sent; limits are checked."""
+    """The body of ``createManualPayment`` (POST /v3/ManualPayments). Request form: only the
+    fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {"InvoiceKey", "PaymentDate", "PaymentMethod", "Reference", "TotalAmount"}
@@ -1398,7 +1426,8 @@ class CreateManualPaymentRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateNoteRequest(KarbonModel):
-    """A single Note. Request form: only the fields you set are sent; limits are checked."""
+    """A single Note. The body of ``createNote`` (POST /v3/Notes). Request form: only the fields
+    you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1429,7 +1458,8 @@ class CreateNoteRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateOrganizationRequest(KarbonModel):
-    """A single Organization. Request form: only the fields you set are sent; limits are checked."""
+    """A single Organization. The body of ``createOrganization`` (POST /v3/Organizations).
+    Request form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1466,8 +1496,8 @@ class CreateOrganizationRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateUserRequest(KarbonModel):
-    """The request body of ``createUser``. Request form: only the fields you set are sent; limits
-    are checked."""
+    """The body of ``createUser`` (POST /v3/Users). Request form: only the fields you set are
+    sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"EmailAddress", "Name"})
     name: str
@@ -1478,8 +1508,8 @@ class CreateUserRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateWebhookSubscriptionRequest(KarbonModel):
-    """The request body of ``createWebhookSubscription``. Request form: only the fields you set
-    are sent; limits are checked."""
+    """The body of ``createWebhookSubscription`` (POST /v3/WebhookSubscriptions). Request form:
+    only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"TargetUrl", "WebhookType"})
     target_url: str = attrs.field(
@@ -1500,7 +1530,9 @@ class CreateWebhookSubscriptionRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateWorkItemRequest(KarbonModel):
-    """A single work item. Request form: only the fields you set are sent; limits are checked."""
+    """A single work item. The body of ``createWorkItem`` (POST /v3/WorkItems) and
+    ``putWorkItemByID`` (PUT /v3/WorkItems/{WorkItemKey}). Request form: only the fields you
+    set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1567,8 +1599,8 @@ class CreateWorkItemRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CreateWorkScheduleRequest(KarbonModel):
-    """A single Work Schedule. Request form: only the fields you set are sent; limits are
-    checked."""
+    """A single Work Schedule. The body of ``createWorkSchedule`` (POST /v3/WorkSchedules).
+    Request form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1626,7 +1658,8 @@ class CreateWorkScheduleRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CustomFieldDefinition(KarbonModel):
-    """The structure that defines a Custom Field in Karbon."""
+    """The structure that defines a Custom Field in Karbon. What ``CreateCustomFieldDefinition``
+    (POST /v3/CustomFields) answers."""
 
     name: str | None = None
     type: CustomFieldType | None = None
@@ -1637,7 +1670,8 @@ class CustomFieldDefinition(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CustomFieldDefinitionWithKey(KarbonModel):
-    """The structure that defines a Custom Field in Karbon."""
+    """The structure that defines a Custom Field in Karbon. One item of the list
+    ``GetCustomFieldDefinitions`` (GET /v3/CustomFields) gives."""
 
     key: str
     name: str | None = None
@@ -1649,7 +1683,7 @@ class CustomFieldDefinitionWithKey(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CustomFieldValue(KarbonModel):
-    """A collection of Custom Fields."""
+    """A collection of Custom Fields. Held in ``CustomFieldValues.custom_field_values``."""
 
     key: str | None = None
     name: str | None = None
@@ -1659,8 +1693,9 @@ class CustomFieldValue(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CustomFieldValueInput(KarbonModel):
-    """A collection of Custom Fields. Request form: only the fields you set are sent; limits are
-    checked."""
+    """A collection of Custom Fields. Held in
+    ``ReplaceCustomFieldValuesRequest.custom_field_values``. Request form: only the fields you
+    set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Key", "Name", "Type", "Value"})
     key: str | Unset = UNSET
@@ -1673,7 +1708,8 @@ class CustomFieldValueInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class CustomFieldValues(KarbonModel):
-    """The set custom fields for a contact or organization and the associated values and options."""
+    """The set custom fields for a contact or organization and the associated values and options.
+    What ``GetCustomFieldValues`` (GET /v3/CustomFieldValues/{EntityKey}) answers."""
 
     entity_key: str | None = None
     custom_field_values: list[CustomFieldValue] | None = None
@@ -1699,7 +1735,10 @@ class CustomFieldWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccounting(KarbonModel):
-    """The details specific to the Accounting firm related to this entity."""
+    """The details specific to the Accounting firm related to this entity. Held in
+    ``Contact.accounting_detail``, ``Organization.accounting_detail``,
+    ``OrganizationCreated.accounting_detail`` and
+    ``OrganizationWithBusinessCards.accounting_detail``."""
 
     contact_perma_key: str | None = None
     """A Karbon-generated key that is used to identify the Contact (if a person)."""
@@ -1792,8 +1831,11 @@ class DetailsOfAccounting(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingInput(KarbonModel):
-    """The details specific to the Accounting firm related to this entity. Request form: only the
-    fields you set are sent; limits are checked."""
+    """The details specific to the Accounting firm related to this entity. Held in
+    ``CreateContactRequest.accounting_detail``,
+    ``CreateOrganizationRequest.accounting_detail`` and
+    ``ReplaceOrganizationRequest.accounting_detail``. Request form: only the fields you set
+    are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -1905,7 +1947,10 @@ class DetailsOfAccountingInput(KarbonModel):
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingLegalFirm(KarbonModel):
     """The legal firm(s) that represent the client, these can be strings or references to Karbon
-    organizations. Request form: only the fields you set are sent; limits are checked."""
+    organizations. Held in ``DetailsOfAccounting.legal_firm``,
+    ``DetailsOfAccounting.tax_provider``, ``DetailsOfAccountingInput.legal_firm`` and
+    ``DetailsOfAccountingInput.tax_provider``. Request form: only the fields you set are sent;
+    limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Name"})
     name: str | Unset | None = UNSET
@@ -1916,7 +1961,7 @@ class DetailsOfAccountingLegalFirm(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingNote(KarbonModel):
-    """An object in ``DetailsOfAccounting.Note``."""
+    """Held in ``DetailsOfAccounting.notes``."""
 
     body: str | None = None
     """The free-form text in the note."""
@@ -1926,8 +1971,8 @@ class DetailsOfAccountingNote(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingNoteInput(KarbonModel):
-    """An object in ``DetailsOfAccounting.Note``. Request form: only the fields you set are sent;
-    limits are checked."""
+    """Held in ``DetailsOfAccountingInput.notes``. Request form: only the fields you set are
+    sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Body", "Type"})
     body: str
@@ -1938,7 +1983,7 @@ class DetailsOfAccountingNoteInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingRegistrationNumber(KarbonModel):
-    """An object in ``DetailsOfAccounting.RegistrationNumber``."""
+    """Held in ``DetailsOfAccounting.registration_numbers``."""
 
     registration_number: str | None = None
     """The registration number."""
@@ -1948,8 +1993,8 @@ class DetailsOfAccountingRegistrationNumber(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class DetailsOfAccountingRegistrationNumberInput(KarbonModel):
-    """An object in ``DetailsOfAccounting.RegistrationNumber``. Request form: only the fields you
-    set are sent; limits are checked."""
+    """Held in ``DetailsOfAccountingInput.registration_numbers``. Request form: only the fields
+    you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"RegistrationNumber", "Type"})
     registration_number: str = attrs.field(validator=_Limits("RegistrationNumber", max_length=50))
@@ -1967,7 +2012,7 @@ class EnhancedErrorMessages(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class EnhancedErrorMessagesError(KarbonModel):
-    """An object in ``EnhancedErrorMessages.error``."""
+    """Held in ``EnhancedErrorMessages.error``."""
 
     code: str | None = api_field("code", default=None)
     """A Karbon-generated code to identify the error."""
@@ -1979,7 +2024,7 @@ class EnhancedErrorMessagesError(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class EnhancedErrorMessagesErrorDetail(KarbonModel):
-    """An object in ``EnhancedErrorMessagesError.detail``."""
+    """Held in ``EnhancedErrorMessagesError.details``."""
 
     code: str | None = api_field("code", default=None)
     """Error Summary."""
@@ -1991,7 +2036,9 @@ class EnhancedErrorMessagesErrorDetail(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class EntityDescription(KarbonModel):
-    """An object in ``CreateClientGroup.EntityDescription``. Request form: only the fields you
+    """Held in ``ClientGroup.entity_description``, ``Contact.entity_description``,
+    ``CreateClientGroupRequest.entity_description``,
+    ``CreateContactRequest.entity_description`` and 9 more. Request form: only the fields you
     set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Text"})
@@ -2008,7 +2055,7 @@ class ErrorMessages(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ErrorMessagesError(KarbonModel):
-    """An object in ``ErrorMessages.error``."""
+    """Held in ``ErrorMessages.error`` and ``ManualPaymentNotFoundErrorMessage.error``."""
 
     code: str | None = api_field("code", default=None)
     """A Karbon-generated code to identify the error."""
@@ -2018,7 +2065,8 @@ class ErrorMessagesError(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class EstimateSummary(KarbonModel):
-    """One item of the ``getEstimateSummariesByWorkItemKey`` list."""
+    """One item of the list ``getEstimateSummariesByWorkItemKey`` (GET
+    /v3/EstimateSummaries/{WorkItemKey}) gives."""
 
     estimate_summary_key: str
     """A randomly generated GUID."""
@@ -2059,7 +2107,7 @@ class EstimateSummaryWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Expense(KarbonModel):
-    """A single Expense."""
+    """A single Expense. What ``createExpense`` (POST /v3/Expenses) answers."""
 
     expense_key: str
     """The unique identifier of the Expense."""
@@ -2077,7 +2125,7 @@ class Expense(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class FileCreated(KarbonModel):
-    """The response body of ``createFile``."""
+    """What ``createFile`` (POST /v3/Files) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -2093,7 +2141,8 @@ class FileCreated(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class FileDetails(KarbonModel):
-    """The current details of a single File."""
+    """The current details of a single File. What ``getFileDetailsByKey`` (GET
+    /v3/FileDetails/{key}) answers."""
 
     file_context_key: str | None = None
     """The unique key of the file."""
@@ -2113,7 +2162,8 @@ class FileDetails(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class FileList(KarbonModel):
-    """A collection of files associated with an entity in Karbon."""
+    """A collection of files associated with an entity in Karbon. What ``listFiles`` (GET
+    /v3/FileList/{EntityType}) answers."""
 
     entity_key: str | None = None
     """The unique key of the entity the list of files is associated with."""
@@ -2125,7 +2175,7 @@ class FileList(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class FileListItem(KarbonModel):
-    """A single File."""
+    """A single File. Held in ``FileList.attachments``."""
 
     file_context_key: str | None = None
     """The unique key of the file."""
@@ -2143,7 +2193,7 @@ class FileListItem(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class GetSingleTimeSheetTimeEntry(KarbonModel):
-    """An object in ``GetSingleTimeSheet.TimeEntry``."""
+    """Held in ``Timesheet.time_entries``."""
 
     time_entry_key: str | None = None
     """A Karbon-generated key used to identify the Time Entry."""
@@ -2172,7 +2222,7 @@ class GetSingleTimeSheetTimeEntry(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class GetSingleWorkTemplateActorRole(KarbonModel):
-    """An object in ``GetSingleWorkTemplate.ActorRole``."""
+    """Held in ``WorkTemplate.actor_roles``."""
 
     actor_key: str | None = None
     """A Karbon-generated unique identifier for the user role."""
@@ -2182,7 +2232,7 @@ class GetSingleWorkTemplateActorRole(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class GetUserByIdRole(KarbonModel):
-    """An object in ``GetUserById.Role``."""
+    """Held in ``User.roles``."""
 
     name: str | None = None
     """The name of the role."""
@@ -2192,7 +2242,7 @@ class GetUserByIdRole(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class GetUserByIdTeam(KarbonModel):
-    """An object in ``GetUserById.Team``."""
+    """Held in ``User.teams``."""
 
     key: str | None = None
     """The unique key of the team."""
@@ -2204,7 +2254,9 @@ class GetUserByIdTeam(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class IntegrationTask(KarbonModel):
-    """A single Integration Task."""
+    """A single Integration Task. What ``GetIntegrationTask`` (GET
+    /v3/IntegrationTasks/{IntegrationTaskKey}) answers. One item of the list
+    ``ListIntegrationTasks`` (GET /v3/IntegrationTasks) gives."""
 
     created_at: str | None = None
     task_definition_key: str | None = None
@@ -2240,7 +2292,8 @@ class IntegrationTask(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class IntegrationTaskData(KarbonModel):
-    """Optional integration task data key/value pairs. Request form: only the fields you set are
+    """Optional integration task data key/value pairs. Held in ``IntegrationTask.task_data`` and
+    ``ReplaceIntegrationTaskRequest.task_data``. Request form: only the fields you set are
     sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"Key", "Value"})
@@ -2250,7 +2303,8 @@ class IntegrationTaskData(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class IntegrationTaskDefinition(KarbonModel):
-    """A list of Integration Task Definitions."""
+    """A list of Integration Task Definitions. One item of the list
+    ``ListIntegrationTaskDefintions`` (GET /v3/IntegrationTaskDefinitions) gives."""
 
     task_definition_key: str
     """The unique ID of the specific Integration Task Definition."""
@@ -2295,7 +2349,8 @@ class IntegrationTaskWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Invoice(KarbonModel):
-    """A Karbon invoice with associated payment records."""
+    """A Karbon invoice with associated payment records. What ``getInvoiceByKey`` (GET
+    /v3/Invoices/{InvoiceKey}) answers."""
 
     invoice_key: str
     """The unique key assigned to an invoice by Karbon."""
@@ -2344,7 +2399,7 @@ class Invoice(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class InvoiceSummary(KarbonModel):
-    """A Karbon Invoice record."""
+    """A Karbon Invoice record. One item of the list ``getInvoices`` (GET /v3/Invoices) gives."""
 
     invoice_key: str
     """The unique key assigned to an invoice by Karbon."""
@@ -2392,7 +2447,7 @@ class InvoiceWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ManualPaymentCreated(KarbonModel):
-    """The response body of ``createManualPayment``."""
+    """What ``createManualPayment`` (POST /v3/ManualPayments) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -2420,11 +2475,12 @@ class ManualPaymentNotFoundErrorMessage(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Note(KarbonModel):
-    """A single Contact."""
+    """A single Note, with its comments. What ``getNoteByNoteKey`` (GET /v3/Notes/{NoteID}) and
+    ``createNote`` (POST /v3/Notes) answer."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
-    id: str
+    note_key: str = api_field("Id")
     """A Karbon-generated value that is used to identify the Note."""
     subject: str | None = None
     """The subject line of the Note."""
@@ -2442,6 +2498,16 @@ class Note(KarbonModel):
     """The Timelines to which this note will be associated."""
     comments: list[NoteResponseComment] | None = None
     """The comments for this note."""
+
+    @property
+    def id(self) -> str:
+        """Deprecated: ``note_key``."""
+        warnings.warn(
+            "Note.id is deprecated; use Note.note_key",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.note_key
 
 
 @attrs.frozen(kw_only=True)
@@ -2464,7 +2530,7 @@ class NoteCommentWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class NoteResponseComment(KarbonModel):
-    """An object in ``NoteResponse.Comment``."""
+    """Held in ``Note.comments``."""
 
     comment_key: str | None = None
     """A Karbon-generated value that is used to identify the Comment."""
@@ -2492,8 +2558,8 @@ class NoteWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Organization(KarbonModel):
-    """The response returned when a business card is created and $expand=BusinessCards is
-    specified in the URL."""
+    """A single Organization. What ``getOrganizationByID`` (GET
+    /v3/Organizations/{Organizationkey}) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -2525,7 +2591,7 @@ class Organization(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class OrganizationCreated(KarbonModel):
-    """A single Organization."""
+    """A single Organization. What ``createOrganization`` (POST /v3/Organizations) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -2554,7 +2620,7 @@ class OrganizationCreated(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class OrganizationSummary(KarbonModel):
-    """One item of the ``getAllOrganizations`` list."""
+    """One item of the list ``getAllOrganizations`` (GET /v3/Organizations) gives."""
 
     odata_type: str | None = api_field("@odata.type", default=None)
     """The information about Karbon Objects generating this response."""
@@ -2579,7 +2645,8 @@ class OrganizationSummary(KarbonModel):
 @attrs.frozen(kw_only=True)
 class OrganizationWithBusinessCards(KarbonModel):
     """The response returned when a business card is created and $expand=BusinessCards is
-    specified in the URL."""
+    specified in the URL. What ``getOrganizationByUDI`` (GET /v3/Organizations/GetOrganization
+    ByUserDefinedIdentifier(UserDefinedIdentifier='{UserDefinedIdentifier}')) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -2609,8 +2676,8 @@ class OrganizationWithBusinessCards(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class PatchClientGroupRequest(KarbonModel):
-    """The request body of ``patchClientGroupByID``. Request form: only the fields you set are
-    sent; limits are checked."""
+    """The body of ``patchClientGroupByID`` (PATCH /v3/ClientGroups/{ClientGroupkey}). Request
+    form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"FullName"})
     full_name: str | Unset = UNSET
@@ -2619,8 +2686,8 @@ class PatchClientGroupRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class PatchContactRequest(KarbonModel):
-    """The request body of ``patchContactsByID``. Request form: only the fields you set are sent;
-    limits are checked."""
+    """The body of ``patchContactsByID`` (PATCH /v3/Contacts/{Contactkey}). Request form: only
+    the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {"FirstName", "LastName", "MiddleName", "PreferredName", "Salutation", "Suffix"}
@@ -2641,8 +2708,8 @@ class PatchContactRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class PatchOrganizationRequest(KarbonModel):
-    """The request body of ``patchOrganizationByID``. Request form: only the fields you set are
-    sent; limits are checked."""
+    """The body of ``patchOrganizationByID`` (PATCH /v3/Organizations/{Organizationkey}). Request
+    form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"FullName"})
     full_name: str | Unset = UNSET
@@ -2651,8 +2718,9 @@ class PatchOrganizationRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class PatchWorkItemRequest(KarbonModel):
-    """The properties that can be updated on a Work Item with the PATCH method. Request form:
-    only the fields you set are sent; limits are checked."""
+    """The properties that can be updated on a Work Item with the PATCH method. The body of
+    ``patchWorkItemByID`` (PATCH /v3/WorkItems/{WorkItemKey}). Request form: only the fields
+    you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {"AssigneeEmailAddress", "Description", "StartDate", "Title", "WorkType"}
@@ -2675,8 +2743,9 @@ class PatchWorkItemRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class PatchWorkScheduleRequest(KarbonModel):
-    """The properties that can be updated on a Work Schedule with the PATCH method. Request form:
-    only the fields you set are sent; limits are checked."""
+    """The properties that can be updated on a Work Schedule with the PATCH method. The body of
+    ``patchWorkScheduleByID`` (PATCH /v3/WorkSchedules/{WorkSchedulekey}). Request form: only
+    the fields you set are sent; limits are checked."""
 
     schedule_end_date: datetime.datetime | Unset | None = UNSET
     """The date the Work Schedule should stop producing new Work Items, as an ISO8601 formatted
@@ -2687,7 +2756,7 @@ class PatchWorkScheduleRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class PatchedContact(KarbonModel):
-    """The response body of ``patchContactsByID``."""
+    """What ``patchContactsByID`` (PATCH /v3/Contacts/{Contactkey}) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -2729,7 +2798,7 @@ class PatchedContact(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class PatchedOrganization(KarbonModel):
-    """The response body of ``patchOrganizationByID``."""
+    """What ``patchOrganizationByID`` (PATCH /v3/Organizations/{Organizationkey}) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -2759,7 +2828,8 @@ class PatchedOrganization(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Payment(KarbonModel):
-    """A Karbon Payment record."""
+    """A Karbon Payment record. What ``getPaymentByPaymentKey`` (GET /v3/Payments/{PaymentKey})
+    answers. One item of the list ``getPayments`` (GET /v3/Payments) gives."""
 
     payment_key: str | None = None
     """The unique key assigned to an payment by Karbon."""
@@ -2793,8 +2863,9 @@ class RateLimitErrorMessage(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class RemoveTeamMemberRequest(KarbonModel):
-    """The user profile key to remove from a Team. Request form: only the fields you set are
-    sent; limits are checked."""
+    """The user profile key to remove from a Team. The body of ``removeTeamMember`` (POST
+    /v3/Teams/{TeamKey}/RemoveMember). Request form: only the fields you set are sent; limits
+    are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"UserKey"})
     user_key: str
@@ -2803,8 +2874,9 @@ class RemoveTeamMemberRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ReplaceBusinessCardRequest(KarbonModel):
-    """A business card associated with a contact or organization. Request form: only the fields
-    you set are sent; limits are checked."""
+    """A business card associated with a contact or organization. The body of
+    ``updateBusinessCardByKey`` (PUT /v3/BusinessCards/{BusinessCardKey}). Request form: only
+    the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -2854,7 +2926,9 @@ class ReplaceBusinessCardRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ReplaceClientGroupRequest(KarbonModel):
-    """A single Client Group. Request form: only the fields you set are sent; limits are checked."""
+    """A single Client Group. The body of ``putClientGroupByID`` (PUT
+    /v3/ClientGroups/{ClientGroupkey}). Request form: only the fields you set are sent; limits
+    are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -2894,7 +2968,8 @@ class ReplaceClientGroupRequest(KarbonModel):
 @attrs.frozen(kw_only=True)
 class ReplaceCustomFieldValuesRequest(KarbonModel):
     """The set custom fields for a contact or organization and the associated values and options.
-    Request form: only the fields you set are sent; limits are checked."""
+    The body of ``UpdateCustomFieldValues`` (PUT /v3/CustomFieldValues/{EntityKey}). Request
+    form: only the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"CustomFieldValues", "EntityKey"})
     entity_key: str | Unset = UNSET
@@ -2903,7 +2978,8 @@ class ReplaceCustomFieldValuesRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ReplaceIntegrationTaskRequest(KarbonModel):
-    """The writable properties of an Integration Task. Request form: only the fields you set are
+    """The writable properties of an Integration Task. The body of ``UpdateIntegrationTask`` (PUT
+    /v3/IntegrationTasks/{IntegrationTaskKey}). Request form: only the fields you set are
     sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
@@ -2943,7 +3019,9 @@ class ReplaceIntegrationTaskRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ReplaceOrganizationRequest(KarbonModel):
-    """A single Organization. Request form: only the fields you set are sent; limits are checked."""
+    """A single Organization. The body of ``putOrganizationByID`` (PUT
+    /v3/Organizations/{Organizationkey}). Request form: only the fields you set are sent;
+    limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -2979,8 +3057,9 @@ class ReplaceOrganizationRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ReplaceWorkScheduleRequest(KarbonModel):
-    """A single Work Schedule. Request form: only the fields you set are sent; limits are
-    checked."""
+    """A single Work Schedule. The body of ``putWorkScheduleByID`` (PUT
+    /v3/WorkSchedules/{WorkSchedulekey}). Request form: only the fields you set are sent;
+    limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {
@@ -3083,8 +3162,8 @@ class ResponseCreateClientGroup(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class ReverseManualPaymentRequest(KarbonModel):
-    """The request body of ``reverseManualPayment``. Request form: only the fields you set are
-    sent; limits are checked."""
+    """The body of ``reverseManualPayment`` (POST /v3/ReverseManualPayment). Request form: only
+    the fields you set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"PaymentKey", "ReversalDate"})
     payment_key: str
@@ -3095,7 +3174,8 @@ class ReverseManualPaymentRequest(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Role(KarbonModel):
-    """A Karbon Role (internally an Actor in the Tenant pillar)."""
+    """A Karbon Role (internally an Actor in the Tenant pillar). One item of the list
+    ``getAllRoles`` (GET /v3/Roles) gives."""
 
     key: str
     """A Karbon-generated unique identifier for the Role."""
@@ -3105,7 +3185,7 @@ class Role(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class SettingContactType(KarbonModel):
-    """The name and unique key for a Contact Type."""
+    """The name and unique key for a Contact Type. Held in ``TenantSettings.contact_types``."""
 
     name: str | None = None
     """The name assigned to the Customer Type."""
@@ -3115,7 +3195,7 @@ class SettingContactType(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class SettingServiceType(KarbonModel):
-    """The schema for a single Service Type entry."""
+    """The schema for a single Service Type entry. Held in ``TenantSettings.service_types``."""
 
     name: str | None = None
     """The name assigned to the Service Type."""
@@ -3126,7 +3206,8 @@ class SettingServiceType(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class SettingWorkStatus(KarbonModel):
-    """A Work Status, its child statuses with Name, Type and unique Key."""
+    """A Work Status, its child statuses with Name, Type and unique Key. Held in
+    ``TenantSettings.work_statuses``."""
 
     name: str | None = None
     """The name assigned the Work Status."""
@@ -3137,7 +3218,7 @@ class SettingWorkStatus(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class SettingWorkStatusChildren(KarbonModel):
-    """An object in ``SettingWorkStatus.Children``."""
+    """Held in ``SettingWorkStatus.children``."""
 
     name: str | None = None
     """The name of the Secondary Work Status."""
@@ -3149,7 +3230,7 @@ class SettingWorkStatusChildren(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class SettingWorkType(KarbonModel):
-    """The schema for a single Work Type entry."""
+    """The schema for a single Work Type entry. Held in ``TenantSettings.work_types``."""
 
     name: str | None = None
     """The name assigned to the Work Type."""
@@ -3160,7 +3241,7 @@ class SettingWorkType(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class SettingWorkTypeAvailableStatuses(KarbonModel):
-    """An object in ``SettingWorkType.AvailableStatuses``."""
+    """Held in ``SettingWorkType.available_statuses``."""
 
     primary: list[str] | None = api_field("primary", default=None)
     secondary: list[str] | None = api_field("secondary", default=None)
@@ -3168,7 +3249,8 @@ class SettingWorkTypeAvailableStatuses(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Team(KarbonModel):
-    """A Karbon team containing a list of member Users and Teams."""
+    """A Karbon team containing a list of member Users and Teams. One item of the list
+    ``getAllTeams`` (GET /v3/Teams) gives."""
 
     team_key: str
     """A Karbon-generated unique identifier for the Team."""
@@ -3182,7 +3264,8 @@ class Team(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class TeamMember(KarbonModel):
-    """A Karbon team member details, either a User or another Team."""
+    """A Karbon team member details, either a User or another Team. Held in
+    ``TeamProfile.members``."""
 
     key: str | None = None
     """The key of the member — a UserKey when Type is 'User', or a TeamKey when Type is 'Team'."""
@@ -3194,7 +3277,8 @@ class TeamMember(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class TeamProfile(KarbonModel):
-    """A single Team including its members."""
+    """A single Team including its members. What ``getTeamByKey`` (GET /v3/Teams/{TeamKey})
+    answers."""
 
     team_key: str | None = None
     """A Karbon-generated unique identifier for the Team."""
@@ -3210,7 +3294,8 @@ class TeamProfile(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class TenantSettings(KarbonModel):
-    """A collection of customer specific Contact and Work settings."""
+    """A collection of customer specific Contact and Work settings. What ``getTenantSettings``
+    (GET /v3/TenantSettings) answers."""
 
     contact_types: list[SettingContactType] | None = None
     tenant_key: str | None = None
@@ -3224,7 +3309,9 @@ class TenantSettings(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class TimeEntry(KarbonModel):
-    """A single individual (non-aggregated) time entry."""
+    """A single individual (non-aggregated) time entry. What ``GetIndividualTimeEntryByKey`` (GET
+    /v3/IndividualTimeEntries/{IndividualTimeEntryKey}) answers. One item of the list
+    ``getAllIndividualTimeEntries`` (GET /v3/IndividualTimeEntries) gives."""
 
     individual_time_entry_key: str
     """A Karbon-generated GUID key used to uniquely identify the individual time entry
@@ -3270,19 +3357,23 @@ class TimeEntry(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class Timeline(KarbonModel):
-    """The entity the Expense is recorded against. Request form: only the fields you set are
-    sent; limits are checked."""
+    """The record (its type and key) a note or an expense is linked to. Held in
+    ``CreateExpenseRequest.timeline``, ``CreateNoteRequest.timelines``, ``Expense.timeline``
+    and ``Note.timelines``. Request form: only the fields you set are sent; limits are
+    checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"EntityKey", "EntityType"})
     entity_type: EntityType | Unset | None = UNSET
-    """The type of entity this Expense will be linked to."""
+    """The type of the record the note or expense is linked to."""
     entity_key: str | Unset | None = UNSET
     """A Karbon-generated value to indicate the entity."""
 
 
 @attrs.frozen(kw_only=True)
 class Timesheet(KarbonModel):
-    """A single TimeSheet with TimeEntries."""
+    """A single TimeSheet with TimeEntries. What ``getTimesheetByID`` (GET
+    /v3/Timesheets/{Timesheetkey}) answers. One item of the list ``getAllTimesheets`` (GET
+    /v3/Timesheets) gives."""
 
     timesheet_key: str
     """A Karbon-generated unique identifier for the Timesheet."""
@@ -3302,7 +3393,7 @@ class Timesheet(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class User(KarbonModel):
-    """The details for a single User."""
+    """The details for a single User. What ``getUserById`` (GET /v3/Users/{UserId}) answers."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -3327,7 +3418,8 @@ class User(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class UserSummary(KarbonModel):
-    """The unique id, name and email address for a single User."""
+    """The unique id, name and email address for a single User. What ``createUser`` (POST
+    /v3/Users) answers. One item of the list ``getAllUsers`` (GET /v3/Users) gives."""
 
     id: str
     """A Karbon-generated key used to identify the User."""
@@ -3353,7 +3445,9 @@ class UserWebhook(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WebhookSubscription(KarbonModel):
-    """The details of a specific Webhook Subscription."""
+    """The details of a specific Webhook Subscription. What
+    ``getWebhookSubscriptionsByWebhookType`` (GET /v3/WebhookSubscriptions/{WebhookType}) and
+    ``createWebhookSubscription`` (POST /v3/WebhookSubscriptions) answer."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -3367,8 +3461,10 @@ class WebhookSubscription(KarbonModel):
 @attrs.frozen(kw_only=True)
 class WorkFeeSettings(KarbonModel):
     """The Fee Settings describe how the work will be billed, for FixedFee work the Fee Settings
-    can include the value to be billed. Request form: only the fields you set are sent; limits
-    are checked."""
+    can include the value to be billed. Held in ``CreateWorkItemRequest.fee_settings``,
+    ``WorkItem.fee_settings``, ``WorkItemCreated.fee_settings``,
+    ``WorkItemWithFeeSettings.fee_settings`` and 1 more. Request form: only the fields you set
+    are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"FeeType"})
     fee_type: FeeType | Unset | None = UNSET
@@ -3380,7 +3476,8 @@ class WorkFeeSettings(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkItem(KarbonModel):
-    """A Work Item with Fee Settings and User Role assignments."""
+    """A Work Item with Fee Settings and User Role assignments. What ``getWorkItemByID`` (GET
+    /v3/WorkItems/{WorkItemKey}) answers."""
 
     work_item_key: str
     """A Karbon-generated unique identifier for the Work Item."""
@@ -3447,7 +3544,7 @@ class WorkItem(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkItemCreated(KarbonModel):
-    """A Work Item with Fee Settings."""
+    """A Work Item with Fee Settings. What ``createWorkItem`` (POST /v3/WorkItems) answers."""
 
     work_item_key: str
     """A Karbon-generated unique identifier for the Work Item."""
@@ -3512,7 +3609,8 @@ class WorkItemCreated(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkItemSummary(KarbonModel):
-    """The base data for a Work Item."""
+    """The base data for a Work Item. One item of the list ``getAllWorkItems`` (GET
+    /v3/WorkItems) gives."""
 
     work_item_key: str
     """A Karbon-generated unique identifier for the Work Item."""
@@ -3570,8 +3668,9 @@ class WorkItemSummary(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkItemUpdateClientTaskRecipientInput(KarbonModel):
-    """The details about the recipient of the Client Tasks related to this Work Item. Request
-    form: only the fields you set are sent; limits are checked."""
+    """The details about the recipient of the Client Tasks related to this Work Item. Held in
+    ``CreateWorkItemRequest.client_task_recipient``. Request form: only the fields you set are
+    sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset(
         {"EmailAddress", "LinkType", "RecipientKey"}
@@ -3587,7 +3686,8 @@ class WorkItemUpdateClientTaskRecipientInput(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkItemUserRoleAssignment(KarbonModel):
-    """An object in ``WorkItemUserRoleAssignments.UserRoleAssignment``."""
+    """Held in ``WorkItem.user_role_assignments`` and
+    ``WorkItemWithFeeSettingsAndUserRoleAssignments.user_role_assignments``."""
 
     role_key: str | None = None
     """A Karbon-generated value used to identify the role of the user."""
@@ -3597,8 +3697,8 @@ class WorkItemUserRoleAssignment(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkItemUserRoleAssignmentInput(KarbonModel):
-    """An object in ``WorkItemUserRoleAssignments.UserRoleAssignment``. Request form: only the
-    fields you set are sent; limits are checked."""
+    """Held in ``CreateWorkItemRequest.user_role_assignments``. Request form: only the fields you
+    set are sent; limits are checked."""
 
     _karbon_not_null: ClassVar[frozenset[str]] = frozenset({"RoleKey", "UserProfileKey"})
     role_key: str
@@ -3733,7 +3833,8 @@ class WorkItemWithFeeSettingsAndUserRoleAssignments(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkSchedule(KarbonModel):
-    """A single Work Schedule."""
+    """A single Work Schedule. What ``createWorkSchedule`` (POST /v3/WorkSchedules) and
+    ``getWorkScheduleByID`` (GET /v3/WorkSchedules/{WorkSchedulekey}) answer."""
 
     odata_context: str | None = api_field("@odata.context", default=None)
     """The information about Karbon controllers generating this response."""
@@ -3788,7 +3889,9 @@ class WorkSchedule(KarbonModel):
 
 @attrs.frozen(kw_only=True)
 class WorkTemplate(KarbonModel):
-    """A single Work Template."""
+    """A single Work Template. What ``getWorkTemplateByID`` (GET
+    /v3/WorkTemplates/{WorkTemplatekey}) answers. One item of the list ``getAllWorkTemplates``
+    (GET /v3/WorkTemplates) gives."""
 
     work_template_key: str
     """A Karbon-generated unique identifier for the Work Template."""

@@ -89,21 +89,38 @@ def command_sandbox(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     """The command's parser, on the main parser's subparsers."""
     sandbox = commands.add_parser("sandbox", help="serve FakeKarbon to try your own code on")
-    sandbox.add_argument("--port", type=_tcp_port, default=8080, help="0: any free port")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--accounts", type=_positive_int, default=5)
-    sandbox.add_argument("--size", type=_count, default=1000, help="records per collection")
-    sandbox.add_argument("--seed", type=int, default=0)
-    sandbox.add_argument("--requests", type=_positive_int, default=120)
-    sandbox.add_argument("--per", type=_positive_seconds, default=60.0)
-    sandbox.add_argument("--latency-min", type=_seconds, default=0.0)
-    sandbox.add_argument("--latency-max", type=_seconds, default=0.0)
-    sandbox.add_argument("--write-accounts", help="write an accounts TOML file for `export`")
+    default = " (default: %(default)s)"
+    sandbox.add_argument("--port", type=_tcp_port, default=8080, help="0: any free one" + default)
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on" + default)
+    sandbox.add_argument(
+        "--accounts", type=_positive_int, default=5, help="fake accounts" + default
+    )
+    sandbox.add_argument(
+        "--size", type=_count, default=1000, help="records per collection" + default
+    )
+    sandbox.add_argument("--seed", type=int, default=0, help="seed of the generated data" + default)
+    sandbox.add_argument(
+        "--requests", type=_positive_int, default=120, help="each account's limit" + default
+    )
+    sandbox.add_argument(
+        "--per", type=_positive_seconds, default=60.0, help="...per SECONDS" + default
+    )
+    sandbox.add_argument(
+        "--latency-min", type=_seconds, default=0.0, help="least added latency" + default
+    )
+    sandbox.add_argument(
+        "--latency-max", type=_seconds, default=0.0, help="most added latency, 0: none" + default
+    )
+    sandbox.add_argument(
+        "--write-accounts",
+        metavar="FILE",
+        help="write an accounts TOML file for `export` (default: print it)",
+    )
     sandbox.add_argument(
         "--webhook-coalesce",
         type=_seconds,
         default=60.0,
-        help="seconds a webhook waits for more changes of its record (Karbon: 60)",
+        help="seconds a webhook waits for more changes of its record (Karbon's)" + default,
     )
     sandbox.add_argument(
         "--lenient",

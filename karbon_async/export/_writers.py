@@ -29,6 +29,7 @@ import attrs
 
 from .. import _statefile
 from .._converter import parse_datetime
+from .._exceptions import KarbonError
 from .._json_records import field_values
 from .._statefile import LocalWriteError
 from ._registry import ExportResource
@@ -79,7 +80,7 @@ class Records(Sequence[Record]):
         return f"<Records: {len(self.texts)}>"
 
 
-class ExportStateError(Exception):
+class ExportStateError(KarbonError):
     """Saved export state and the files on disk disagree (e.g. a ``.part`` file was removed)."""
 
 
