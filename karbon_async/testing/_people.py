@@ -16,7 +16,6 @@ from ._common import (
     location,
     no_content,
     require,
-    route,
     stamp,
 )
 from ._live_behaviours import SYSTEM_USER_EMAIL, SYSTEM_USER_NAME
@@ -45,7 +44,6 @@ def user_by_email(call: Call, email: Any) -> tuple[str, Record] | None:
     return _users_by_email(call).get(wanted)
 
 
-@route("POST", r"Users")
 async def create_user(call: Call) -> web.StreamResponse:
     body = call.body("user")
     name, email = body.get("Name"), body.get("EmailAddress")
@@ -84,7 +82,6 @@ def user_record(call: Call, user_key: Any) -> Record:
     return users.record_at(index)
 
 
-@route("POST", r"Teams/(?P<key>[^/]+)/AddMembers")
 async def add_team_members(call: Call) -> web.StreamResponse:
     teams, team = _team_members(call, call.params["key"])
     body = call.body("addTeamMembers")
@@ -102,7 +99,6 @@ async def add_team_members(call: Call) -> web.StreamResponse:
     return no_content()
 
 
-@route("POST", r"Teams/(?P<key>[^/]+)/RemoveMember")
 async def remove_team_member(call: Call) -> web.StreamResponse:
     teams, team = _team_members(call, call.params["key"])
     body = call.body("removeTeamMember")
@@ -118,7 +114,6 @@ async def remove_team_member(call: Call) -> web.StreamResponse:
 # --------------------------------------------------------------------------- notes
 
 
-@route("POST", r"Notes")
 async def create_note(call: Call) -> web.StreamResponse:
     body = call.body("note")
     author = body.get("AuthorEmailAddress")

@@ -6,7 +6,8 @@ The fake records every arrival with ``time.monotonic()`` the moment the request 
 handler, judges it against an exact sliding window, and only then applies configured latency
 and faults, so its timestamps are what a real server would see.
 
-The endpoints live in the domain modules, which register their routes when imported below.
+What answers which path is one table, ``_routes.ROUTES``; paths it does not name are the
+generic entity-set GETs of ``_entity_sets``.
 """
 
 from __future__ import annotations
@@ -25,22 +26,21 @@ from aiohttp import web
 
 from karbon_async._limits import RateLimit
 
-# The domain modules register their routes in ROUTES on import.
-from . import _billing, _clients, _custom_fields, _files, _people, _webhooks, _work, _writes
+from . import _files
 from ._account import LOG_LIMIT, FakeAccount, StoredFile
-from ._common import ODATA_JSON, ROUTES, Call, Reply, error, json_response
+from ._common import ODATA_JSON, Call, Reply, error, json_response
 from ._contract import check_request
 from ._data import COLLECTIONS, AccountData
 from ._entity_sets import check_options, get_entity_set, no_resource, require_get
 from ._events import ChangeEvent, ChangeListener
 from ._faults import Fault, FaultKind, FaultRule
 from ._keys import b64url
+from ._routes import ROUTES
 from ._store import CollectionStore
 from ._webhook_delivery import DEFAULT_RETRY_DELAYS, WebhookDelivery
 
 __all__ = ["FakeKarbon"]
 
-_DOMAINS = (_billing, _clients, _custom_fields, _files, _people, _webhooks, _work, _writes)
 _log = logging.getLogger(__name__)
 _DEFAULT_LIMIT = RateLimit()
 

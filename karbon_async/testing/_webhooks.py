@@ -13,7 +13,6 @@ from ._common import (
     json_response,
     location,
     no_content,
-    route,
 )
 
 __all__ = ["WEBHOOK_TYPES"]
@@ -46,7 +45,6 @@ def _loopback_http(url: str) -> bool:
     return bool(re.match(r"http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", url))
 
 
-@route("POST", r"WebhookSubscriptions")
 async def create_webhook(call: Call) -> web.StreamResponse:
     if not call.raw.strip() or call.raw.strip() == b"null":
         raise Reply(400, error("4002", "WebhookSubscription model cannot be null."))
@@ -90,7 +88,6 @@ async def create_webhook(call: Call) -> web.StreamResponse:
     return json_response(201, out, headers=location(call, "WebhookSubscriptions", url))
 
 
-@route("GET", r"WebhookSubscriptions/(?P<type>[^/]+)")
 async def get_webhook(call: Call) -> web.StreamResponse:
     webhook_type = _webhook_type(call.params["type"], status=404)
     sub = call.account.webhooks.get(webhook_type)
@@ -104,7 +101,6 @@ async def get_webhook(call: Call) -> web.StreamResponse:
     return json_response(200, out)
 
 
-@route("DELETE", r"WebhookSubscriptions/(?P<type>[^/]+)")
 async def delete_webhook(call: Call) -> web.StreamResponse:
     webhook_type = _webhook_type(call.params["type"], status=404)
     if call.account.webhooks.pop(webhook_type, None) is None:
@@ -112,7 +108,6 @@ async def delete_webhook(call: Call) -> web.StreamResponse:
     return no_content()
 
 
-@route("DELETE", r"WebhookSubscriptions")
 async def delete_all_webhooks(call: Call) -> web.StreamResponse:
     call.account.webhooks.clear()
     return no_content()

@@ -30,7 +30,6 @@ from ._common import (
     location,
     no_content,
     require,
-    route,
     stamp,
 )
 from ._live_behaviours import patch_only_message
@@ -160,7 +159,7 @@ WRITES: dict[str, WriteSpec] = {
 }
 
 
-_WRITE_SETS = "Contacts|Organizations|ClientGroups|WorkItems"
+WRITE_SETS = "Contacts|Organizations|ClientGroups|WorkItems"
 
 
 def _attach_cards(
@@ -173,7 +172,6 @@ def _attach_cards(
     rec[spec.cards] = cards if spec.cards == "BusinessCards" else (cards[0] if cards else None)
 
 
-@route("POST", rf"(?P<set>{_WRITE_SETS})")
 async def create_entity(call: Call) -> web.StreamResponse:
     spec = WRITES[call.params["set"].lower()]
     store = call.store(spec.collection)
@@ -199,7 +197,6 @@ async def create_entity(call: Call) -> web.StreamResponse:
     )
 
 
-@route("PUT", rf"(?P<set>{_WRITE_SETS})/(?P<key>[^/]+)")
 async def replace_entity(call: Call) -> web.StreamResponse:
     spec = WRITES[call.params["set"].lower()]
     store = call.store(spec.collection)
@@ -221,7 +218,6 @@ async def replace_entity(call: Call) -> web.StreamResponse:
     return no_content()
 
 
-@route("PATCH", rf"(?P<set>{_WRITE_SETS})/(?P<key>[^/]+)")
 async def patch_entity(call: Call) -> web.StreamResponse:
     spec = WRITES[call.params["set"].lower()]
     store = call.store(spec.collection)
