@@ -91,6 +91,7 @@ class Host(Protocol):
     base_url: str
     download_base_url: str
     allow_insecure_webhooks: bool
+    spec_pedantic: bool
 
     def record_change(
         self,
