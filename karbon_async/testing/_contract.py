@@ -13,9 +13,10 @@ false``, array items, and path/header parameters (enum, length).
 
 Where live Karbon was seen to accept what the schema forbids, the check follows live (each case
 a row of ``_live_behaviours``): an explicit ``null`` for a property the schema does not require
-counts as omitted; free-text address and phone ``Label`` values pass (FREE_TEXT_ENUMS); a plain
-date passes as a date-time; the AccountingDetail integers accept numeric strings. FakeKarbon's
-``spec_pedantic=True`` turns these allowances off and checks the spec to the letter.
+counts as omitted; free-text address and phone ``Label`` values and a few AccountingDetail
+values pass (FREE_TEXT_ENUMS, EXTRA_ENUM_VALUES); a plain date passes as a date-time; the
+AccountingDetail integers accept numeric strings. FakeKarbon's ``spec_pedantic=True`` turns
+these allowances off and checks the spec to the letter.
 
 Not checked: unknown extra properties (the live API tolerates them, e.g. on PUT WorkItems);
 other ``format`` values (uri, email, decimal, int32); bodies that are empty, not JSON or not an
@@ -40,7 +41,7 @@ from typing import Any
 
 from ._common import Reply, error, invalid_model
 from ._generated_contract import CONTRACT
-from ._live_behaviours import ACCOUNTING_INTEGERS, FREE_TEXT_ENUMS
+from ._live_behaviours import ACCOUNTING_INTEGERS, EXTRA_ENUM_VALUES, FREE_TEXT_ENUMS
 
 __all__ = ["ContractViolation", "check_request", "operation_for"]
 
@@ -125,7 +126,7 @@ def validate(value: Any, schema: Mapping[str, Any], path: str, *, live: bool = T
         raise ContractViolation(path, f"{_name(path)} must be {wanted}")
     if value is None:
         return
-    if "enum" in schema and value not in schema["enum"] and not (live and _free_text(path)):
+    if "enum" in schema and value not in schema["enum"] and not (live and _live_enum(path, value)):
         raise ContractViolation(path, f"{_name(path)} must be {_choices(schema['enum'])}")
     if isinstance(value, str):
         _check_string(value, schema, path, live=live)
@@ -138,10 +139,11 @@ def validate(value: Any, schema: Mapping[str, Any], path: str, *, live: bool = T
         _check_object(value, schema, path, live=live)
 
 
-def _free_text(path: str) -> bool:
-    """An enum live takes any text for (``Addresses[0].Label`` -> "Addresses.Label")."""
-    names = re.sub(r"\[\d+\]", "", path).split(".")
-    return ".".join(names[-2:]) in FREE_TEXT_ENUMS
+def _live_enum(path: str, value: Any) -> bool:
+    """Whether live took ``value`` outside the spec's enum here: any text for a free-text
+    property, or a value seen accepted (keyed ``Addresses[0].Label`` -> "Addresses.Label")."""
+    where = ".".join(re.sub(r"\[\d+\]", "", path).split(".")[-2:])
+    return where in FREE_TEXT_ENUMS or value in EXTRA_ENUM_VALUES.get(where, ())
 
 
 def _check_object(

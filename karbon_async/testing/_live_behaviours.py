@@ -38,6 +38,7 @@ import attrs
 __all__ = [
     "ACCOUNTING_INTEGERS",
     "BEHAVIOURS",
+    "EXTRA_ENUM_VALUES",
     "FILTER_COMBINATORS",
     "FREE_TEXT_ENUMS",
     "SYSTEM_USER_EMAIL",
@@ -69,10 +70,21 @@ ACCOUNTING_INTEGERS = ("FinancialYearEndDay", "FinancialYearEndMonth")
 ("11") they are accepted and answered as integers (Postman #45, #50)."""
 
 
-FREE_TEXT_ENUMS = frozenset({"Addresses.Label", "PhoneNumbers.Label"})
-"""Enum-typed in the spec (Physical/Mailing/Legal/Home; Work/Mobile/Office/Fax/Home/Other), free
-text live: "Test label" and "Work update" were accepted on every card write of the suite
-(rows ``label-free-text-*``)."""
+FREE_TEXT_ENUMS = frozenset(
+    {"Addresses.Label", "PhoneNumbers.Label", "AccountingDetail.Salutation"}
+)
+"""Enum-typed in the spec (Physical/Mailing/Legal/Home; Work/Mobile/Office/Fax/Home/Other;
+Mr/Mrs/...), free text live: made-up labels and salutations were accepted on every card and
+contact write of the suite (rows ``label-free-text-*``, ``accounting-values-beyond-spec``). Keyed
+by the last two names of the property's path."""
+
+EXTRA_ENUM_VALUES: Mapping[str, frozenset[str]] = {
+    "Notes.Type": frozenset({"Related People", "RelatedPeople"}),
+    "AccountingDetail.GstBasis": frozenset({"Invoice"}),
+}
+"""Values live accepted beyond the spec's enum (row ``accounting-values-beyond-spec``): an
+accounting note of type "Related People" (and "RelatedPeople", sent back as a GET gave it) on a
+contact, the GST basis "Invoice" on an organization."""
 
 
 def patch_only_message(fields: tuple[str, ...]) -> str:
@@ -624,6 +636,40 @@ BEHAVIOURS: tuple[LiveBehaviour, ...] = (
                     "IsPrimaryCard": True,
                     **_card(label="Warehouse", phone="Night line"),
                 },
+            ),
+        ),
+        beyond_spec=True,
+    ),
+    LiveBehaviour(
+        "accounting-values-beyond-spec",
+        "AccountingDetail values outside the spec's enums: a free-text Salutation, a note of "
+        "Type 'Related People', the GstBasis 'Invoice'",
+        201,
+        None,
+        f"{_PM}'#4350 Create Contact with extra CRM Fields', 'Create Contact without notes or "
+        f"registration numbers', '#4350 Create Organization with CRM Fields' {_LAST}; "
+        "'#4350 Update Contact with extra CRM Fields' @d53edb9694 (2022-08-18: a GET's "
+        "'RelatedPeople' sent back, 204)",
+        (
+            Example(
+                "POST",
+                "Contacts",
+                body={
+                    "FirstName": "Ada",
+                    "LastName": "King",
+                    "AccountingDetail": {
+                        "Salutation": "The Honourable",
+                        "Notes": [
+                            {"Body": "Sister is a director", "Type": "Related People"},
+                            {"Body": "Uncle holds shares", "Type": "RelatedPeople"},
+                        ],
+                    },
+                },
+            ),
+            Example(
+                "POST",
+                "Organizations",
+                body={"FullName": "Invoice Basis Pty", "AccountingDetail": {"GstBasis": "Invoice"}},
             ),
         ),
         beyond_spec=True,
