@@ -506,11 +506,15 @@ BEHAVIOURS: tuple[LiveBehaviour, ...] = (
     ),
     LiveBehaviour(
         "create-status-follows-spec",
-        "POST ClientGroups and Users answer 200 as the spec documents (the 2021-22 suite saw "
-        "201; the SDK accepts both); the other creates 201",
+        "POST ClientGroups and Users answer 200 as the spec documents; the 2021-22 suite saw "
+        "201. The spec is the newer source (200 in every version from 2022-08-11 to "
+        "2026-08-18), so the fake answers 200 (its handlers read the operation table's "
+        "success_status); the SDK accepts both (success_statuses, tools/live_facts.py "
+        "EXTRA_SUCCESS). The other creates answer 201 in both sources",
         200,
         None,
-        "FACTS.md §7 (spec 200) vs Postman #1, #10 (201); issue 10",
+        "FACTS.md §7 and KarbonAPI.json @79a6e3d (2026-08-18: 200) vs Postman #1, #10 and "
+        f"{_PM}'Create Client Group', 'Create User V3' {_LAST} (201); issue 10",
         (
             Example("POST", "ClientGroups", body={"FullName": "The Xs"}),
             Example("POST", "Users", body={"Name": "New Person", "EmailAddress": "np@x.example"}),
