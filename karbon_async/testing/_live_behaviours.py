@@ -322,9 +322,28 @@ BEHAVIOURS: tuple[LiveBehaviour, ...] = (
         "orderby-refused",
         "$orderby on a field the API does not sort by",
         400,
-        "The property 'EstimatedBudget' cannot be used in the $orderby query option.",
-        "Postman #105 (status); spec 4002 example (text)",
-        (_get("WorkTemplates", orderby="EstimatedBudget", top="10"),),
+        "cannot be used in the $orderby query option.",
+        "Postman #105 and 'Search orderby EstimatedTime' (status); spec 4002 example (text)",
+        (
+            Example(
+                "GET",
+                "WorkTemplates",
+                {"$orderby": "EstimatedBudget", "$top": "10"},
+                expect={
+                    "error.message": "The property 'EstimatedBudget' cannot be used in the "
+                    "$orderby query option."
+                },
+            ),
+            Example(
+                "GET",
+                "WorkTemplates",
+                {"$orderby": "EstimatedTime", "$top": "10"},
+                expect={
+                    "error.message": "The property 'EstimatedTime' cannot be used in the "
+                    "$orderby query option."
+                },
+            ),
+        ),
     ),
     LiveBehaviour(
         "orderby-accepted",
@@ -339,6 +358,14 @@ BEHAVIOURS: tuple[LiveBehaviour, ...] = (
             _get("Organizations", orderby="LastModifiedDateTime", top="5"),
             _get("ClientGroups", orderby="FullName", top="5"),
             _get("Timesheets", orderby="EndDate", top="5"),
+            _get("Timesheets", orderby="StartDate", top="5"),
+            _get("Contacts", orderby="FullName", top="5"),
+            _get("Organizations", orderby="FullName", top="5"),
+            _get("WorkItems", orderby="StartDate", top="5"),
+            _get("WorkTemplates", orderby="PublishedDate", top="10"),
+            _get("WorkTemplates", orderby="NumberOfWorkItemsCreated", top="10"),
+            _get("WorkTemplates", orderby="DateLastWorkItemCreated", top="10"),
+            _get("Users", top="5"),
         ),
     ),
     LiveBehaviour(
@@ -869,6 +896,34 @@ BEHAVIOURS: tuple[LiveBehaviour, ...] = (
             _get("Timesheets", filter="UserKey eq '{userkey}'"),
             _get("Timesheets", filter="Status eq 'Draft'"),
             _get("ClientGroups", filter="FullName eq 'no such group'"),
+            _get("Contacts", filter="PhoneNumber eq '12345678'"),
+            _get("Contacts", filter="(contains(FullName, 'a'))"),
+            _get("Organizations", filter="FullName eq 'Some Org'"),
+            _get("WorkTemplates", filter="Title eq 'Accounting: Month-end close'"),
+            _get("WorkItems", filter="PrimaryStatus eq 'Planned'"),
+        ),
+    ),
+    LiveBehaviour(
+        "single-gets",
+        "GET of one record by key, with the $expand each takes",
+        200,
+        None,
+        f"{_PM}'Get by PermaKey' (ClientGroups, Organizations), 'Search By Timesheet Key', "
+        f"'Get By Permakey' (WorkTemplates), 'Get BusinessCard', 'Get comment valid', "
+        f"'#5170 Get WorkSchedule by Permakey', '#5170 Get by PermaKey with basic work fields "
+        f"Expand', 'Get by PermaKey with expand Contacts' {_LAST}; 'Get Estimate Summaries by "
+        "WorkItemKey' @f9f6d72acb (2022-06-09)",
+        (
+            _get("ClientGroups/{ClientGroups}"),
+            _get("Organizations/{Organizations}"),
+            _get("Organizations/{Organizations}", expand="Contacts"),
+            _get("WorkItems/{WorkItems}"),
+            _get("WorkSchedules/{WorkSchedules}"),
+            _get("WorkTemplates/{WorkTemplates}"),
+            _get("Timesheets/{Timesheets}"),
+            _get("BusinessCards/{card:Contacts}"),
+            _get("EstimateSummaries/{WorkItems}"),
+            Example("GET", "Comments('{Comments}')"),
         ),
     ),
     LiveBehaviour(
