@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from karbon_async.testing._live_behaviours import ACCOUNTING_INTEGERS
+
 
 @dataclass(frozen=True)
 class FilterFact:
@@ -262,8 +264,9 @@ REQUEST_NULLS: dict[str, NullFact] = {
 # answered with the integer, so the model takes it and sends the integer (one form on the wire).
 NUMERIC_STRINGS: dict[str, tuple[str, ...]] = {
     # Postman '#4350 Create Contact with extra CRM Fields' (201) and '... Update Contact ...'
-    # (204) send "FinancialYearEndDay": "11", "FinancialYearEndMonth": "0" (890cb0bfed^).
-    "DetailsOfAccountingInput": ("FinancialYearEndDay", "FinancialYearEndMonth"),
+    # (204) send "FinancialYearEndDay": "11", "FinancialYearEndMonth": "0" (890cb0bfed^): the
+    # same fact FakeKarbon's live-behaviour table answers by, so it is read from there.
+    "DetailsOfAccountingInput": ACCOUNTING_INTEGERS,
 }
 
 # Fields the spec requires in a request body but that a record fetched for writing back cannot

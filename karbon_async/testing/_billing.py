@@ -15,7 +15,6 @@ from ._common import (
     location,
     no_content,
     require,
-    route,
     stamp,
 )
 from ._people import timeline_entity
@@ -36,7 +35,6 @@ def _set_invoice(call: Call, invoices: CollectionStore, rec: Record, old_status:
         call.emit("Invoice", "Invoice", "Updated", rec["InvoiceKey"])
 
 
-@route("POST", r"ManualPayments")
 async def create_manual_payment(call: Call) -> web.StreamResponse:
     body = call.body("manualPayment")
     for name in ("InvoiceKey", "PaymentMethod", "PaymentDate", "TotalAmount"):
@@ -140,7 +138,6 @@ def _unapply(call: Call, payment: Record, *, reverse: bool) -> None:
     _set_invoice(call, invoices, invoice, old)
 
 
-@route("DELETE", r"ManualPayments/(?P<key>[^/]+)")
 async def delete_manual_payment(call: Call) -> web.StreamResponse:
     payments, payment = _manual_payment(call, call.params["key"])
     payments.delete(payment["PaymentKey"])
@@ -148,7 +145,6 @@ async def delete_manual_payment(call: Call) -> web.StreamResponse:
     return no_content()
 
 
-@route("POST", r"ReverseManualPayment")
 async def reverse_manual_payment(call: Call) -> web.StreamResponse:
     body = call.body("reverseManualPayment")
     for name in ("PaymentKey", "ReversalDate"):
@@ -161,7 +157,6 @@ async def reverse_manual_payment(call: Call) -> web.StreamResponse:
     return no_content()
 
 
-@route("POST", r"Expenses")
 async def create_expense(call: Call) -> web.StreamResponse:
     body = call.body("expense")
     for name in ("Timeline", "ExpenseDate", "Value", "BillableValue", "Description"):

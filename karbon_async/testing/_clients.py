@@ -18,7 +18,6 @@ from ._common import (
     json_response,
     no_content,
     require,
-    route,
     stamp,
 )
 from ._keys import hash_str, mix64
@@ -200,14 +199,12 @@ def _find_card(call: Call, card_key: str) -> tuple[str, str, int, Record]:
     raise Reply(404, error("4004", f"Invalid businessCardPermaKey {card_key}"))
 
 
-@route("GET", r"BusinessCards/(?P<key>[^/]+)")
 async def get_business_card(call: Call) -> web.StreamResponse:
     _, _, _, card = _find_card(call, call.params["key"])
     body = {"@odata.context": call.context("BusinessCards/$entity"), **copy.deepcopy(card)}
     return json_response(200, body)
 
 
-@route("PUT", r"BusinessCards/(?P<key>[^/]+)")
 async def put_business_card(call: Call) -> web.StreamResponse:
     card_key = call.params["key"]
     collection, entity_key, position, card = _find_card(call, card_key)

@@ -1,11 +1,11 @@
-"""What every endpoint module of the fake shares: the request (:class:`Call`), the route table,
-Karbon's error bodies and JSON responses.
+"""What every endpoint module of the fake shares: the request (:class:`Call`), a route
+(:class:`Route`), Karbon's error bodies and JSON responses.
 
 The generic entity-set GETs (lists with OData options, single records, UDI lookups) live in
-``_entity_sets``; everything else is a row of :data:`ROUTES` -- (method, path pattern, handler)
--- registered by the domain modules (``_clients``, ``_work``, ``_billing``, ...), so the server
-never grows a branch per resource. Handlers get a :class:`Call` and return a response or raise
-:class:`Reply`. Handlers reach the server only through :class:`Host`.
+``_entity_sets``; everything else is a row of ``_routes.ROUTES`` -- (method, path pattern,
+handler) -- naming a handler of a domain module (``_clients``, ``_work``, ``_billing``, ...), so
+the server never grows a branch per resource. Handlers get a :class:`Call` and return a response
+or raise :class:`Reply`. Handlers reach the server only through :class:`Host`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ._account import FakeAccount, StoredFile
 from ._keys import mix64
 from ._store import CollectionStore
 
-__all__ = ["ROUTES", "Call", "Host", "Reply", "error", "json_response", "route"]
+__all__ = ["Call", "Handler", "Host", "Reply", "Route", "error", "json_response"]
 
 
 PLAIN_JSON = "application/json; charset=utf-8"
@@ -91,6 +91,7 @@ class Host(Protocol):
     base_url: str
     download_base_url: str
     allow_insecure_webhooks: bool
+    spec_pedantic: bool
 
     def record_change(
         self,
@@ -154,19 +155,6 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
-
-
-ROUTES: list[Route] = []
-
-
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    """Register ``handler`` for ``method`` and a path (after "/v3/") regex."""
-
-    def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, re.compile(pattern + r"/?$", re.IGNORECASE), handler))
-        return handler
-
-    return register
 
 
 def require(store: CollectionStore, key: str) -> int:

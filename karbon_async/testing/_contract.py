@@ -8,9 +8,15 @@ client that passes against the strict fake sends what the spec allows.
 Checked: JSON types (an integral float counts as an integer, a bool never as a number), ``null``
 only where the schema allows it, required properties, enum values (compared exactly: the
 spec's spelling, case and spaces included), max/min string length, ``pattern``, ``date`` and
-``date-time`` strings (a plain date passes as a date-time, and the AccountingDetail integers
-accept numeric strings, as live does), numeric minimum/maximum/exclusiveMinimum,
-``additionalProperties: false``, array items, and path/header parameters (enum, length).
+``date-time`` strings, numeric minimum/maximum/exclusiveMinimum, ``additionalProperties:
+false``, array items, and path/header parameters (enum, length).
+
+Where live Karbon was seen to accept what the schema forbids, the check follows live (each case
+a row of ``_live_behaviours``): an explicit ``null`` for a property the schema does not require
+counts as omitted; free-text address and phone ``Label`` values and a few AccountingDetail
+values pass (FREE_TEXT_ENUMS, EXTRA_ENUM_VALUES); a plain date passes as a date-time; the
+AccountingDetail integers accept numeric strings. FakeKarbon's ``spec_pedantic=True`` turns
+these allowances off and checks the spec to the letter.
 
 Not checked: unknown extra properties (the live API tolerates them, e.g. on PUT WorkItems);
 other ``format`` values (uri, email, decimal, int32); bodies that are empty, not JSON or not an
@@ -35,7 +41,7 @@ from typing import Any
 
 from ._common import Reply, error, invalid_model
 from ._generated_contract import CONTRACT
-from ._live_behaviours import ACCOUNTING_INTEGERS
+from ._live_behaviours import ACCOUNTING_INTEGERS, EXTRA_ENUM_VALUES, FREE_TEXT_ENUMS
 
 __all__ = ["ContractViolation", "check_request", "operation_for"]
 
@@ -95,20 +101,23 @@ def operation_for(method: str, path: str) -> tuple[str, dict[str, str]] | None:
     return None
 
 
-def validate(value: Any, schema: Mapping[str, Any], path: str) -> None:
-    """Raise :class:`ContractViolation` for the first way ``value`` breaks ``schema``."""
+def validate(value: Any, schema: Mapping[str, Any], path: str, *, live: bool = True) -> None:
+    """Raise :class:`ContractViolation` for the first way ``value`` breaks ``schema``.
+
+    ``live``: accept what the live API was seen to accept though the schema forbids it (the
+    "accepted" rows of ``_live_behaviours``); False checks the spec to the letter."""
     if "anyOf" in schema:
         failures = []
         for branch in schema["anyOf"]:
             try:
-                validate(value, branch, path)
+                validate(value, branch, path, live=live)
             except ContractViolation as exc:
                 failures.append(exc)
             else:
                 break
         else:
             raise failures[0]
-    if isinstance(value, str) and path.rsplit(".", 1)[-1] in ACCOUNTING_INTEGERS:
+    if live and isinstance(value, str) and path.rsplit(".", 1)[-1] in ACCOUNTING_INTEGERS:
         # Live coerces these numeric strings ("11") to integers (see _live_behaviours).
         value = int(value) if re.fullmatch(r"-?\d+", value.strip()) else value
     types = schema.get("type")
@@ -117,34 +126,48 @@ def validate(value: Any, schema: Mapping[str, Any], path: str) -> None:
         raise ContractViolation(path, f"{_name(path)} must be {wanted}")
     if value is None:
         return
-    if "enum" in schema and value not in schema["enum"]:
+    if "enum" in schema and value not in schema["enum"] and not (live and _live_enum(path, value)):
         raise ContractViolation(path, f"{_name(path)} must be {_choices(schema['enum'])}")
     if isinstance(value, str):
-        _check_string(value, schema, path)
+        _check_string(value, schema, path, live=live)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         _check_number(value, schema, path)
     elif isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
-            validate(item, schema["items"], f"{path}[{i}]")
+            validate(item, schema["items"], f"{path}[{i}]", live=live)
     elif isinstance(value, dict):
-        _check_object(value, schema, path)
+        _check_object(value, schema, path, live=live)
 
 
-def _check_object(value: Mapping[str, Any], schema: Mapping[str, Any], path: str) -> None:
+def _live_enum(path: str, value: Any) -> bool:
+    """Whether live took ``value`` outside the spec's enum here: any text for a free-text
+    property, or a value seen accepted (keyed ``Addresses[0].Label`` -> "Addresses.Label")."""
+    where = ".".join(re.sub(r"\[\d+\]", "", path).split(".")[-2:])
+    return where in FREE_TEXT_ENUMS or value in EXTRA_ENUM_VALUES.get(where, ())
+
+
+def _check_object(
+    value: Mapping[str, Any], schema: Mapping[str, Any], path: str, *, live: bool
+) -> None:
     props = schema.get("properties", {})
-    for name in schema.get("required", ()):
+    required = schema.get("required", ())
+    for name in required:
         if name not in value:
             raise ContractViolation(
                 _join(path, name), f"The {name} field is required.", missing=True
             )
     for name, item in value.items():
         if name in props:
-            validate(item, props[name], _join(path, name))
+            if live and item is None and name not in required:
+                # Live treats an explicit null for a property it does not require as omitted
+                # (the "optional-null" row of _live_behaviours).
+                continue
+            validate(item, props[name], _join(path, name), live=live)
         elif schema.get("additionalProperties") is False:
             raise ContractViolation(_join(path, name), f"{_name(_join(path, name))} is not allowed")
 
 
-def _check_string(value: str, schema: Mapping[str, Any], path: str) -> None:
+def _check_string(value: str, schema: Mapping[str, Any], path: str, *, live: bool) -> None:
     name = _name(path)
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         raise ContractViolation(
@@ -161,7 +184,7 @@ def _check_string(value: str, schema: Mapping[str, Any], path: str) -> None:
             path, f"The field {name} must match the regular expression '{schema['pattern']}'."
         )
     fmt = schema.get("format")
-    if fmt is not None and not _is_format(value, fmt):
+    if fmt is not None and not _is_format(value, fmt, live=live):
         raise ContractViolation(path, f"The value '{value}' is not a valid {fmt} for {name}.")
 
 
@@ -195,11 +218,11 @@ def _is_type(value: Any, name: str) -> bool:
     return True
 
 
-def _is_format(value: str, fmt: str) -> bool:
+def _is_format(value: str, fmt: str, *, live: bool) -> bool:
     try:
         if fmt == "date":
             return _DATE.fullmatch(value) is not None and bool(date.fromisoformat(value))
-        if _DATE.fullmatch(value):
+        if live and _DATE.fullmatch(value):
             # A date where a date-time is documented: live accepts it (StartDate "2021-07-11",
             # Postman #118; DeadlineDate per FACTS.md §1).
             return bool(date.fromisoformat(value))
@@ -247,11 +270,18 @@ def _param_reply(schema: Mapping[str, Any], name: str, value: str, url: str) -> 
 
 
 def check_request(
-    method: str, path: str, url: str, headers: Mapping[str, str], raw: bytes | None
+    method: str,
+    path: str,
+    url: str,
+    headers: Mapping[str, str],
+    raw: bytes | None,
+    *,
+    live: bool = True,
 ) -> Reply | None:
     """The 4xx answer for a request that breaks the contract, or None when it keeps it.
 
-    ``path`` is the part after "/v3/"; ``raw`` is the body (None: not read, e.g. multipart).
+    ``path`` is the part after "/v3/"; ``raw`` is the body (None: not read, e.g. multipart);
+    ``live``: as in :func:`validate`.
     """
     found = operation_for(method, path)
     if found is None:
@@ -278,7 +308,7 @@ def check_request(
     if not isinstance(body, dict):
         return None
     try:
-        validate(body, contract["body"], "")
+        validate(body, contract["body"], "", live=live)
     except ContractViolation as violation:
         return _reply(contract, violation)
     return None

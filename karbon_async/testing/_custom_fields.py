@@ -16,14 +16,12 @@ from ._common import (
     location,
     no_content,
     require,
-    route,
 )
 from ._keys import hash_str, mix64
 
 __all__ = ["custom_field_values"]
 
 
-@route("POST", r"CustomFields")
 async def create_custom_field(call: Call) -> web.StreamResponse:
     body = call.body("customFieldDefinition")
     name, kind = body.get("Name"), body.get("Type")
@@ -59,7 +57,6 @@ async def create_custom_field(call: Call) -> web.StreamResponse:
     return json_response(201, out, headers=location(call, "CustomFields", key))
 
 
-@route("DELETE", r"CustomFields/(?P<key>[^/]+)")
 async def delete_custom_field(call: Call) -> web.StreamResponse:
     store = call.store("CustomFields")
     key = call.params["key"]
@@ -117,7 +114,6 @@ def custom_field_values(call: Call, entity_key: str) -> list[dict[str, Any]]:
     return out
 
 
-@route("GET", r"CustomFieldValues/(?P<key>[^/]+)")
 async def get_custom_field_values(call: Call) -> web.StreamResponse:
     key = call.params["key"]
     values = copy.deepcopy(custom_field_values(call, key))
@@ -126,7 +122,6 @@ async def get_custom_field_values(call: Call) -> web.StreamResponse:
     return json_response(200, body)
 
 
-@route("PUT", r"CustomFieldValues/(?P<key>[^/]+)")
 async def put_custom_field_values(call: Call) -> web.StreamResponse:
     key = call.params["key"]
     entity_type, _ = _value_owner(call, key)

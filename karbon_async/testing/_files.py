@@ -14,7 +14,6 @@ from ._common import (
     error,
     json_response,
     location,
-    route,
     stamp,
 )
 
@@ -41,7 +40,6 @@ _FILE_LINKS = {
 }
 
 
-@route("POST", r"Files")
 async def create_file(call: Call) -> web.StreamResponse:
     ctype = call.request.headers.get("Content-Type", "")
     if not ctype.lower().startswith("multipart/form-data"):
@@ -118,7 +116,6 @@ _LISTABLE_FILE_TYPES = {
 }
 
 
-@route("GET", r"FileList/(?P<type>[^/]+)")
 async def list_files(call: Call) -> web.StreamResponse:
     raw_type = call.params["type"]
     entity_type = next((t for t in _LISTABLE_FILE_TYPES if t.lower() == raw_type.lower()), None)
@@ -156,7 +153,6 @@ def _stored_file(call: Call, key: str) -> StoredFile:
     return f
 
 
-@route("GET", r"FileDetails/(?P<key>[^/]+)")
 async def file_details(call: Call) -> web.StreamResponse:
     f = _stored_file(call, call.params["key"])
     body = {"@odata.context": call.context("FileDetails/$entity"), **_file_item(call, f)}
@@ -164,7 +160,6 @@ async def file_details(call: Call) -> web.StreamResponse:
     return json_response(200, body)
 
 
-@route("GET", r"FileDetails/(?P<key>[^/]+)/Download")
 async def file_download_redirect(call: Call) -> web.StreamResponse:
     f = _stored_file(call, call.params["key"])
     token = call.fake.mint_download_token(call.account, f.key)
@@ -172,7 +167,6 @@ async def file_download_redirect(call: Call) -> web.StreamResponse:
     return web.Response(status=302, headers={"Location": location})
 
 
-@route("GET", r"Files")
 async def download_file(call: Call) -> web.StreamResponse:
     token = call.request.query.get("token", "")
     if not token:

@@ -20,7 +20,6 @@ from ._common import (
     location,
     no_content,
     require,
-    route,
     stamp,
 )
 from ._keys import hash_str, mix64
@@ -129,7 +128,6 @@ def build_work_item(
     }
 
 
-@route("GET", r"EstimateSummaries/(?P<key>[^/]+)")
 async def estimate_summaries(call: Call) -> web.StreamResponse:
     works = call.store("WorkItems")
     key = call.params["key"]
@@ -212,7 +210,6 @@ def _schedule_record(
     return rec
 
 
-@route("POST", r"WorkSchedules")
 async def create_work_schedule(call: Call) -> web.StreamResponse:
     store = call.store("WorkSchedules")
     rec = _schedule_record(call, call.body("workSchedule"), None)
@@ -222,7 +219,6 @@ async def create_work_schedule(call: Call) -> web.StreamResponse:
     )
 
 
-@route("PUT", r"WorkSchedules/(?P<key>[^/]+)")
 async def put_work_schedule(call: Call) -> web.StreamResponse:
     store = call.store("WorkSchedules")
     key = call.params["key"]
@@ -234,7 +230,6 @@ async def put_work_schedule(call: Call) -> web.StreamResponse:
     return no_content()
 
 
-@route("PATCH", r"WorkSchedules/(?P<key>[^/]+)")
 async def patch_work_schedule(call: Call) -> web.StreamResponse:
     store = call.store("WorkSchedules")
     key = call.params["key"]
@@ -264,7 +259,6 @@ _TASK_WRITABLE = (
 )  # fmt: skip
 
 
-@route("PUT", r"IntegrationTasks/(?P<key>[^/]+)")
 async def put_integration_task(call: Call) -> web.StreamResponse:
     store = call.store("IntegrationTasks")
     key = call.params["key"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,7 @@ def test_public_names_are_unchanged() -> None:
         "ChangeEvent",
         "CollectionStore",
         "DeliveryAttempt",
+        "DeliveryChaos",
         "FakeAccount",
         "FakeKarbon",
         "Fault",
@@ -101,3 +103,39 @@ def test_public_names_are_unchanged() -> None:
     ]
     for name in karbon_async.testing.__all__:
         assert getattr(karbon_async.testing, name).__name__ == name
+
+
+def _sample_paths(pattern: str) -> list[str]:
+    """Concrete paths a route pattern matches: each alternative of a group, a key elsewhere."""
+    body = pattern.removesuffix("/?$")
+    paths = [body]
+    for group in re.findall(r"\(\?P<\w+>[^)]*\)", body):
+        inner = group[group.index(">") + 1 : -1]
+        choices = inner.split("|") if "[" not in inner else ["K3yK3yK3yK3y"]
+        paths = [p.replace(group, c, 1) for p in paths for c in choices]
+    return paths
+
+
+def test_every_routed_path_has_exactly_one_row_per_method() -> None:
+    """The table's order decides nothing: one row per (method, path), so a newcomer can read
+    any row alone, and every handler the domain modules define is reachable from it."""
+    from karbon_async.testing._routes import ROUTES
+
+    assert len(ROUTES) > 20
+    for row in ROUTES:
+        for path in _sample_paths(row.pattern.pattern):
+            rows = [r for r in ROUTES if r.method == row.method and r.pattern.match(path)]
+            assert rows == [row], (row.method, path, rows)
+            assert row.pattern.match(path + "/"), path
+    handlers = {r.handler for r in ROUTES}
+    assert len(handlers) == len(ROUTES)
+
+
+def test_no_module_registers_a_route_on_import() -> None:
+    # Routes are rows of one table (_routes.ROUTES), never a side effect of an import.
+    for module in MODULES:
+        tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                names = [ast.unparse(d) for d in node.decorator_list]
+                assert not any("route" in n for n in names), f"{module}.{node.name}: {names}"

@@ -277,8 +277,12 @@ async def test_webhook_subscriptions(fake: FakeKarbon, session: aiohttp.ClientSe
     assert status == 201
     assert "SigningKey" not in body
     assert fake.webhook_subscriptions(0)["Contact"]["SigningKey"] == "0123456789abcdef-key"
-    status, _ = await call(session, fake, "POST", "/v3/WebhookSubscriptions", sub)
-    assert status == 400
+    # A second POST for the type replaces its subscription, as live did (_live_behaviours
+    # "webhook-second-post").
+    replacement = {"TargetUrl": "http://127.0.0.1:9/other", "WebhookType": "Contact"}
+    status, _ = await call(session, fake, "POST", "/v3/WebhookSubscriptions", replacement)
+    assert status == 201
+    assert fake.webhook_subscriptions(0)["Contact"] == {**replacement, "SigningKey": None}
     assert fake.cancel_webhook_subscription(0, "Contact")
     status, body = await call(session, fake, "GET", "/v3/WebhookSubscriptions/Contact")
     assert (status, body["error"]["message"]) == (

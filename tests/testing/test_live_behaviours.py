@@ -4,6 +4,7 @@ message."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import typing
 import uuid
@@ -14,7 +15,7 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from karbon_async._generated import models
@@ -27,7 +28,8 @@ from karbon_async.testing._live_behaviours import (
 )
 from karbon_async.testing._odata import FilterPolicy, ODataError, compile_filter
 
-_PLACEHOLDER = re.compile(r"\{(udi:)?(\w+)\}")
+_PREFER = {"Prefer": "return=representation"}
+_PLACEHOLDER = re.compile(r"\{(udi:|card:)?(\w+)\}")
 
 
 @pytest.fixture
@@ -50,14 +52,22 @@ def resolve(fake: FakeKarbon, value: Any) -> Any:
         return value
 
     def one(m: re.Match[str]) -> str:
-        if m.group(2) == "user":
-            return str(next(fake.collection(0, "Users").records())["EmailAddress"])
+        if m.group(2) == "any":
+            return m.group(0)
+        if m.group(2) in ("user", "userkey"):
+            user = next(fake.collection(0, "Users").records())
+            return str(user["EmailAddress"] if m.group(2) == "user" else user["Id"])
+        if m.group(2) == "worktype":
+            return str(fake.accounts[0].data.tenant_settings()["WorkTypes"][-1]["Name"])
         store = fake.collection(0, m.group(2))
         key = next(store.keys())
-        if m.group(1):
-            record = store.get(key)
-            assert record is not None
+        record = store.get(key)
+        assert record is not None
+        if m.group(1) == "udi:":
             return str(record["UserDefinedIdentifier"])
+        if m.group(1) == "card:":
+            cards = record.get("BusinessCards") or [record.get("BusinessCard")]
+            return str(cards[0]["BusinessCardKey"])
         return key
 
     return _PLACEHOLDER.sub(one, value)
@@ -110,10 +120,13 @@ async def test_example_gets_the_live_answer(
     )
     assert status == row.status, body
     if row.message is not None:
-        assert body["error"]["code"] == "4002"
+        assert body["error"]["code"] == row.code
         assert row.message in body["error"]["message"]
     for path, expected in example.expect.items():
-        assert at_path(body, path) == resolve(fake, expected)
+        if expected == "{any}":
+            assert at_path(body, path) is not None
+        else:
+            assert at_path(body, path) == resolve(fake, expected)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -204,9 +217,28 @@ async def business_card_entry_keys(fake: FakeKarbon, session: aiohttp.ClientSess
     assert again["Addresses"][0]["AddressKey"] not in used
 
 
+async def webhook_second_post(fake: FakeKarbon, session: aiohttp.ClientSession) -> None:
+    for kind in ("Contact", "Work", "Note"):
+        first = {"TargetUrl": f"https://one.example/{kind}", "WebhookType": kind}
+        status, body = await send(session, fake, "POST", "WebhookSubscriptions", body=first)
+        assert status == 201, body
+        second = {"TargetUrl": f"https://two.example/{kind}", "WebhookType": kind}
+        status, body = await send(session, fake, "POST", "WebhookSubscriptions", body=second)
+        assert status == 201, body
+        assert body["TargetUrl"] == second["TargetUrl"]
+        status, body = await send(session, fake, "GET", f"WebhookSubscriptions/{kind}")
+        assert (status, body["TargetUrl"]) == (200, second["TargetUrl"])
+        assert fake.webhook_subscriptions(0)[kind]["TargetUrl"] == second["TargetUrl"]
+        status, _ = await send(session, fake, "DELETE", f"WebhookSubscriptions/{kind}")
+        assert status == 204
+        status, _ = await send(session, fake, "GET", f"WebhookSubscriptions/{kind}")
+        assert status == 404
+
+
 SCENARIOS: dict[str, Callable[[FakeKarbon, aiohttp.ClientSession], Awaitable[None]]] = {
     "work-type-from-template": work_type_from_template,
     "business-card-entry-keys": business_card_entry_keys,
+    "webhook-second-post": webhook_second_post,
 }
 
 
@@ -289,3 +321,133 @@ def test_date_parts_are_utc_components(when: datetime, offset_hours: int) -> Non
         assert compile_filter(f"{part}(When) eq {expected}", ("When",), "X")(record)
         assert not compile_filter(f"{part}(When) eq {expected + 100}", ("When",), "X")(record)
     assert not compile_filter("day(When) eq 1", ("When",), "X")({"When": None})
+
+
+# --------------------------------------------------------------------------- spec-pedantic mode
+
+BEYOND_SPEC = [
+    pytest.param(row, example, id=f"{row.id}-{n}")
+    for row in BEHAVIOURS
+    if row.beyond_spec
+    for n, example in enumerate(row.examples)
+]
+
+
+async def test_spec_pedantic_refuses_what_only_live_accepts(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Each acceptance the spec does not grant is one the default fake makes on purpose: the
+    pedantic fake refuses every such example (and the webhook replacement)."""
+    assert len(BEYOND_SPEC) >= 10
+    async with FakeKarbon(rate_limit=None, seed=5, size=40, spec_pedantic=True) as pedantic:
+        for param in BEYOND_SPEC:
+            row, example = param.values
+            assert isinstance(row, LiveBehaviour)
+            assert isinstance(example, Example)
+            status, body = await send(
+                session,
+                pedantic,
+                example.method,
+                resolve(pedantic, example.path),
+                query=resolve(pedantic, dict(example.query)),
+                body=resolve(pedantic, example.body),
+                headers=dict(example.headers),
+            )
+            assert status == 400, (param.id, body)
+        hook = {"TargetUrl": "https://one.example/h", "WebhookType": "Work"}
+        status, _ = await send(session, pedantic, "POST", "WebhookSubscriptions", body=hook)
+        assert status == 201
+        status, body = await send(session, pedantic, "POST", "WebhookSubscriptions", body=hook)
+        assert status == 400, body
+
+
+# --------------------------------------------------------------------------- live refusals
+# A property test: valid bodies, mutated only in ways live Karbon was seen (or is documented
+# since a release note) to refuse; the fake must refuse each with the row's status and message.
+
+_REFUSALS = {row.id: row for row in BEHAVIOURS if row.status >= 400}
+_HOOK_TYPES = ("Contact", "Work", "Note", "User", "Invoice", "EstimateSummary")
+_PATCHABLE = {
+    "Contacts": (("FirstName", "MiddleName", "LastName", "PreferredName", "Salutation", "Suffix"),
+                 ("UserDefinedIdentifier", "ContactType", "ClientOwner", "AvatarUrl")),
+    "Organizations": (("FullName",), ("UserDefinedIdentifier", "ContactType", "ClientOwner")),
+    "ClientGroups": (("FullName",), ("ContactType", "UserDefinedIdentifier", "ClientManager")),
+    "WorkItems": (("Description", "Title"), ("ClientKey", "ClientType", "WorkTemplateKey")),
+}  # fmt: skip
+_TEXT = st.text(st.characters(codec="ascii", categories=("L", "N")), min_size=1, max_size=12)
+
+
+@st.composite
+def _webhook_case(draw: st.DrawFn) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    body: dict[str, Any] = {
+        "TargetUrl": "https://hooks.example/" + draw(_TEXT),
+        "WebhookType": draw(st.sampled_from(_HOOK_TYPES)),
+    }
+    if draw(st.booleans()):
+        body["SigningKey"] = draw(st.from_regex(r"[A-Za-z0-9_-]{16,40}", fullmatch=True))
+    kind = draw(st.sampled_from(("no-type", "no-url", "bad-type", "scheme")))
+    bad = dict(body)
+    if kind == "no-type":
+        del bad["WebhookType"]
+    elif kind == "no-url":
+        del bad["TargetUrl"]
+    elif kind == "bad-type":
+        bad["WebhookType"] = draw(
+            _TEXT.filter(lambda t: t.lower() not in {"contact", "work", "note", "user",
+                                                   "invoice", "estimatesummary", "customfield",
+                                                   "integrationtask"})
+        )  # fmt: skip
+    else:
+        scheme = draw(st.sampled_from(("http://", "HTTPS://", "Https://", "ftp://", "")))
+        bad["TargetUrl"] = scheme + body["TargetUrl"].removeprefix("https://")
+    row = "webhook-post-http" if kind == "scheme" else "webhook-post-invalid"
+    return row, "WebhookSubscriptions", body, bad
+
+
+@st.composite
+def _patch_case(draw: st.DrawFn) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    entity = draw(st.sampled_from(sorted(_PATCHABLE)))
+    allowed, refused = _PATCHABLE[entity]
+    names = draw(st.lists(st.sampled_from(allowed), min_size=1, max_size=3, unique=True))
+    body = {name: draw(_TEXT) for name in names}
+    bad = {**body, draw(st.sampled_from(refused)): draw(_TEXT)}
+    return "patch-only-message", f"{entity}/{{{entity}}}", body, bad
+
+
+def _method(row_id: str) -> str:
+    return "PATCH" if row_id == "patch-only-message" else "POST"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.one_of(_webhook_case(), _patch_case()))
+def test_valid_bodies_mutated_as_live_refused_are_refused(
+    case: tuple[str, str, dict[str, Any], dict[str, Any]],
+) -> None:
+    row_id, path, valid, mutated = case
+    row = _REFUSALS[row_id]
+
+    async def scenario() -> None:
+        async with (
+            FakeKarbon(rate_limit=None, seed=5, size=8) as fake,
+            aiohttp.ClientSession() as session,
+        ):
+            where = resolve(fake, path)
+            method = _method(row_id)
+            status, body = await send(session, fake, method, where, body=mutated, headers=_PREFER)
+            assert status == row.status, (row_id, mutated, body)
+            if row.message is not None:
+                assert body["error"]["code"] == row.code
+                assert row.message in body["error"]["message"]
+            # The same body without the mutation is accepted: the mutation is what live refused.
+            status, body = await send(session, fake, method, where, body=valid, headers=_PREFER)
+            assert 200 <= status < 300, (row_id, valid, body)
+
+    asyncio.run(scenario())
+
+
+def test_every_refusal_with_a_body_has_a_mutation() -> None:
+    """The property test above draws a mutation for each live refusal of a request body."""
+    with_bodies = {
+        row.id for row in _REFUSALS.values() if any(e.body is not None for e in row.examples)
+    }
+    assert with_bodies == {"webhook-post-invalid", "webhook-post-http", "patch-only-message"}
