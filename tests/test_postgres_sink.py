@@ -56,6 +56,9 @@ async def rows(dsn: str, schema: str, resource: str) -> list[dict[str, Any]]:
     table = f"{quote_ident(schema)}.{quote_ident('karbon_' + resource.replace('-', '_'))}"
     connection = await asyncpg.connect(dsn)
     try:
+        # A stream stopped before its first page has not created its table: it holds nothing.
+        if not await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+            return []
         found = await connection.fetch(
             f"SELECT account, key, record::text, writes, deleted_at FROM {table}"
         )
