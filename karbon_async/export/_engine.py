@@ -24,6 +24,7 @@ from ._progress import (
     ExportEvent,
     ExportReport,
     StreamProgress,
+    check_accounts,
     describe,
 )
 from ._registry import ExportResource, resolve_resources
@@ -86,11 +87,7 @@ class Exporter:
         budgets: Callable[[Account], Budget] | None = None,
         tune_gc: bool = True,
     ) -> None:
-        names = [a.name for a in accounts]
-        if not accounts:
-            raise ValueError("no accounts given")
-        if len(set(names)) != len(names):
-            raise ValueError("account names must be unique")
+        check_accounts(accounts)
         self.resources = [
             r if isinstance(r, ExportResource) else resolve_resources([r])[0] for r in resources
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 
 import attrs
 
@@ -20,6 +21,16 @@ class Account:
     access_key: str = attrs.field(repr=False)
     base_url: str = DEFAULT_BASE_URL
     rate_limit: RateLimit = attrs.field(factory=RateLimit)
+
+
+def check_accounts(accounts: Sequence[Account]) -> None:
+    """``ValueError`` unless there is at least one account and their names are unique (names
+    key their files, rows and reports)."""
+    names = [a.name for a in accounts]
+    if not accounts:
+        raise ValueError("no accounts given")
+    if len(set(names)) != len(names):
+        raise ValueError("account names must be unique")
 
 
 @attrs.define

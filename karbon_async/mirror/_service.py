@@ -40,7 +40,7 @@ from aiohttp import web
 from .._budget import Budget
 from .._client import KarbonClient
 from .._exceptions import KarbonError
-from ..export._progress import Account
+from ..export._progress import Account, check_accounts
 from ..webhooks import (
     ANY,
     EnsuredSubscription,
@@ -251,11 +251,7 @@ class MirrorService:
         budgets: Callable[[Account], Budget] | None = None,
         seen_store: SeenStore | None = None,
     ) -> None:
-        names = [a.name for a in accounts]
-        if not accounts:
-            raise ValueError("no accounts given")
-        if len(set(names)) != len(names):
-            raise ValueError("account names must be unique")
+        check_accounts(accounts)
         self.mirror = mirror
         self.accounts = list(accounts)
         self.public_url = public_url
