@@ -9,13 +9,15 @@
     @mirror.on_change("WorkItem", fields=["PrimaryStatus"])
     async def moved(change: mr.Change) -> None: ...
 
-See ``Mirror`` for the pieces, ``_decide`` for the ordering argument (never older over newer)
+See ``Mirror`` for the pieces, ``_decide`` for the ordering argument (never older over newer),
+``_handlers`` for delivering changes
 and ``_store`` for the tables (the same record tables as ``export --to postgresql``).
 """
 
 from ._changes import Change
 from ._decide import Decision, Stored, Verdict, changed_fields, decide, decide_delete
-from ._mirror import ChangeHandler, Mirror, ReconcileResult, Subscription
+from ._handlers import ChangeHandler, ChangeHandlers, Subscription
+from ._mirror import Mirror, ReconcileResult
 from ._resources import (
     DEFAULT_MIRROR_RESOURCES,
     MIRROR_RESOURCES,
@@ -31,6 +33,7 @@ __all__ = [
     "MIRROR_RESOURCES",
     "Change",
     "ChangeHandler",
+    "ChangeHandlers",
     "Decision",
     "Mirror",
     "MirrorResource",

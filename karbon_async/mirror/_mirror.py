@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -48,26 +48,13 @@ from .._resources import ResourceSet
 from ..export._postgres import connect_pool
 from ..webhooks._events import WebhookEvent
 from ._changes import Change
-from ._resources import MirrorResource, resolve_mirror_resources, resources_for_model
+from ._handlers import ChangeHandlers, H
+from ._resources import MirrorResource, resolve_mirror_resources
 from ._store import MirrorStore, loads_record
-
-ChangeHandler = Callable[[Change], Awaitable[Any]]
-H = TypeVar("H", bound=ChangeHandler)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-@attrs.frozen
-class Subscription:
-    """A handler and what it listens to."""
-
-    name: str
-    """Its delivery cursor's name: stable across restarts (module and qualified name)."""
-    resources: tuple[str, ...]
-    fields: tuple[str, ...] | None
-    handler: ChangeHandler
 
 
 @attrs.define
@@ -113,7 +100,7 @@ class Mirror:
         self._pool = pool
         self._own_pool = pool is None
         self._store: MirrorStore | None = None
-        self.subscriptions: list[Subscription] = []
+        self.handlers = ChangeHandlers()
 
     # -- lifecycle
     @property
@@ -150,37 +137,12 @@ class Mirror:
     def on_change(
         self, model: str, *, fields: Iterable[str] | None = None, name: str | None = None
     ) -> Callable[[H], H]:
-        """Run the decorated ``async def handler(change)`` for each committed change of the
-        resources whose model is ``model`` (``"WorkItem"``, ``"Contact"``, or a resource name),
-        only those touching one of ``fields`` (API names) when given. At least once per change
-        (``change.id`` to deduplicate), in commit order per handler, after the change is
-        committed; a handler that raises gets the same change again at the next dispatch."""
-        resources = tuple(r.name for r in resources_for_model(model))
-        wanted = None if fields is None else tuple(fields)
-
-        def register(handler: H) -> H:
-            label = name or f"{handler.__module__}.{handler.__qualname__}"
-            if any(s.name == label for s in self.subscriptions):
-                raise ValueError(f"a handler named {label!r} is already registered")
-            self.subscriptions.append(Subscription(label, resources, wanted, handler))
-            return handler
-
-        return register
+        """See ``ChangeHandlers.on_change``."""
+        return self.handlers.on_change(model, fields=fields, name=name)
 
     async def dispatch(self, *, limit: int = 100) -> int:
-        """Deliver committed changes to every handler (up to ``limit`` each); how many were
-        handled. A handler's failure stops only its own batch (it is retried next time)."""
-        handled = 0
-        for sub in self.subscriptions:
-            changes = await self.store.pending(sub.name, sub.resources, sub.fields, limit)
-            for change in changes:
-                try:
-                    await sub.handler(change)
-                except Exception:
-                    break
-                await self.store.acknowledge(sub.name, [change.id])
-                handled += 1
-        return handled
+        """See ``ChangeHandlers.dispatch``."""
+        return await self.handlers.dispatch(self.store, limit=limit)
 
     # -- events
     def resources_for(self, event: WebhookEvent) -> list[MirrorResource]:

@@ -423,52 +423,6 @@ class MirrorStore:
             json.dumps(data),
         )
 
-    # -- the outbox
-    async def pending(
-        self,
-        handler: str,
-        resources: Sequence[str],
-        fields: Sequence[str] | None = None,
-        limit: int = 100,
-    ) -> list[Change]:
-        """Committed changes of ``resources`` (touching one of ``fields``, when given) that
-        ``handler`` has not acknowledged, oldest first."""
-        rows = await self.pool.fetch(
-            f"SELECT c.id, c.account, c.resource, c.key, c.action, c.changed, c.before::text, "
-            f"c.after::text, c.source, c.committed_at FROM {self.changes_table} c "
-            "WHERE c.resource = ANY($2::text[]) AND NOT EXISTS (SELECT 1 FROM "
-            f"{self.deliveries_table} d WHERE d.handler = $1 AND d.change_id = c.id) "
-            "AND ($4::text[] IS NULL OR c.changed && $4::text[]) ORDER BY c.id LIMIT $3",
-            handler,
-            list(resources),
-            limit,
-            None if fields is None else list(fields),
-        )
-        return [
-            Change(
-                id=row["id"],
-                account=row["account"],
-                resource=row["resource"],
-                key=row["key"],
-                action=row["action"],
-                changed_fields=tuple(row["changed"]),
-                before_json=None if row["before"] is None else loads_record(row["before"]),
-                after_json=None if row["after"] is None else loads_record(row["after"]),
-                source=row["source"],
-                committed_at=row["committed_at"],
-                model=MIRROR_RESOURCES[row["resource"]].model,
-            )
-            for row in rows
-        ]
-
-    async def acknowledge(self, handler: str, change_ids: Sequence[int]) -> None:
-        await self.pool.execute(
-            f"INSERT INTO {self.deliveries_table} (handler, change_id) "
-            "SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
-            handler,
-            list(change_ids),
-        )
-
     async def counts(self) -> dict[str, Any]:
         """Changes by resource and action (for the status command and tests)."""
         rows = await self.pool.fetch(
