@@ -10,8 +10,8 @@
     async def moved(change: mr.Change) -> None: ...
 
 See ``Mirror`` for the pieces, ``_decide`` for the ordering argument (never older over newer),
-``_handlers`` for delivering changes
-and ``_store`` for the tables (the same record tables as ``export --to postgresql``).
+``_store`` for the tables (the same record tables as ``export --to postgresql``) and
+``_handlers`` for delivering committed changes.
 """
 
 from ._changes import Change
