@@ -22,6 +22,7 @@ import attrs
 
 from ._budget import Budget
 from ._converter import structure
+from ._exact_json import encode_exact, plain_decimal
 from ._exceptions import (
     APIStatusError,
     ConnectError,
@@ -96,14 +97,10 @@ class Credentials:
         return {"Authorization": f"Bearer {self.bearer_token}", "AccessKey": self.access_key}
 
 
-def _encode_default(value: object) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
 def encode_json(document: Any) -> bytes:
-    return json.dumps(document, default=_encode_default, separators=(",", ":")).encode()
+    """A request body: compact UTF-8 JSON, each Decimal with every digit and no exponent (a
+    ``float`` would round an amount past 15 significant digits)."""
+    return encode_exact(document, plain_decimal).encode()
 
 
 def json_document(body: bytes) -> Any:

@@ -17,9 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import karbon_async as ka
+from karbon_async._exact_json import _NUMBER, encode_exact
 from karbon_async._gc import GC_GEN0_THRESHOLD, tuned_gc
+from karbon_async._sender import encode_json
 from karbon_async.export import Account, Exporter
-from karbon_async.export._writers import _NUMBER, encode_exact, encode_record
+from karbon_async.export._writers import encode_record
 
 # Compact, as the JSONL line is; the numbers and the timestamp as a model would not write them.
 RECORDS = [
@@ -124,3 +126,19 @@ def test_tuned_gc_nests_and_leaves_an_applications_freeze_alone() -> None:
         assert gc.get_freeze_count() >= frozen
     finally:
         gc.unfreeze()
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
+        lambda d: abs(d.adjusted()) < 40
+    )
+)
+def test_a_request_body_keeps_every_digit_of_a_decimal(amount: Decimal) -> None:
+    body = encode_json({"TotalAmount": amount})
+    assert b"E" not in body.upper().replace(b"TOTALAMOUNT", b"")  # no exponent goes out
+    assert json.loads(body, parse_float=Decimal)["TotalAmount"] == amount
+
+
+def test_a_long_amount_is_not_rounded_through_a_float() -> None:
+    body = encode_json({"TotalAmount": Decimal("12345678901234567.89"), "Name": "Zoë"})
+    assert body == '{"TotalAmount":12345678901234567.89,"Name":"Zoë"}'.encode()

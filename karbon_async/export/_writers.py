@@ -29,6 +29,7 @@ import attrs
 
 from .. import _statefile
 from .._converter import parse_datetime
+from .._exact_json import encode_exact
 from .._exceptions import KarbonError
 from .._json_records import field_values
 from .._statefile import LocalWriteError
@@ -117,39 +118,6 @@ class StreamSink(Protocol):
 class Sink(Protocol):
     async def open(self, stream: StreamInfo, position: Any | None) -> StreamSink:
         """Open a stream; ``position`` None starts afresh, else resumes after that position."""
-
-
-_NUMBER = "\x00karbon-number\x00"
-"""Stands in for a Decimal while the C encoder runs; a string of the data equal to it is
-noticed (the counts differ) and a fresh random stand-in is used instead."""
-
-
-def encode_exact(value: Any) -> str:
-    """Compact JSON in which each Decimal (how the client reads JSON numbers with a fraction)
-    is written as its own digits: ``1500.10`` stays ``1500.10``, never a float's ``1500.1``."""
-    text = _encode_marked(value, _NUMBER)
-    while text is None:
-        text = _encode_marked(value, f"\x00{os.urandom(8).hex()}\x00")
-    return text
-
-
-def _encode_marked(value: Any, mark: str) -> str | None:
-    numbers: list[str] = []
-
-    def number(item: object) -> Any:
-        if isinstance(item, Decimal):
-            numbers.append(str(item))
-            return mark
-        raise TypeError(f"cannot encode {type(item).__name__} as JSON")
-
-    text = json.dumps(value, default=number, separators=(",", ":"), ensure_ascii=False)
-    if not numbers:
-        return text
-    parts = text.split(json.dumps(mark))
-    if len(parts) != len(numbers) + 1:
-        return None  # the data holds the stand-in itself
-    numbers.append("")
-    return "".join(p for pair in zip(parts, numbers, strict=True) for p in pair)
 
 
 def encode_record(record: Record) -> bytes:

@@ -26,8 +26,8 @@ from typing import Any
 
 import attrs
 
+from .._exact_json import encode_exact
 from ..export._postgres import quote_ident, resource_table, resource_table_ddl
-from ..export._writers import encode_exact
 from ._changes import Change
 from ._decide import Decision, Stored, Verdict, decide, decide_delete
 from ._resources import MIRROR_RESOURCES, MirrorResource
