@@ -1540,7 +1540,10 @@ def model_docstring(gen: Generator, name: str) -> str:
     describes another schema, MISPLACED_DESCRIPTIONS's), then where the class is met: the
     operations answering it or taking it as their body, and the fields holding it."""
     model = gen.models[name]
-    answers, items, bodies, holders = [], [], [], []
+    answers: list[str] = []
+    items: list[str] = []
+    bodies: list[str] = []
+    holders: list[str] = []
     for op in gen.operations:
         where = f"``{op.operation_id}`` ({op.method} {op.path})"
         if op.response_model == name:

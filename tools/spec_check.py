@@ -83,7 +83,9 @@ def missing_keys(original: Any, encoded: Any, path: str = "") -> list[str]:
     return lost
 
 
-def check_body(body: Any, model: type[Any], op: OperationSpec, as_list: bool) -> list[str]:
+def check_body(
+    body: Any, model: type[Any], op: OperationSpec[Any, Any], as_list: bool
+) -> list[str]:
     if as_list:
         if not isinstance(body, dict):
             return ["list body is not an object"]
