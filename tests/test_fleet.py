@@ -387,3 +387,66 @@ async def test_three_workers_one_killed_export_every_record_once_within_limits(
         assert workers[0].poll() == -signal.SIGKILL
         assert _received(logs[1:])[victim["id"]] == 1, "another worker ran the dead one's shard"
     print(f"{kill} killed: all done {recovered:.1f} s later, {killed - started:.1f} s after start")
+
+
+def test_transient_failures_are_told_from_permanent_ones() -> None:
+    import asyncpg
+    import redis.exceptions
+
+    from karbon_async.export._writers import ExportStateError
+    from karbon_async.fleet._shards import is_transient
+
+    def wrapped(cause: BaseException) -> ExportStateError:
+        try:
+            raise ExportStateError(f"PostgreSQL: {cause}") from cause
+        except ExportStateError as exc:
+            return exc
+
+    assert is_transient(wrapped(asyncpg.ConnectionDoesNotExistError("connection was closed")))
+    assert is_transient(wrapped(asyncpg.AdminShutdownError("terminating connection")))
+    assert is_transient(wrapped(asyncpg.CannotConnectNowError("the database system is starting")))
+    assert is_transient(wrapped(ConnectionRefusedError(111, "refused")))
+    assert is_transient(redis.exceptions.ConnectionError("Connection closed by server."))
+    answer = {"method": "GET", "url": "https://api.karbonhq.com/v3/Users", "body": b""}
+    assert is_transient(ka.ServerError(status=503, **answer))  # type: ignore[arg-type]
+    assert not is_transient(ka.AuthenticationError(status=401, **answer))  # type: ignore[arg-type]
+    assert not is_transient(wrapped(asyncpg.InvalidPasswordError("password authentication")))
+    assert not is_transient(ExportStateError("a record of acct-0 has no Id"))
+
+
+async def test_connections_kept_between_shards_survive_a_postgres_and_redis_restart(
+    postgres_server: PostgresServer, redis_server: RedisServer, schema: str
+) -> None:
+    """A worker idle between shards while PostgreSQL and Redis restart: its kept pool and
+    client notice before the next shard, which runs as if nothing had happened."""
+    dsn = postgres_server.dsn
+    async with FakeKarbon(accounts=2, rate_limit=LIMIT, size=8) as fake:
+        first, second = make_shards(
+            _accounts(fake),
+            RESOURCE_NAMES,
+            dsn=dsn,
+            redis=redis_server.url,
+            shard_size=1,
+            page_size=4,
+            schema=schema,
+        )
+        connections = Connections()
+        try:
+            one = await run_shard(first, connections)
+            pool = await connections.pool(dsn)
+            client = await connections.redis(redis_server.url, 1)
+            # Blocking calls: the event loop does not run while the servers restart, as in a
+            # pool process between shards, so nothing has noticed the connections closed.
+            postgres_server.stop("fast")
+            postgres_server.start()
+            redis_server.stop()
+            redis_server.start()
+            two = await run_shard(second, connections)
+            assert await connections.pool(dsn) is pool
+            assert await connections.redis(redis_server.url, 1) is client
+        finally:
+            await connections.aclose()
+        assert (one["error"], one["failures"], one["transient"]) == (None, [], False)
+        assert (two["error"], two["failures"], two["transient"]) == (None, [], False)
+        assert two["pages"] > 0
+        await _assert_every_record_once(fake, dsn, schema)

@@ -27,12 +27,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any, ClassVar
 
 from celery import Celery, bootsteps
 
-from ._shards import VISIBILITY_TIMEOUT, Connections, ShardSpec, run_shard
+from .._retry import backoff_delay
+from ._shards import (
+    VISIBILITY_TIMEOUT,
+    Connections,
+    ShardSpec,
+    TransientShardError,
+    run_in_ledger,
+)
 
 TASK = "karbon_async.fleet.export_shard"
 
@@ -68,7 +76,8 @@ class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
     def tick(self, consumer: Any) -> None:
         from celery.worker import state
 
-        held = (*state.reserved_requests, *state.active_requests)
+        # Scheduled: a shard's Celery retry, held by this worker until its countdown ends.
+        held = (*state.reserved_requests, *state.active_requests, *state.scheduled_requests)
         tags = {request.message.delivery_tag for request in held}
         try:
             channel = consumer.connection.default_channel
@@ -92,13 +101,24 @@ class _ProcessLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connections = Connections()
 
-    def run(self, spec: ShardSpec) -> dict[str, Any]:
+    def run(self, spec: ShardSpec, **ledger: Any) -> dict[str, Any]:
         if self._loop is None:  # made in the pool process, never inherited through a fork
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(run_shard(spec, self._connections))
+        return self._loop.run_until_complete(run_in_ledger(spec, self._connections, **ledger))
 
 
 _PROCESS = _ProcessLoop()
+
+
+RETRY_BASE = 1.0
+"""Seconds: the first retry of a shard that failed for a transient reason waits up to this (full
+jitter); each later one up to twice as long, capped at the visibility timeout."""
+
+
+def retry_countdown(retries: int, visibility_timeout: float) -> float:
+    """The wait before a shard's retry number ``retries + 1``: never longer than the time a
+    dead worker's shard waits to be taken over."""
+    return backoff_delay(retries + 1, RETRY_BASE, visibility_timeout)
 
 
 def make_app(
@@ -118,13 +138,24 @@ def make_app(
         broker_transport_options={"visibility_timeout": visibility_timeout},
         result_backend_transport_options={"visibility_timeout": visibility_timeout},
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a broker down for long: wait, never exit
         result_expires=7 * 24 * 3600,
         worker_hijack_root_logger=False,
     )
     app.steps["consumer"].add(_KeepVisible)
 
-    @app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
-    def export_shard(spec: ShardSpec) -> dict[str, Any]:
-        return _PROCESS.run(spec)
+    @app.task(name=TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)  # type: ignore[untyped-decorator]
+    def export_shard(task: Any, spec: ShardSpec) -> dict[str, Any]:
+        countdown = retry_countdown(task.request.retries, visibility_timeout)
+        try:
+            return _PROCESS.run(
+                spec,
+                worker=f"{task.request.hostname} pid {os.getpid()}",
+                lease=visibility_timeout,
+                retry_in=countdown + visibility_timeout,
+            )
+        except TransientShardError as exc:
+            log.warning("shard %s: retry in %.1f s: %s", spec.get("shard"), countdown, exc)
+            raise task.retry(exc=exc, countdown=countdown) from exc
 
     return app
