@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from celery import Celery, bootsteps
 
 from .._retry import backoff_delay
+from ._reaper import Reaper
 from ._shards import (
     VISIBILITY_TIMEOUT,
     Connections,
@@ -79,6 +80,12 @@ class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
         # Scheduled: a shard's Celery retry, held by this worker until its countdown ends.
         held = (*state.reserved_requests, *state.active_requests, *state.scheduled_requests)
         tags = {request.message.delivery_tag for request in held}
+        reaper: Reaper | None = getattr(consumer.app, "karbon_reaper", None)
+        if reaper is not None:  # the ledgers of the shards this worker holds: watch them too
+            for request in held:
+                spec = (request.args or [None])[0]
+                if isinstance(spec, dict) and "dsn" in spec:
+                    reaper.learn(spec["dsn"], spec.get("schema", "public"))
         try:
             channel = consumer.connection.default_channel
             index = getattr(channel, "unacked_index_key", None)
@@ -91,6 +98,18 @@ class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
             channel.qos.restore_visible(num=100, interval=1)
         except Exception as exc:  # the next tick tries again
             log.warning("could not renew or sweep shard messages in Redis: %s", exc)
+
+
+class _Reap(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Runs the app's ``Reaper`` in the worker's main process while the worker runs."""
+
+    requires: ClassVar = {"celery.worker.components:Pool"}
+
+    def start(self, worker: Any) -> None:
+        worker.app.karbon_reaper.start()
+
+    def stop(self, worker: Any) -> None:
+        worker.app.karbon_reaper.stop()
 
 
 class _ProcessLoop:
@@ -122,9 +141,15 @@ def retry_countdown(retries: int, visibility_timeout: float) -> float:
 
 
 def make_app(
-    broker: str, *, backend: str | None = None, visibility_timeout: float = VISIBILITY_TIMEOUT
+    broker: str,
+    *,
+    backend: str | None = None,
+    visibility_timeout: float = VISIBILITY_TIMEOUT,
+    ledgers: list[tuple[str, str]] | None = None,
 ) -> Celery:
-    """The fleet's Celery app on ``broker`` (results in ``backend``, by default the broker)."""
+    """The fleet's Celery app on ``broker`` (results in ``backend``, by default the broker).
+    Its workers re-enqueue what nobody holds in ``ledgers`` (``(dsn, schema)`` pairs) and in
+    the ledgers of the shards they are given (``_reaper``)."""
     if visibility_timeout <= 0:
         raise ValueError("visibility_timeout must be positive")
     app = Celery("karbon_async.fleet", broker=broker, backend=backend or broker)
@@ -143,6 +168,14 @@ def make_app(
         worker_hijack_root_logger=False,
     )
     app.steps["consumer"].add(_KeepVisible)
+    app.steps["worker"].add(_Reap)
+    app.karbon_reaper = Reaper(
+        app,
+        TASK,
+        interval=_renew_every(visibility_timeout),
+        grace=visibility_timeout,
+        ledgers=list(ledgers or ()),
+    )
 
     @app.task(name=TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)  # type: ignore[untyped-decorator]
     def export_shard(task: Any, spec: ShardSpec) -> dict[str, Any]:

@@ -50,10 +50,12 @@ async def create(connection: Any, schema: str) -> None:
         )
 
 
-async def record(connection: Any, schema: str, shards: Sequence[dict[str, Any]]) -> list[int]:
-    """Record ``shards`` (each with its ``task_id``) as enqueued now; the indexes of those to
-    send. A shard of the same pass recorded before (``--pass-id``) keeps its state if complete,
-    else waits again with these arguments."""
+async def record(
+    connection: Any, schema: str, shards: Sequence[dict[str, Any]], task_ids: Sequence[str]
+) -> list[int]:
+    """Record ``shards`` as enqueued now under ``task_ids``; the indexes of those to send. A
+    shard of the same pass recorded before (``--pass-id``) stays complete if it was, else waits
+    again with these arguments."""
     await create(connection, schema)
     rows = await connection.fetch(
         f"INSERT INTO {table(schema)} AS s (pass_id, shard, spec, accounts, task_id, enqueued_at) "
@@ -68,7 +70,7 @@ async def record(connection: Any, schema: str, shards: Sequence[dict[str, Any]])
         shards[0]["pass_id"],
         [s["shard"] for s in shards],
         [json.dumps(s) for s in shards],
-        [s["task_id"] for s in shards],
+        list(task_ids),
     )
     return sorted(r["shard"] for r in rows)
 

@@ -161,8 +161,9 @@ class Connections:
             )
             client = redis_asyncio.Redis.from_pool(pool)
             self._redis[url] = (client, needed)
-        else:
-            await _check_redis(client)
+        # Before the budgets use it: they would wait for a Redis that is down (as they should
+        # mid-shard); a shard that cannot start is better retried later.
+        await _check_redis(client)
         return client
 
     async def pool(self, dsn: str) -> Any:
