@@ -24,6 +24,7 @@ import pytest
 from postgres_server import PostgresServer, postgres_server, schema
 from redis_server import RedisServer, redis_server
 
+from karbon_async.export import Account
 from karbon_async.testing import FakeKarbon
 
 __all__ = ["postgres_server", "redis_server", "schema"]  # the fixtures
@@ -209,3 +210,64 @@ async def test_a_killed_worker_an_emptied_redis_and_a_postgres_restart_need_nobo
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+
+async def test_a_shard_failing_for_a_transient_reason_is_retried_by_celery_not_failed(
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    schema: str,
+    tmp_path: Path,
+) -> None:
+    """The shard's budgets' Redis is down when it starts: the ledger says waiting (with the
+    error), Celery retries it with backoff, and once that Redis is up it completes."""
+    from redis_server import require_redis_server
+
+    from karbon_async.fleet import _passes, make_shards
+    from karbon_async.fleet._app import TASK
+
+    dsn = postgres_server.dsn
+    budgets = RedisServer(require_redis_server())  # not started yet
+    worker = _worker(redis_server.url, 0, dsn, schema, tmp_path / "worker.log")
+    try:
+        async with FakeKarbon(accounts=2, rate_limit=LIMIT, size=8) as fake:
+            shards = make_shards(
+                [
+                    Account(f"acct-{a.index}", a.bearer_token, a.access_key, fake.base_url, LIMIT)
+                    for a in fake.accounts
+                ],
+                RESOURCE_NAMES,
+                dsn=dsn,
+                redis=budgets.url,
+                shard_size=2,
+                page_size=4,
+                schema=schema,
+            )
+            app = make_app(redis_server.url)
+            for shard, task_id in await _passes.record(dsn, schema, shards):
+                app.send_task(TASK, args=[shard], task_id=task_id)
+
+            async def waiting_with_error() -> bool:
+                rows = await _query(
+                    dsn,
+                    f"SELECT state, error, attempts FROM {quote_ident(schema)}.karbon_fleet_shards",
+                )
+                return rows[0]["state"] == "waiting" and rows[0]["attempts"] >= 1
+
+            await _until("the first attempt to fail", time.monotonic() + 60, waiting_with_error)
+            budgets.start()
+            result, finished = await _passes.wait(dsn, schema, shards[0]["pass_id"], 60, poll=0.2)
+            assert finished
+            assert result[0]["state"] == "complete"
+            assert result[0]["attempts"] >= 2
+            await _assert_every_record_once(fake, dsn, schema)
+        log = (tmp_path / "worker.log").read_text(errors="replace")
+        assert "retry in" in log
+        assert "Retry in" in log  # Celery's own line: the task was retried, not failed
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(5)
+        budgets.close()
