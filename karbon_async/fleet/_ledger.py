@@ -48,6 +48,11 @@ async def create(connection: Any, schema: str) -> None:
             "created_at timestamptz NOT NULL DEFAULT now(), "
             "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pass_id, shard))"
         )
+        # What the reapers ask for every few seconds: the open shards, few among all passes'.
+        await connection.execute(
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(TABLE + '_open')} ON {table(schema)} "
+            "(created_at, shard) WHERE state IN ('waiting', 'running')"
+        )
 
 
 async def record(
