@@ -107,6 +107,13 @@ async def test_a_killed_worker_an_emptied_redis_and_a_postgres_restart_need_nobo
     workers = [_worker(redis_server.url, n, dsn, schema, logs[n]) for n in range(2)]
     submit: subprocess.Popen[bytes] | None = None
     try:
+        app = make_app(redis_server.url)
+
+        async def both_ready() -> bool:  # so that worker 0 gets its share of the shards
+            replies = await asyncio.to_thread(lambda: app.control.ping(timeout=0.5))
+            return len(replies) == 2
+
+        await _until("both workers to answer", time.monotonic() + 60, both_ready)
         async with FakeKarbon(accounts=ACCOUNTS, rate_limit=LIMIT, size=SIZE) as fake:
             accounts = tmp_path / "accounts.toml"
             accounts.write_text(
@@ -186,9 +193,9 @@ async def test_a_killed_worker_an_emptied_redis_and_a_postgres_restart_need_nobo
         resent = logs[1].read_text(errors="replace").count("sent again")
         assert resent >= 2, "the reaper did not send the lost shards again"
         assert workers[1].poll() is None, "worker 1 exited"
-        app = make_app(redis_server.url)
+        pinger = make_app(redis_server.url)  # connections made after Redis restarted
         replies = await asyncio.to_thread(
-            lambda: app.control.ping(destination=["w1@chaos"], timeout=5.0)
+            lambda: pinger.control.ping(destination=["w1@chaos"], timeout=5.0)
         )
         assert replies, "worker 1 does not answer"
         print(

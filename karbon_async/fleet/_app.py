@@ -164,6 +164,9 @@ def make_app(
         result_backend_transport_options={"visibility_timeout": visibility_timeout},
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a broker down for long: wait, never exit
+        # A running shard goes on when the broker goes: its lease and checkpoints are in
+        # PostgreSQL (Celery 6 is to cancel such tasks by default).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         result_expires=7 * 24 * 3600,
         worker_hijack_root_logger=False,
     )
