@@ -195,7 +195,11 @@ def _submit(app: Any, args: argparse.Namespace) -> int:
     )
     if not args.wait:
         return 0
-    finished, all_done = asyncio.run(_passes.wait(args.to, args.schema, pass_id, args.timeout))
+    try:
+        finished, all_done = asyncio.run(_passes.wait(args.to, args.schema, pass_id, args.timeout))
+    except Exception as exc:  # not a restart (those are waited out): e.g. access revoked
+        print(f"karbon-async: error: PostgreSQL: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     failed = 0
     for shard in finished:
         print(json.dumps({k: v for k, v in shard.items() if k not in ("leased",)}))
