@@ -577,3 +577,32 @@ async def test_submit_wait_reports_every_shard_and_exits_1_when_they_do_not_fini
     await asyncio.sleep(0.2)
     assert await reaper.reap(postgres_server.dsn, schema) == 0  # queued again: left alone
     await reaper._close()
+
+
+def test_an_accounts_state_comes_from_its_checkpoints_and_its_shards_lease() -> None:
+    from karbon_async.fleet._passes import account_states
+
+    def shard(number: int, state: str, **fields: Any) -> dict[str, Any]:
+        base = {"shard": number, "accounts": [f"a{number}"], "resources": ["users", "contacts"]}
+        base.update({"state": state, "worker": None, "leased": None, "error": None})
+        return {**base, "failures": {}, **fields}
+
+    shards = [
+        shard(0, "running", worker="w0@x pid 1", leased=True),
+        shard(1, "running", worker="w1@x pid 2", leased=False, error=None),  # its worker died
+        shard(2, "waiting", error="ConnectionError: refused"),
+        shard(3, "failed", failures={"a3": "a3/users: 401"}),
+        shard(4, "running", worker="w0@x pid 1", leased=True),  # streams all done: complete
+    ]
+    progress = {"a0": {"streams_done": 1, "pages": 5}, "a4": {"streams_done": 2, "pages": 9}}
+    states = [
+        (a["account"], a["state"], a["worker"], a["reason"], a["pages"])
+        for a in account_states(shards, progress)
+    ]
+    assert states == [
+        ("a0", "running", "w0@x pid 1", None, 5),
+        ("a1", "waiting", None, None, 0),
+        ("a2", "waiting", None, "ConnectionError: refused", 0),
+        ("a3", "failed", None, "a3/users: 401", 0),
+        ("a4", "complete", None, None, 9),
+    ]
