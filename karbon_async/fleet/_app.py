@@ -21,6 +21,11 @@ process went on, which billiard lets it do until the shard ends) is safe: the se
 for the accounts' advisory locks in PostgreSQL (``LOCK_WAIT`` in ``_shards``), then resumes from
 the checkpoints the first copy committed, skipping the streams it finished. What the short
 timeout costs is that wasted wait, and one ZADD and one sweep per worker every few seconds.
+
+What the broker cannot give back (Redis restarted without its data, a dead worker's only copy
+of a message) the ledger in PostgreSQL does: each worker's main process runs a ``Reaper``
+(``_reaper``) that sends again the shards nobody holds. A shard failing for a transient reason
+is retried by Celery (``retry_countdown``), its ledger row left waiting, not failed.
 """
 
 from __future__ import annotations
