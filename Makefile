@@ -96,7 +96,7 @@ conformance: install $(PRISM_STAMP)
 # The PostgreSQL destination and the Celery fleet against real redis-server, PostgreSQL and
 # worker processes (also part of `make test`; skipped there when the servers are missing).
 test-fleet: install
-	$(PY) -m pytest -W error -q tests/test_postgres_sink.py tests/test_fleet.py
+	$(PY) -m pytest -W error -q tests/test_postgres_sink.py tests/test_fleet.py tests/test_fleet_chaos.py
 
 bench-fleet: install
 	$(PY) benchmarks/fleet_bench.py

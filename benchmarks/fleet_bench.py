@@ -1,9 +1,12 @@
-"""Fleet throughput: 1, 2 and 4 Celery worker processes against one exporting process.
+"""Fleet throughput: 1, 2 and 4 Celery worker processes against one exporting process, each
+fleet size with and without the pass's ledger in PostgreSQL.
 
 Starts redis-server and a PostgreSQL cluster (the test suite's helpers), serves FakeKarbon in
 a child process with a generous per-account limit (so CPU, not the rate limit, is what is
 measured), and times each configuration from the first task sent until every stream's
-checkpoint in PostgreSQL says done. Writes one JSON line per configuration.
+checkpoint in PostgreSQL says done. *ledger* runs record the shards first, as ``fleet submit``
+does, and the workers claim, lease, renew and finish them there; *no ledger* runs send the
+tasks alone (what the fleet did before it had one). Writes one JSON line per configuration.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import karbon_async as ka  # noqa: E402
 from benchmarks._fake_server import start_server, stop_server  # noqa: E402
 from karbon_async.export import Account, Exporter  # noqa: E402
 from karbon_async.export._postgres import PostgresSink  # noqa: E402
-from karbon_async.fleet import make_shards  # noqa: E402
+from karbon_async.fleet import _passes, make_shards  # noqa: E402
 from karbon_async.fleet._app import TASK, make_app  # noqa: E402
 
 RESOURCES = ["contacts", "work-items"]
@@ -112,7 +115,7 @@ def tree_cpu(pid: int) -> float:
 
 
 async def fleet_run(
-    accounts: list[Account], args: argparse.Namespace, workers: int, dsn: str
+    accounts: list[Account], args: argparse.Namespace, workers: int, dsn: str, ledger: bool
 ) -> dict[str, Any]:
     redis = RedisServer(require_redis_server())
     redis.start()
@@ -120,7 +123,7 @@ async def fleet_run(
     try:
         app = make_app(redis.url)
         await wait_ready(app, workers)
-        schema = f"bench_w{workers}"
+        schema = f"bench_w{workers}_{'ledger' if ledger else 'plain'}"
         shards = make_shards(
             accounts,
             RESOURCES,
@@ -133,8 +136,12 @@ async def fleet_run(
         poller = await asyncpg.connect(dsn)
         cpu = sum(tree_cpu(p.pid) for p in processes)
         started = time.monotonic()
-        for shard in shards:
-            app.send_task(TASK, args=[shard])
+        if ledger:  # as fleet submit does: recorded, then sent
+            for shard, task_id in await _passes.record(dsn, schema, shards):
+                app.send_task(TASK, args=[shard], task_id=task_id)
+        else:
+            for shard in shards:
+                app.send_task(TASK, args=[shard])
         streams = len(accounts) * len(RESOURCES)
         while (pages := await _done(poller, schema, streams)) is None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
@@ -144,7 +151,8 @@ async def fleet_run(
     finally:
         stop_workers(processes)
         redis.close()
-    figures = _figures(f"fleet, {workers} worker(s)", len(accounts), pages, seconds)
+    name = f"fleet, {workers} worker(s), {'ledger' if ledger else 'no ledger'}"
+    figures = _figures(name, len(accounts), pages, seconds)
     return {**figures, "worker_cpu_s": round(cpu, 2)}
 
 
@@ -188,8 +196,9 @@ async def main(args: argparse.Namespace) -> None:
             ]
             print(json.dumps(await one_process(accounts, args, postgres.dsn)), flush=True)
             for workers in args.workers:
-                result = await fleet_run(accounts, args, workers, postgres.dsn)
-                print(json.dumps(result), flush=True)
+                for ledger in (False, True):  # side by side: the ledger's cost
+                    result = await fleet_run(accounts, args, workers, postgres.dsn, ledger)
+                    print(json.dumps(result), flush=True)
         finally:
             print(json.dumps({"server": stop_server(server)}), flush=True)
     finally:

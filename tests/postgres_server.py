@@ -124,9 +124,11 @@ class PostgresServer:
             "start",
         )
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "immediate") -> None:
+        """``mode``: ``fast`` is an operator's restart (sessions are told "terminating
+        connection due to administrator command"), ``immediate`` a crash."""
         if (self.data / "postmaster.pid").exists():
-            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop")
 
     def close(self) -> None:
         try:

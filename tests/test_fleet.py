@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import re
 import signal
@@ -388,3 +389,221 @@ async def test_three_workers_one_killed_export_every_record_once_within_limits(
         assert workers[0].poll() == -signal.SIGKILL
         assert _received(logs[1:])[victim["id"]] == 1, "another worker ran the dead one's shard"
     print(f"{kill} killed: all done {recovered:.1f} s later, {killed - started:.1f} s after start")
+
+
+def test_transient_failures_are_told_from_permanent_ones() -> None:
+    import asyncpg
+    import redis.exceptions
+
+    from karbon_async.export._writers import ExportStateError
+    from karbon_async.fleet._shards import is_transient
+
+    def wrapped(cause: BaseException) -> ExportStateError:
+        try:
+            raise ExportStateError(f"PostgreSQL: {cause}") from cause
+        except ExportStateError as exc:
+            return exc
+
+    assert is_transient(wrapped(asyncpg.ConnectionDoesNotExistError("connection was closed")))
+    assert is_transient(wrapped(asyncpg.AdminShutdownError("terminating connection")))
+    assert is_transient(wrapped(asyncpg.CannotConnectNowError("the database system is starting")))
+    assert is_transient(wrapped(ConnectionRefusedError(111, "refused")))
+    assert is_transient(redis.exceptions.ConnectionError("Connection closed by server."))
+    answer = {"method": "GET", "url": "https://api.karbonhq.com/v3/Users", "body": b""}
+    assert is_transient(ka.ServerError(status=503, **answer))  # type: ignore[arg-type]
+    assert not is_transient(ka.AuthenticationError(status=401, **answer))  # type: ignore[arg-type]
+    assert not is_transient(wrapped(asyncpg.InvalidPasswordError("password authentication")))
+    assert not is_transient(ExportStateError("a record of acct-0 has no Id"))
+
+
+async def test_connections_kept_between_shards_survive_a_postgres_and_redis_restart(
+    postgres_server: PostgresServer, redis_server: RedisServer, schema: str
+) -> None:
+    """A worker idle between shards while PostgreSQL and Redis restart: its kept pool and
+    client notice before the next shard, which runs as if nothing had happened."""
+    dsn = postgres_server.dsn
+    async with FakeKarbon(accounts=2, rate_limit=LIMIT, size=8) as fake:
+        first, second = make_shards(
+            _accounts(fake),
+            RESOURCE_NAMES,
+            dsn=dsn,
+            redis=redis_server.url,
+            shard_size=1,
+            page_size=4,
+            schema=schema,
+        )
+        connections = Connections()
+        try:
+            one = await run_shard(first, connections)
+            pool = await connections.pool(dsn)
+            client = await connections.redis(redis_server.url, 1)
+            # Blocking calls: the event loop does not run while the servers restart, as in a
+            # pool process between shards, so nothing has noticed the connections closed.
+            postgres_server.stop("fast")
+            postgres_server.start()
+            redis_server.stop()
+            redis_server.start()
+            two = await run_shard(second, connections)
+            assert await connections.pool(dsn) is pool
+            assert await connections.redis(redis_server.url, 1) is client
+        finally:
+            await connections.aclose()
+        assert (one["error"], one["failures"], one["transient"]) == (None, [], False)
+        assert (two["error"], two["failures"], two["transient"]) == (None, [], False)
+        assert two["pages"] > 0
+        await _assert_every_record_once(fake, dsn, schema)
+
+
+async def _ledger_rows(dsn: str, schema: str) -> list[dict[str, Any]]:
+    return await _query(
+        dsn,
+        "SELECT shard, state, worker, error, failures::text AS failures, "
+        "lease_until > now() AS leased FROM "
+        f"{quote_ident(schema)}.karbon_fleet_shards ORDER BY shard",
+    )
+
+
+async def test_the_ledger_records_each_shard_complete_failed_or_waiting_and_status_shows_it(
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    schema: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Shards run as a worker runs them: one completes, one fails for good (401: recorded once,
+    with the reason), one fails for a reason that passes (Redis unreachable: waiting again,
+    leased to its retry). ``fleet status`` tells each account's state from PostgreSQL."""
+    from karbon_async.fleet import _passes
+    from karbon_async.fleet._shards import TransientShardError, run_in_ledger
+
+    dsn = postgres_server.dsn
+    async with FakeKarbon(accounts=3, rate_limit=LIMIT, size=8) as fake:
+        accounts = _accounts(fake)
+        accounts[1] = Account("acct-1", "wrong-token", accounts[1].access_key, fake.base_url, LIMIT)
+        shards = make_shards(
+            accounts,
+            RESOURCE_NAMES,
+            dsn=dsn,
+            redis=redis_server.url,
+            shard_size=1,
+            page_size=4,
+            schema=schema,
+        )
+        shards[2]["redis"] = "redis://127.0.0.1:1/0"  # nothing listens there
+        sent = await _passes.record(dsn, schema, shards)
+        assert [s["shard"] for s, _ in sent] == [0, 1, 2]
+        pass_id = shards[0]["pass_id"]
+        connections = Connections()
+        ledger = {"worker": "w@test pid 1", "lease": 30.0, "retry_in": 20.0}
+        try:
+            done = await run_in_ledger(shards[0], connections, **ledger)
+            failed = await run_in_ledger(shards[1], connections, **ledger)
+            with pytest.raises(TransientShardError, match="ConnectionError"):
+                await run_in_ledger(shards[2], connections, **ledger)
+            again = await run_in_ledger(shards[0], connections, **ledger)  # a redelivery
+        finally:
+            await connections.aclose()
+        assert done["pages"] > 0
+        assert "401" in failed["failures"][0]
+        assert again == {"accounts": ["acct-0"], "skipped": "complete"}
+        rows = await _ledger_rows(dsn, schema)
+        assert [(r["shard"], r["state"], r["leased"]) for r in rows] == [
+            (0, "complete", None),
+            (1, "failed", None),
+            (2, "waiting", True),  # left to the Celery retry for now
+        ]
+        assert "401" in json.loads(rows[1]["failures"])["acct-1"]
+        assert "Connection" in rows[2]["error"]
+
+        # Nothing runs shard 2: waiting (for whoever takes it) is what --wait reports.
+        shards_now, finished = await _passes.wait(dsn, schema, pass_id, 0.3, poll=0.1)
+        assert not finished
+        assert [s["state"] for s in shards_now] == ["complete", "failed", "waiting"]
+
+    status = ["fleet", "status", "--to", dsn, "--schema", schema]
+    assert await asyncio.to_thread(main, [*status, pass_id, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    states = {a["account"]: (a["state"], a["reason"]) for a in report["accounts"]}
+    assert states["acct-0"] == ("complete", None)
+    assert states["acct-1"][0] == "failed"
+    assert "401" in states["acct-1"][1]
+    assert states["acct-2"][0] == "waiting"
+    assert "Connection" in states["acct-2"][1]
+    assert report["counts"] == {"complete": 1, "running": 0, "waiting": 1, "failed": 1}
+    assert report["open"] is True
+    assert report["pages"] == done["pages"]
+    assert await asyncio.to_thread(main, status) == 0  # the pass submitted last
+    text = capsys.readouterr().out
+    assert f"pass {pass_id} (open): 1/3 accounts complete" in text
+    assert "wrong-token" not in text
+    assert "bearer" not in text
+    assert await asyncio.to_thread(main, [*status, "nope"]) == EXIT_USAGE
+
+
+async def test_submit_wait_reports_every_shard_and_exits_1_when_they_do_not_finish(
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    schema: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No worker runs: --wait does not hang, names every unfinished shard, exits 1; the shards
+    are in the ledger, and a reaper sends them again only once the broker has lost them."""
+    from karbon_async.fleet._app import make_app
+
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        "".join(
+            f'[a{n}]\nbearer_token = "t"\naccess_key = "k{n}"\nbase_url = "http://127.0.0.1:1"\n'
+            for n in range(3)
+        )
+    )
+    argv = ["fleet", "submit", str(accounts), "--to", postgres_server.dsn, "--schema", schema]
+    argv += ["--broker", redis_server.url, "--shard-size", "2", "--wait", "--timeout", "0.5"]
+    code = await asyncio.to_thread(main, argv)
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [json.loads(line)["state"] for line in out.splitlines()[1:]] == ["waiting"] * 2
+    assert "TIMED OUT shard 0 (a0, a1): waiting" in err
+    assert "TIMED OUT shard 1 (a2): waiting" in err
+    assert "0 of 2 shard(s) complete (timed out)" in err
+    assert main([*argv[:-5], "--shard-size", "0"]) == EXIT_USAGE
+
+    app = make_app(redis_server.url, visibility_timeout=0.1)
+    reaper = app.karbon_reaper
+    assert await reaper.reap(postgres_server.dsn, schema) == 0  # both are in the queue
+    redis_server.stop()
+    redis_server.start()  # empty: the broker lost them
+    await asyncio.sleep(0.2)  # longer than the grace (the visibility timeout)
+    assert await reaper.reap(postgres_server.dsn, schema) == 2
+    await asyncio.sleep(0.2)
+    assert await reaper.reap(postgres_server.dsn, schema) == 0  # queued again: left alone
+    await reaper._close()
+
+
+def test_an_accounts_state_comes_from_its_checkpoints_and_its_shards_lease() -> None:
+    from karbon_async.fleet._passes import account_states
+
+    def shard(number: int, state: str, **fields: Any) -> dict[str, Any]:
+        base = {"shard": number, "accounts": [f"a{number}"], "resources": ["users", "contacts"]}
+        base.update({"state": state, "worker": None, "leased": None, "error": None})
+        return {**base, "failures": {}, **fields}
+
+    shards = [
+        shard(0, "running", worker="w0@x pid 1", leased=True),
+        shard(1, "running", worker="w1@x pid 2", leased=False, error=None),  # its worker died
+        shard(2, "waiting", error="ConnectionError: refused"),
+        shard(3, "failed", failures={"a3": "a3/users: 401"}),
+        shard(4, "running", worker="w0@x pid 1", leased=True),  # streams all done: complete
+    ]
+    progress = {"a0": {"streams_done": 1, "pages": 5}, "a4": {"streams_done": 2, "pages": 9}}
+    states = [
+        (a["account"], a["state"], a["worker"], a["reason"], a["pages"])
+        for a in account_states(shards, progress)
+    ]
+    assert states == [
+        ("a0", "running", "w0@x pid 1", None, 5),
+        ("a1", "waiting", None, None, 0),
+        ("a2", "waiting", None, "ConnectionError: refused", 0),
+        ("a3", "failed", None, "a3/users: 401", 0),
+        ("a4", "complete", None, None, 9),
+    ]

@@ -133,6 +133,38 @@ async def connect_pool(dsn: str, *, max_size: int = 10) -> Any:
     )
 
 
+async def acquire_alive(pool: Any) -> Any:
+    """A connection of ``pool`` that answered just now. A pool kept between exports (a fleet
+    worker's, idle while no shard runs) can hold connections a PostgreSQL restart closed
+    without the event loop seeing it: the first query on one fails with "connection was
+    closed". Such a pool has all its connections replaced (``expire_connections``) and one
+    fresh connection is taken; if the server cannot be reached, that error is raised."""
+    asyncpg = _asyncpg()
+    lost = (
+        OSError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.OperatorInterventionError,  # "terminating connection due to ..."
+    )
+    connection = await pool.acquire()
+    try:
+        await connection.fetchval("SELECT 1")
+        return connection
+    except lost:
+        await pool.release(connection)
+    except BaseException:
+        await pool.release(connection)
+        raise
+    await pool.expire_connections()
+    connection = await pool.acquire()
+    try:
+        await connection.fetchval("SELECT 1")
+    except BaseException:
+        await pool.release(connection)
+        raise
+    return connection
+
+
 def _asyncpg() -> Any:
     try:
         return importlib.import_module("asyncpg")
@@ -303,7 +335,7 @@ class PostgresCheckpoints(GroupCommitStore[tuple[StreamState, "PostgresStream | 
     async def _lock_accounts(self) -> None:
         """Hold every account's advisory lock (sorted: two shards never deadlock); a dead
         holder's locks go with its connection."""
-        self._locks = await self._pool.acquire()
+        self._locks = await acquire_alive(self._pool)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.sink.lock_wait
         for account in sorted(self.accounts):

@@ -21,18 +21,32 @@ process went on, which billiard lets it do until the shard ends) is safe: the se
 for the accounts' advisory locks in PostgreSQL (``LOCK_WAIT`` in ``_shards``), then resumes from
 the checkpoints the first copy committed, skipping the streams it finished. What the short
 timeout costs is that wasted wait, and one ZADD and one sweep per worker every few seconds.
+
+What the broker cannot give back (Redis restarted without its data, a dead worker's only copy
+of a message) the ledger in PostgreSQL does: each worker's main process runs a ``Reaper``
+(``_reaper``) that sends again the shards nobody holds. A shard failing for a transient reason
+is retried by Celery (``retry_countdown``), its ledger row left waiting, not failed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any, ClassVar
 
 from celery import Celery, bootsteps
 
-from ._shards import VISIBILITY_TIMEOUT, Connections, ShardSpec, run_shard
+from .._retry import backoff_delay
+from ._reaper import Reaper
+from ._shards import (
+    VISIBILITY_TIMEOUT,
+    Connections,
+    ShardSpec,
+    TransientShardError,
+    run_in_ledger,
+)
 
 TASK = "karbon_async.fleet.export_shard"
 
@@ -68,8 +82,15 @@ class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
     def tick(self, consumer: Any) -> None:
         from celery.worker import state
 
-        held = (*state.reserved_requests, *state.active_requests)
+        # Scheduled: a shard's Celery retry, held by this worker until its countdown ends.
+        held = (*state.reserved_requests, *state.active_requests, *state.scheduled_requests)
         tags = {request.message.delivery_tag for request in held}
+        reaper: Reaper | None = getattr(consumer.app, "karbon_reaper", None)
+        if reaper is not None:  # the ledgers of the shards this worker holds: watch them too
+            for request in held:
+                spec = (request.args or [None])[0]
+                if isinstance(spec, dict) and "dsn" in spec:
+                    reaper.learn(spec["dsn"], spec.get("schema", "public"))
         try:
             channel = consumer.connection.default_channel
             index = getattr(channel, "unacked_index_key", None)
@@ -84,6 +105,18 @@ class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
             log.warning("could not renew or sweep shard messages in Redis: %s", exc)
 
 
+class _Reap(bootsteps.StartStopStep):  # type: ignore[misc]
+    """Runs the app's ``Reaper`` in the worker's main process while the worker runs."""
+
+    requires: ClassVar = {"celery.worker.components:Pool"}
+
+    def start(self, worker: Any) -> None:
+        worker.app.karbon_reaper.start()
+
+    def stop(self, worker: Any) -> None:
+        worker.app.karbon_reaper.stop()
+
+
 class _ProcessLoop:
     """One event loop per pool process, kept from shard to shard (a pool process runs one at a
     time) with the connections its shards share."""
@@ -92,19 +125,36 @@ class _ProcessLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connections = Connections()
 
-    def run(self, spec: ShardSpec) -> dict[str, Any]:
+    def run(self, spec: ShardSpec, **ledger: Any) -> dict[str, Any]:
         if self._loop is None:  # made in the pool process, never inherited through a fork
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(run_shard(spec, self._connections))
+        return self._loop.run_until_complete(run_in_ledger(spec, self._connections, **ledger))
 
 
 _PROCESS = _ProcessLoop()
 
 
+RETRY_BASE = 1.0
+"""Seconds: the first retry of a shard that failed for a transient reason waits up to this (full
+jitter); each later one up to twice as long, capped at the visibility timeout."""
+
+
+def retry_countdown(retries: int, visibility_timeout: float) -> float:
+    """The wait before a shard's retry number ``retries + 1``: never longer than the time a
+    dead worker's shard waits to be taken over."""
+    return backoff_delay(retries + 1, RETRY_BASE, visibility_timeout)
+
+
 def make_app(
-    broker: str, *, backend: str | None = None, visibility_timeout: float = VISIBILITY_TIMEOUT
+    broker: str,
+    *,
+    backend: str | None = None,
+    visibility_timeout: float = VISIBILITY_TIMEOUT,
+    ledgers: list[tuple[str, str]] | None = None,
 ) -> Celery:
-    """The fleet's Celery app on ``broker`` (results in ``backend``, by default the broker)."""
+    """The fleet's Celery app on ``broker`` (results in ``backend``, by default the broker).
+    Its workers re-enqueue what nobody holds in ``ledgers`` (``(dsn, schema)`` pairs) and in
+    the ledgers of the shards they are given (``_reaper``)."""
     if visibility_timeout <= 0:
         raise ValueError("visibility_timeout must be positive")
     app = Celery("karbon_async.fleet", broker=broker, backend=backend or broker)
@@ -118,13 +168,35 @@ def make_app(
         broker_transport_options={"visibility_timeout": visibility_timeout},
         result_backend_transport_options={"visibility_timeout": visibility_timeout},
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a broker down for long: wait, never exit
+        # A running shard goes on when the broker goes: its lease and checkpoints are in
+        # PostgreSQL (Celery 6 is to cancel such tasks by default).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         result_expires=7 * 24 * 3600,
         worker_hijack_root_logger=False,
     )
     app.steps["consumer"].add(_KeepVisible)
+    app.steps["worker"].add(_Reap)
+    app.karbon_reaper = Reaper(
+        app,
+        TASK,
+        interval=_renew_every(visibility_timeout),
+        grace=visibility_timeout,
+        ledgers=list(ledgers or ()),
+    )
 
-    @app.task(name=TASK, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
-    def export_shard(spec: ShardSpec) -> dict[str, Any]:
-        return _PROCESS.run(spec)
+    @app.task(name=TASK, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)  # type: ignore[untyped-decorator]
+    def export_shard(task: Any, spec: ShardSpec) -> dict[str, Any]:
+        countdown = retry_countdown(task.request.retries, visibility_timeout)
+        try:
+            return _PROCESS.run(
+                spec,
+                worker=f"{task.request.hostname} pid {os.getpid()}",
+                lease=visibility_timeout,
+                retry_in=countdown + visibility_timeout,
+            )
+        except TransientShardError as exc:
+            log.warning("shard %s: retry in %.1f s: %s", spec.get("shard"), countdown, exc)
+            raise task.retry(exc=exc, countdown=countdown) from exc
 
     return app

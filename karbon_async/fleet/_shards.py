@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from .._cli_inputs import parse_since
+from .._exceptions import RateLimitError, ServerError, TransportError
 from .._limits import RateLimit
 from .._redis_budget import RedisBudget
-from ..export import Account, Exporter
-from ..export._postgres import PostgresSink, connect_pool
+from ..export import Account, Exporter, ExportEvent
+from ..export._postgres import PostgresSink, acquire_alive, connect_pool
+from . import _ledger
+
+log = logging.getLogger("karbon_async.fleet")
 
 ShardSpec = dict[str, Any]
 """JSON: ``accounts`` (see ``account_spec``), ``resources``, ``dsn``, ``redis``, ``pass_id``,
-``page_size``, ``schema``, ``since`` (None, ``"last"`` or an ISO date/time) and optionally
+``shard`` (its index in the pass, its key in the ledger), ``page_size``, ``schema``, ``since``
+(None, ``"last"`` or an ISO date/time) and optionally
 ``lock_wait`` (seconds, default ``LOCK_WAIT``)."""
 
 VISIBILITY_TIMEOUT = 60.0
@@ -73,6 +81,7 @@ def make_shards(
     pass_id = pass_id or uuid.uuid4().hex
     return [
         {
+            "shard": number,
             "accounts": [account_spec(a) for a in accounts[start : start + shard_size]],
             "resources": list(resources),
             "dsn": dsn,
@@ -82,8 +91,41 @@ def make_shards(
             "schema": schema,
             "since": since,
         }
-        for start in range(0, len(accounts), shard_size)
+        for number, start in enumerate(range(0, len(accounts), shard_size))
     ]
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` (or what it was raised from) is the kind that passes by itself: a
+    connection lost or refused, a server restarting (PostgreSQL's "terminating connection due
+    to administrator command", "the database system is starting up"), Redis loading, Karbon's
+    5xx, timeouts and 429s after the client's own retries. Everything else (bad credentials, a
+    401, a malformed record) fails the same way when tried again."""
+    kinds: tuple[type[BaseException], ...] = (OSError, TransportError, ServerError, RateLimitError)
+    with contextlib.suppress(ImportError):
+        import asyncpg
+
+        kinds += (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.OperatorInterventionError,
+        )
+    with contextlib.suppress(ImportError):
+        import redis.exceptions
+
+        kinds += (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kinds):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+class TransientShardError(Exception):
+    """The shard stopped for a reason that passes by itself: try it again later."""
 
 
 class Connections:
@@ -119,12 +161,19 @@ class Connections:
             )
             client = redis_asyncio.Redis.from_pool(pool)
             self._redis[url] = (client, needed)
+        # Before the budgets use it: they would wait for a Redis that is down (as they should
+        # mid-shard); a shard that cannot start is better retried later.
+        await _check_redis(client)
         return client
 
     async def pool(self, dsn: str) -> Any:
-        if dsn not in self._pools:
-            self._pools[dsn] = await connect_pool(dsn)
-        return self._pools[dsn]
+        """The pool on ``dsn``, its connections checked: after a PostgreSQL restart they are
+        all replaced (``acquire_alive``); the server still down raises (a transient error)."""
+        pool = self._pools.get(dsn)
+        if pool is None:
+            pool = self._pools[dsn] = await connect_pool(dsn)
+        await pool.release(await acquire_alive(pool))
+        return pool
 
     async def aclose(self) -> None:
         clients, self._redis = self._redis, {}
@@ -133,6 +182,18 @@ class Connections:
             await client.aclose()
         for pool in pools.values():
             await pool.close()
+
+
+async def _check_redis(client: Any) -> None:
+    """Kept connections of a Redis that restarted are closed ones: on the first failed PING
+    they are all dropped, and the next command connects afresh (a Redis still down raises)."""
+    import redis.exceptions
+
+    try:
+        await client.ping()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        await client.connection_pool.disconnect()
+        await client.ping()
 
 
 async def run_shard(spec: ShardSpec, connections: Connections | None = None) -> dict[str, Any]:
@@ -145,6 +206,7 @@ async def run_shard(spec: ShardSpec, connections: Connections | None = None) -> 
         finally:
             await own.aclose()
     budgets: list[RedisBudget] = []
+    errors: list[BaseException] = []
     redis = await connections.redis(spec["redis"], len(spec["accounts"]))
 
     def budget_for(account: Account) -> RedisBudget:
@@ -172,6 +234,7 @@ async def run_shard(spec: ShardSpec, connections: Connections | None = None) -> 
         since=parse_since(spec.get("since")),  # type: ignore[arg-type]
         page_size=spec.get("page_size", 100),
         budgets=budget_for,
+        on_event=lambda event: _keep_error(event, errors),
     )
     cpu = time.process_time()  # the process's; a pool process runs one shard at a time
     try:
@@ -194,4 +257,87 @@ async def run_shard(spec: ShardSpec, connections: Connections | None = None) -> 
         "rate_over_limit_mean": sum(rates) / len(rates) if rates else None,
         "failures": [f"{f.account}/{f.resource}: {f.error}" for f in report.failures],
         "error": report.error,
+        # Failures that pass by themselves: the shard is worth running again.
+        "transient": any(is_transient(e) for e in errors),
     }
+
+
+def _keep_error(event: ExportEvent, errors: list[BaseException]) -> None:
+    if event.kind == "stream-failed" and event.error is not None:
+        errors.append(event.error)
+
+
+async def run_in_ledger(
+    spec: ShardSpec, connections: Connections, *, worker: str, lease: float, retry_in: float
+) -> dict[str, Any]:
+    """``run_shard`` as a fleet task runs it: claimed in the pass's ledger under a ``lease``
+    renewed while it runs, then recorded complete, or failed (once, each account's reason).
+    Failing for a transient reason it is left waiting for ``retry_in`` seconds (the caller's
+    retry) and ``TransientShardError`` is raised. A shard the ledger has finished is skipped."""
+    try:
+        pool = await connections.pool(spec["dsn"])
+        async with pool.acquire() as connection:
+            before = await _ledger.claim(connection, spec, worker, lease)
+    except Exception as exc:
+        if is_transient(exc):
+            raise TransientShardError(f"PostgreSQL: {exc}") from exc
+        raise
+    if before in _ledger.FINISHED:
+        return {"accounts": [a["name"] for a in spec["accounts"]], "skipped": before}
+    if before is None:  # submitted without a ledger (by an older version): run it as it is
+        return await run_shard(spec, connections)
+    renewing = asyncio.ensure_future(_renew(pool, spec, worker, lease))
+    try:
+        summary = await run_shard(spec, connections)
+    except Exception as exc:
+        if is_transient(exc):
+            await _record(pool, _ledger.release, spec, _describe(exc), retry_in)
+            raise TransientShardError(_describe(exc)) from exc
+        await _record(pool, _ledger.fail, spec, _describe(exc), {}, None)
+        raise
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+    problems = summary["failures"] + ([summary["error"]] if summary["error"] else [])
+    if summary["transient"]:
+        reason = "; ".join(problems)
+        await _record(pool, _ledger.release, spec, reason, retry_in)
+        raise TransientShardError(reason)
+    if problems:
+        failures: dict[str, str] = {}
+        for failure in summary["failures"]:
+            account = failure.split("/", 1)[0]
+            failures[account] = "; ".join(filter(None, [failures.get(account), failure]))
+        await _record(pool, _ledger.fail, spec, summary["error"], failures, summary)
+    else:
+        await _record(pool, _ledger.complete, spec, summary)
+    return summary
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+async def _record(pool: Any, write: Any, spec: ShardSpec, *args: Any) -> None:
+    """One ledger write. PostgreSQL unreachable, it is left undone: the lease then expires and
+    the reaper sends the shard again, which finds its streams done (or fails them again)."""
+    try:
+        async with pool.acquire() as connection:
+            await write(connection, spec, *args)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        log.warning(
+            "shard %s of pass %s: ledger not updated: %s", spec["shard"], spec["pass_id"], exc
+        )
+
+
+async def _renew(pool: Any, spec: ShardSpec, worker: str, lease: float) -> None:
+    while True:
+        await asyncio.sleep(lease / 4)
+        try:
+            async with pool.acquire() as connection:
+                await _ledger.renew(connection, spec, worker, lease)
+        except Exception as exc:  # PostgreSQL restarting: the next renewal tries again
+            log.warning("shard %s: lease not renewed: %s", spec["shard"], exc)
