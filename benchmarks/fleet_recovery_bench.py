@@ -53,7 +53,7 @@ def start_worker(redis: str, number: int, dsn: str, schema: str, visibility: flo
         [
             sys.executable,
             "-m",
-            "karbon_async._cli",
+            "karbon_async",
             "fleet",
             "worker",
             "--broker",

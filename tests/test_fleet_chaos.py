@@ -57,7 +57,7 @@ def _worker(
             [
                 sys.executable,
                 "-m",
-                "karbon_async._cli",
+                "karbon_async",
                 "fleet",
                 "worker",
                 "--broker",
@@ -147,7 +147,7 @@ async def test_a_killed_worker_an_emptied_redis_and_a_postgres_restart_need_nobo
                 [
                     sys.executable,
                     "-m",
-                    "karbon_async._cli",
+                    "karbon_async",
                     "fleet",
                     "submit",
                     str(accounts),
