@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._cli_inputs import parse_since
-from .._exceptions import RateLimitError, ServerError, TransportError
+from .._exceptions import KarbonError, RateLimitError, ServerError, TransportError
 from .._limits import RateLimit
 from .._redis_budget import RedisBudget
 from ..export import Account, Exporter, ExportEvent
@@ -124,7 +124,7 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
-class TransientShardError(Exception):
+class TransientShardError(KarbonError):
     """The shard stopped for a reason that passes by itself: try it again later."""
 
 
