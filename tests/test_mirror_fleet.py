@@ -201,7 +201,6 @@ async def test_an_event_the_broker_cannot_take_is_refused_so_karbon_delivers_it_
 
     url = redis_server.url
     redis_server.stop()
-    app = make_app(url)
     account = Account("acct-0", "token", "key-0", "http://127.0.0.1:1", LIMIT)
     mirror = mr.Mirror("postgresql://127.0.0.1:1/none", resources=RESOURCES)
     service = mr.MirrorService(
@@ -210,8 +209,8 @@ async def test_an_event_the_broker_cannot_take_is_refused_so_karbon_delivers_it_
         public_url="http://127.0.0.1:1",
         signing_key=KEY,
         allow_insecure_loopback=True,
-        events_to=mr.FleetEvents(
-            app, dsn="postgresql://127.0.0.1:1/none", redis=url, resources=RESOURCES
+        events_to=mr.FleetEvents(  # a broker URL: the fleet's app made from it
+            url, dsn="postgresql://127.0.0.1:1/none", redis=url, resources=RESOURCES
         ),
     )
     body = (
@@ -236,7 +235,7 @@ async def test_an_event_the_broker_cannot_take_is_refused_so_karbon_delivers_it_
         assert service.stats()["acct-0"]["events"] == 1
     finally:
         await service.stop()
-        app.close()
+        service.events_to.app.close()
 
 
 def _now() -> str:

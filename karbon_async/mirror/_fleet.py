@@ -2,13 +2,11 @@
 
 ::
 
-    from karbon_async.fleet._app import make_app
-
-    app = make_app("redis://broker:6379/0")
-    events = FleetEvents(app, dsn="postgresql://...", resources=[...], redis="redis://...")
+    events = FleetEvents("redis://broker:6379/0", dsn="postgresql://...", resources=[...],
+                         redis="redis://broker:6379/0")
     MirrorService(mirror, accounts, ..., events_to=events)   # the receiver sends, workers fetch
 
-    register_mirror_task(app)                                # in every worker (mirror worker)
+    register_mirror_task(make_app("redis://broker:6379/0"))  # in each worker: mirror worker
 
 The receiver stays stateless: it verifies a delivery, checks its replay guard, and sends the
 event as one task message (``EventSpec``) to ``MIRROR_QUEUE``; it answers Karbon 202 only once
@@ -63,8 +61,9 @@ EventSpec = dict[str, Any]
 
 class FleetEvents:
     """Sends each event to the fleet (see the module docstring). ``app``: the fleet's Celery
-    app (``fleet._app.make_app``); ``dsn``, ``schema`` and ``resources``: the mirror's;
-    ``redis``: the Redis of the accounts' budgets (``budget_for`` makes them)."""
+    app (``fleet._app.make_app``), or its broker's ``redis://`` URL to make one; ``dsn``,
+    ``schema`` and ``resources``: the mirror's; ``redis``: the Redis of the accounts' budgets
+    (``budget_for`` makes them)."""
 
     def __init__(
         self,
@@ -75,6 +74,10 @@ class FleetEvents:
         schema: str = "public",
         resources: Iterable[str] | None = None,
     ) -> None:
+        if isinstance(app, str):
+            from ..fleet._app import make_app
+
+            app = make_app(app)
         self.app = app
         self.dsn = dsn
         self.redis = redis
