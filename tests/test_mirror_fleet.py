@@ -174,6 +174,29 @@ async def test_fleet_workers_fetch_the_events_within_each_accounts_budget(
 
                 await _until("the changes delivered from the outbox", 30, delivered)
                 stats = service.stats()
+                log = (tmp_path / "w").read_text(errors="replace")
+                received = re.findall(rf"Task {re.escape(mr.EVENT_TASK)}\[[^]]+\] received", log)
+                assert len(received) >= len(statuses)
+                assert "dropped" not in log, log[-3000:]
+
+                # Failing for good (a 401): logged once and dropped. For a reason that passes
+                # (its budgets' Redis unreachable): retried by Celery.
+                key = sorted(fake.accounts[0].collection("Contacts").keys())[0]
+                event = parse_event(
+                    {"ResourcePermaKey": key, "ResourceType": "Contact", "ActionType": "Updated"}
+                )
+                first = accounts[0]
+                wrong = Account(first.name, "wrong-token", first.access_key, fake.base_url, LIMIT)
+                assert service.events_to is not None
+                await service.events_to.submit(wrong, event)
+                away = "redis://127.0.0.1:1/0"
+                await mr.FleetEvents(app, dsn=dsn, schema=schema, redis=away).submit(first, event)
+
+                def both_failed() -> bool:
+                    log = (tmp_path / "w").read_text(errors="replace")
+                    return "AuthenticationError" in log and "Retry in" in log
+
+                await _until("both failures", 30, lambda: asyncio.to_thread(both_failed))
         finally:
             await runner.cleanup()
             app.close()
@@ -186,10 +209,9 @@ async def test_fleet_workers_fetch_the_events_within_each_accounts_budget(
             assert account.rejected_429 == 0
             assert account.max_in_window() <= LIMIT.requests
     log = (tmp_path / "w").read_text(errors="replace")
-    assert len(re.findall(rf"Task {re.escape(mr.EVENT_TASK)}\[[^]]+\] received", log)) >= len(
-        statuses
-    )
-    assert "dropped" not in log, log[-3000:]
+    assert log.count("dropped (reconciliation repairs it): AuthenticationError") == 1, log[-3000:]
+    assert "retry in" in log
+    assert "wrong-token" not in log
 
 
 async def test_an_event_the_broker_cannot_take_is_refused_so_karbon_delivers_it_again(
@@ -265,3 +287,57 @@ def test_the_fleet_must_write_where_the_service_reads() -> None:
 def _event() -> WebhookEvent:
     fields = {"ResourcePermaKey": "c-1", "ResourceType": "Contact", "ActionType": "Updated"}
     return parse_event(fields)
+
+
+async def test_a_pool_process_keeps_a_few_clients_and_rebuilds_them_on_a_new_redis_client(
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a pool process keeps between events (``_Kept``, run here in the test's loop): one
+    Mirror, a client per account up to ``KEPT_CLIENTS`` (the least recently used closed), all
+    dropped when the fleet replaces its Redis client."""
+    from karbon_async.fleet._shards import Connections
+    from karbon_async.mirror import _fleet
+
+    monkeypatch.setattr(_fleet, "KEPT_CLIENTS", 2)
+    async with FakeKarbon(accounts=3, size=4, rate_limit=LIMIT) as fake:
+        events = mr.FleetEvents(
+            object(), dsn=postgres_server.dsn, schema=schema, resources=RESOURCES,
+            redis=redis_server.url,
+        )  # fmt: skip
+        accounts = [
+            Account(f"acct-{a.index}", a.bearer_token, a.access_key, fake.base_url, LIMIT)
+            for a in fake.accounts
+        ]
+
+        def spec(index: int) -> dict[str, object]:
+            key = sorted(fake.accounts[index].collection("Contacts").keys())[0]
+            fields = {"ResourcePermaKey": key, "ResourceType": "Contact", "ActionType": "Updated"}
+            return events.spec(accounts[index], parse_event(fields))
+
+        kept = _fleet._Kept()
+        connections = Connections()
+        try:
+            assert await kept.handle(spec(0), connections) == {"changes": 1}  # a new record
+            assert await kept.handle(spec(0), connections) == {"changes": 0}  # the same state
+            first = [client for client, _ in kept._clients.values()]
+            await kept.handle(spec(1), connections)
+            await kept.handle(spec(2), connections)
+            assert len(kept._clients) == 2
+            assert first[0] not in [client for client, _ in kept._clients.values()]
+            assert len(kept._mirrors) == 1
+            # A shard asking for a bigger pool replaces the Redis client the budgets were on.
+            await connections.redis(redis_server.url, 1000)
+            before = list(kept._clients.values())
+            assert await kept.handle(spec(2), connections) == {"changes": 0}
+            assert len(kept._clients) == 1
+            assert next(iter(kept._clients.values())) not in before
+        finally:
+            for client, budget in kept._clients.values():
+                await client.aclose()
+                await budget.aclose()
+            await connections.aclose()
+        for account in fake.accounts:
+            assert account.max_in_window() <= LIMIT.requests

@@ -163,7 +163,7 @@ class _Kept:
         self._mirrors: dict[tuple[str, str, tuple[str, ...]], Mirror] = {}
         self._clients: collections.OrderedDict[tuple[Any, ...], tuple[KarbonClient, RedisBudget]]
         self._clients = collections.OrderedDict()
-        self._redis: Any = None
+        self._redis: dict[str, Any] = {}
 
     async def handle(self, spec: EventSpec, connections: Connections) -> dict[str, Any]:
         mirror = await self._mirror(spec, connections)
@@ -183,17 +183,20 @@ class _Kept:
         return mirror
 
     async def _client(self, spec: EventSpec, connections: Connections) -> KarbonClient:
-        redis = await connections.redis(spec["redis"], KEPT_CLIENTS)
-        if redis is not self._redis:  # the fleet replaced it (a shard wanted a bigger pool)
-            await self._forget(len(self._clients))
-            self._redis = redis
+        url = spec["redis"]
+        redis = await connections.redis(url, KEPT_CLIENTS)
+        old = self._redis.get(url, redis)
+        if old is not redis:  # the fleet replaced it: a shard wanted a bigger pool
+            await self._forget([key for key in self._clients if key[0] == url])
+            await old.aclose()  # the connections closing the budgets took from it again
+        self._redis[url] = redis
         account = spec["account"]
-        key = (spec["redis"], *(account[field] for field in sorted(account)))
+        key = (url, *(account[field] for field in sorted(account)))
         kept = self._clients.get(key)
         if kept is not None:
             self._clients.move_to_end(key)
             return kept[0]
-        await self._forget(len(self._clients) - KEPT_CLIENTS + 1)
+        await self._forget(list(self._clients)[: max(0, len(self._clients) - KEPT_CLIENTS + 1)])
         limit = RateLimit(account["requests"], account["per"])
         budget = RedisBudget(
             limit, access_key=account["access_key"], base_url=account["base_url"], client=redis
@@ -208,10 +211,10 @@ class _Kept:
         self._clients[key] = (client, budget)
         return client
 
-    async def _forget(self, count: int) -> None:
-        """Close the ``count`` least recently used clients and their budgets."""
-        for _ in range(max(0, count)):
-            _, (client, budget) = self._clients.popitem(last=False)
+    async def _forget(self, keys: list[tuple[Any, ...]]) -> None:
+        """Close these clients and their budgets."""
+        for key in keys:
+            client, budget = self._clients.pop(key)
             await client.aclose()
             await budget.aclose()
 
