@@ -341,3 +341,29 @@ async def test_a_pool_process_keeps_a_few_clients_and_rebuilds_them_on_a_new_red
             await connections.aclose()
         for account in fake.accounts:
             assert account.max_in_window() <= LIMIT.requests
+
+
+def test_fleet_flags_refuse_bad_input_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from karbon_async.cli import main
+    from karbon_async.cli._common import EXIT_USAGE
+
+    monkeypatch.setenv("KARBON_WEBHOOK_SIGNING_KEY", KEY)
+    monkeypatch.delenv("KARBON_FLEET_BROKER", raising=False)
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text('[a]\nbearer_token = "t"\naccess_key = "k"\n')
+    service = ["mirror", "--to", "postgresql://h/db", "--accounts", str(accounts)]
+    service += ["--public-url", "https://hooks.example.com"]
+    for argv, message in [
+        ([*service, "--fleet-broker", "mysql://x"], "--fleet-broker"),
+        ([*service, "--fleet-broker", "redis://x", "--fleet-redis", "x"], "--fleet-redis"),
+        ([*service, "--fleet-redis", "redis://x"], "--fleet-redis goes with --fleet-broker"),
+        (["mirror", "worker"], "give --broker redis://... (or set KARBON_FLEET_BROKER)"),
+        (["mirror", "worker", "--broker", "redis://x", "--visibility-timeout", "0"], "positive"),
+        (["mirror", "--status"], "give --to"),
+    ]:
+        assert main(argv) == EXIT_USAGE, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert message in err[0], err

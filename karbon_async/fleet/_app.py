@@ -1,4 +1,5 @@
-"""The Celery app of the fleet: one task, ``export_shard``, acknowledged late.
+"""The Celery app of the fleet: one task, ``export_shard``, acknowledged late (the mirror adds
+its own, ``mirror._fleet``, run on the same per-process event loop: ``run_in_process``).
 
 How a lost worker's shard comes back, with kombu's Redis transport:
 
