@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _celery_workers import start_worker, stop_workers
 from postgres_server import PostgresServer, postgres_server, schema
 from redis_server import RedisServer, redis_server
 
@@ -104,43 +104,13 @@ def test_worker_visibility_timeout_from_flag_or_environment(
 def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     processes = []
     for number in range(WORKERS):
-        log = open(tmp_path / f"worker{number}.log", "wb")  # noqa: SIM115 - closed below
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "karbon_async",
-                    "fleet",
-                    "worker",
-                    "--broker",
-                    redis_server.url,
-                    "--concurrency",
-                    "1",
-                    "--name",
-                    f"w{number}@test",
-                    "--loglevel",
-                    "INFO",
-                    "--visibility-timeout",
-                    str(VISIBILITY),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: a whole worker can be killed
-            )
-        )
-        log.close()
+        args = ["fleet", "worker", "--broker", redis_server.url, "--concurrency", "1"]
+        args += ["--name", f"w{number}@test", "--visibility-timeout", str(VISIBILITY)]
+        processes.append(start_worker(args, tmp_path / f"worker{number}.log"))
     try:
         yield processes
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_workers(processes)
 
 
 async def _query(dsn: str, sql: str) -> list[dict[str, Any]]:

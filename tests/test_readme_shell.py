@@ -40,6 +40,8 @@ NOT_RUN = {
     "tests/test_postgres_sink.py exports into a real server",
     r"karbon-async fleet (worker|submit) ": "needs Redis at host redis and PostgreSQL at db: "
     "tests/test_fleet.py runs workers and submits against real servers",
+    r"karbon-async mirror worker ": "needs Redis at host redis: tests/test_mirror_fleet.py runs "
+    "a mirror worker against real servers",
     r"karbon-async mirror .*--to postgresql://localhost/": "needs PostgreSQL at localhost and a "
     "URL Karbon can call: tests/test_mirror_cli.py runs the mirror against the sandbox and a real "
     "server (killed -9 and started again)",

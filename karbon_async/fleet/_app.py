@@ -1,4 +1,5 @@
-"""The Celery app of the fleet: one task, ``export_shard``, acknowledged late.
+"""The Celery app of the fleet: one task, ``export_shard``, acknowledged late (the mirror adds
+its own, ``mirror._fleet``, run on the same per-process event loop: ``run_in_process``).
 
 How a lost worker's shard comes back, with kombu's Redis transport:
 
@@ -34,7 +35,8 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any, ClassVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
 
 from celery import Celery, bootsteps
 
@@ -51,6 +53,8 @@ from ._shards import (
 TASK = "karbon_async.fleet.export_shard"
 
 log = logging.getLogger("karbon_async.fleet")
+
+T = TypeVar("T")
 
 
 def _renew_every(visibility_timeout: float) -> float:
@@ -89,7 +93,8 @@ class _KeepVisible(bootsteps.StartStopStep):  # type: ignore[misc]
         if reaper is not None:  # the ledgers of the shards this worker holds: watch them too
             for request in held:
                 spec = (request.args or [None])[0]
-                if isinstance(spec, dict) and "dsn" in spec:
+                # Other tasks on the fleet (the mirror's events) carry a dsn but no ledger.
+                if request.name == TASK and isinstance(spec, dict) and "dsn" in spec:
                     reaper.learn(spec["dsn"], spec.get("schema", "public"))
         try:
             channel = consumer.connection.default_channel
@@ -118,20 +123,27 @@ class _Reap(bootsteps.StartStopStep):  # type: ignore[misc]
 
 
 class _ProcessLoop:
-    """One event loop per pool process, kept from shard to shard (a pool process runs one at a
-    time) with the connections its shards share."""
+    """One event loop per pool process, kept from task to task (a pool process runs one at a
+    time) with the connections its tasks share."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connections = Connections()
 
-    def run(self, spec: ShardSpec, **ledger: Any) -> dict[str, Any]:
+    def run(self, work: Callable[[Connections], Coroutine[Any, Any, T]]) -> T:
         if self._loop is None:  # made in the pool process, never inherited through a fork
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(run_in_ledger(spec, self._connections, **ledger))
+        return self._loop.run_until_complete(work(self._connections))
 
 
 _PROCESS = _ProcessLoop()
+
+
+def run_in_process(work: Callable[[Connections], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work(connections)`` on this pool process's event loop, with the Redis clients and
+    PostgreSQL pools kept there for every task of the fleet (shards, and the mirror's events):
+    whatever ``work`` keeps between tasks lives on that loop too."""
+    return _PROCESS.run(work)
 
 
 RETRY_BASE = 1.0
@@ -190,10 +202,13 @@ def make_app(
         countdown = retry_countdown(task.request.retries, visibility_timeout)
         try:
             return _PROCESS.run(
-                spec,
-                worker=f"{task.request.hostname} pid {os.getpid()}",
-                lease=visibility_timeout,
-                retry_in=countdown + visibility_timeout,
+                lambda connections: run_in_ledger(
+                    spec,
+                    connections,
+                    worker=f"{task.request.hostname} pid {os.getpid()}",
+                    lease=visibility_timeout,
+                    retry_in=countdown + visibility_timeout,
+                )
             )
         except TransientShardError as exc:
             log.warning("shard %s: retry in %.1f s: %s", spec.get("shard"), countdown, exc)

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._cli_inputs import (
@@ -62,10 +63,7 @@ def add_parser(commands: Any) -> None:
     )
 
     worker = sub.add_parser("worker", help="run a Celery worker for the fleet's shards")
-    worker.add_argument("--broker", default=os.environ.get("KARBON_FLEET_BROKER"), help=broker_help)
-    worker.add_argument("--concurrency", type=int, default=1, help="pool processes")
-    worker.add_argument("--name", default=f"karbon@{socket.gethostname()}-{os.getpid()}")
-    worker.add_argument("--loglevel", default="INFO")
+    add_worker_arguments(worker)
     worker.add_argument(
         "--ledger",
         default=os.environ.get("KARBON_FLEET_LEDGER"),
@@ -74,13 +72,6 @@ def add_parser(commands: Any) -> None:
         "databases of the shards it is given)",
     )
     worker.add_argument("--schema", default="public", help="PostgreSQL schema of --ledger")
-    worker.add_argument(
-        "--visibility-timeout",
-        type=float,
-        help="seconds before the shard of a worker that died whole goes to another worker; "
-        "live workers renew theirs (default: $KARBON_FLEET_VISIBILITY_TIMEOUT or "
-        f"{VISIBILITY_TIMEOUT:g})",
-    )
 
     status = sub.add_parser("status", help="each account's state in a pass, from PostgreSQL")
     status.add_argument("pass_id", nargs="?", help="the pass (default: the last one submitted)")
@@ -91,6 +82,25 @@ def add_parser(commands: Any) -> None:
     )
     status.add_argument("--schema", default="public", help="PostgreSQL schema of the tables")
     status.add_argument("--json", action="store_true", help="one JSON document")
+
+
+def add_worker_arguments(worker: Any) -> None:
+    """The arguments of a fleet worker (``fleet worker``, ``mirror worker``): see ``run_worker``."""
+    worker.add_argument(
+        "--broker",
+        default=os.environ.get("KARBON_FLEET_BROKER"),
+        help="Celery broker, a redis:// URL (default: $KARBON_FLEET_BROKER)",
+    )
+    worker.add_argument("--concurrency", type=int, default=1, help="pool processes")
+    worker.add_argument("--name", default=f"karbon@{socket.gethostname()}-{os.getpid()}")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--visibility-timeout",
+        type=float,
+        help="seconds before the tasks of a worker that died whole go to another worker; "
+        "live workers renew theirs (default: $KARBON_FLEET_VISIBILITY_TIMEOUT or "
+        f"{VISIBILITY_TIMEOUT:g})",
+    )
 
 
 def visibility_timeout_of(args: argparse.Namespace) -> float:
@@ -109,39 +119,62 @@ def visibility_timeout_of(args: argparse.Namespace) -> float:
 def command_fleet(args: argparse.Namespace) -> int:
     if args.fleet_command == "status":
         return _status(args)
-    if not args.broker:
-        raise UsageError("give --broker redis://... (or set KARBON_FLEET_BROKER)")
-    check_redis_url(args.broker, "--broker (or KARBON_FLEET_BROKER)")
-    if getattr(args, "redis", None):
+    if args.fleet_command == "worker":
+        return run_worker(args)
+    make_app = app_maker(args.broker)
+    if args.redis:
         check_redis_url(args.redis, "--redis")
+    return _submit(make_app(args.broker), args)
+
+
+def app_maker(
+    broker: str | None, flag: str = "--broker", env: str | None = "KARBON_FLEET_BROKER"
+) -> Callable[..., Any]:
+    """``make_app``, once ``broker`` (given as ``flag`` or ``$env``) is known good and Celery
+    installed."""
+    if not broker:
+        raise UsageError(f"give {flag} redis://..." + (f" (or set {env})" if env else ""))
+    check_redis_url(broker, f"{flag} (or {env})" if env else flag)
     try:
         from ._app import make_app
     except ImportError as exc:
         raise UsageError("the fleet needs Celery: pip install 'karbon-async[fleet]'") from exc
-    if args.fleet_command == "worker":
-        ledgers = []
-        if args.ledger:
-            _check_dsn(args.ledger, "--ledger")
-            ledgers.append((args.ledger, args.schema))
-        try:
-            app = make_app(
-                args.broker, visibility_timeout=visibility_timeout_of(args), ledgers=ledgers
-            )
-        except ValueError as exc:
-            raise UsageError(f"--visibility-timeout: {exc}") from exc
-        app.worker_main(
-            [
-                "worker",
-                f"--concurrency={args.concurrency}",
-                "--pool=prefork",
-                f"--hostname={args.name}",
-                f"--loglevel={args.loglevel}",
-                "--without-gossip",
-                "--without-mingle",
-            ]
-        )
-        return 0
-    return _submit(make_app(args.broker), args)
+    return make_app
+
+
+def run_worker(
+    args: argparse.Namespace,
+    *,
+    register: Callable[[Any], object] | None = None,
+    queues: Sequence[str] = (),
+) -> int:
+    """Run a worker of the fleet's app from ``add_worker_arguments``'s arguments (and
+    ``--ledger``, ``--schema`` where the command has them); ``register(app)`` adds tasks of
+    its own, ``queues`` names the queues it takes tasks from (default: Celery's)."""
+    make_app = app_maker(args.broker)
+    ledgers = []
+    if getattr(args, "ledger", None):
+        _check_dsn(args.ledger, "--ledger")
+        ledgers.append((args.ledger, args.schema))
+    try:
+        app = make_app(args.broker, visibility_timeout=visibility_timeout_of(args), ledgers=ledgers)
+    except ValueError as exc:
+        raise UsageError(f"--visibility-timeout: {exc}") from exc
+    if register is not None:
+        register(app)
+    app.worker_main(
+        [
+            "worker",
+            f"--concurrency={args.concurrency}",
+            "--pool=prefork",
+            f"--hostname={args.name}",
+            f"--loglevel={args.loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+            *([f"--queues={','.join(queues)}"] if queues else []),
+        ]
+    )
+    return 0
 
 
 def _check_dsn(dsn: str | None, flag: str) -> str:

@@ -11,11 +11,12 @@
 
 See ``Mirror`` for the pieces, ``_decide`` for the ordering argument (never older over newer),
 ``_store`` for the tables (the same record tables as ``export --to postgresql``) and
-``_handlers`` for delivering committed changes.
+``_handlers`` for delivering committed changes, ``_fleet`` for fetching on the Celery fleet.
 """
 
 from ._changes import Change
 from ._decide import Decision, Stored, Verdict, changed_fields, decide, decide_delete
+from ._fleet import EVENT_TASK, MIRROR_QUEUE, FleetEvents, register_mirror_task
 from ._handlers import ChangeHandler, ChangeHandlers, Subscription
 from ._mirror import Mirror, ReconcileResult
 from ._resources import (
@@ -30,11 +31,14 @@ from ._store import MirrorStore, StreamRow
 __all__ = [
     "AccountStats",
     "DEFAULT_MIRROR_RESOURCES",
+    "EVENT_TASK",
+    "MIRROR_QUEUE",
     "MIRROR_RESOURCES",
     "Change",
     "ChangeHandler",
     "ChangeHandlers",
     "Decision",
+    "FleetEvents",
     "Mirror",
     "MirrorResource",
     "MirrorService",
@@ -47,5 +51,6 @@ __all__ = [
     "changed_fields",
     "decide",
     "decide_delete",
+    "register_mirror_task",
     "resolve_mirror_resources",
 ]

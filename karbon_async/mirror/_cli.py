@@ -1,4 +1,6 @@
-"""``karbon-async mirror``: run the mirror service, or (``--status``) report from PostgreSQL."""
+"""``karbon-async mirror``: run the mirror service, or (``--status``) report from PostgreSQL;
+``karbon-async mirror worker``: a fleet worker that fetches the events a service sends it
+(``--fleet-broker``)."""
 
 from __future__ import annotations
 
@@ -8,16 +10,20 @@ import contextlib
 import json
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._cli_inputs import UsageError, load_accounts, resolve_resources_arg
+from .._cli_inputs import UsageError, check_redis_url, load_accounts, resolve_resources_arg
 from ..export._postgres import check_dsn
+from ..fleet import _cli as fleet_cli
 from ._resources import DEFAULT_MIRROR_RESOURCES
 from ._service import (
     DEFAULT_FULL_INTERVAL,
     DEFAULT_RECONCILE_INTERVAL,
     DEFAULT_SUBSCRIPTION_INTERVAL,
 )
+
+if TYPE_CHECKING:
+    from ._fleet import FleetEvents
 
 SIGNING_KEY_ENV = "KARBON_WEBHOOK_SIGNING_KEY"
 
@@ -29,7 +35,7 @@ def add_parser(commands: Any) -> None:
         help="keep a live copy of Karbon in PostgreSQL, fresh by webhooks",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    mirror.add_argument("--to", required=True, help="postgresql:// URL of the mirror")
+    mirror.add_argument("--to", help="postgresql:// URL of the mirror")
     mirror.add_argument("--schema", default="public", help="PostgreSQL schema of the tables")
     mirror.add_argument("--status", action="store_true", help="report the mirror's state, exit")
     mirror.add_argument("--json", action="store_true", help="with --status: one JSON document")
@@ -57,9 +63,29 @@ def add_parser(commands: Any) -> None:
         "--subscription-interval", type=float, default=DEFAULT_SUBSCRIPTION_INTERVAL,
         help="seconds between checks that the webhook subscriptions still exist",
     )  # fmt: skip
+    mirror.add_argument(
+        "--fleet-broker",
+        help="a redis:// URL: send each event to the Celery workers of `mirror worker` on this "
+        "broker instead of fetching here; every account's budget is then shared in Redis",
+    )
+    mirror.add_argument(
+        "--fleet-redis", help="with --fleet-broker: Redis of the budgets (default: the broker)"
+    )
+    sub = mirror.add_subparsers(dest="mirror_command", metavar="{worker}")
+    worker = sub.add_parser(
+        "worker",
+        help="run a fleet worker for the events of `mirror --fleet-broker`",
+    )
+    fleet_cli.add_worker_arguments(worker)
 
 
 def command_mirror(args: argparse.Namespace) -> int:
+    if args.mirror_command == "worker":
+        from ._fleet import MIRROR_QUEUE, register_mirror_task
+
+        return fleet_cli.run_worker(args, register=register_mirror_task, queues=[MIRROR_QUEUE])
+    if not args.to:
+        raise UsageError("give --to postgresql://... (the mirror's database)")
     try:
         check_dsn(args.to)
     except ValueError as exc:
@@ -78,11 +104,29 @@ def command_mirror(args: argparse.Namespace) -> int:
         raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
     accounts = load_accounts(args.accounts)
     resources = resolve_resources_arg(args.resources)
+    events_to = None
+    if args.fleet_broker:
+        from ._fleet import FleetEvents
+
+        make_app = fleet_cli.app_maker(args.fleet_broker, "--fleet-broker", None)
+        if args.fleet_redis:
+            check_redis_url(args.fleet_redis, "--fleet-redis")
+        events_to = FleetEvents(
+            make_app(args.fleet_broker),
+            dsn=args.to,
+            schema=args.schema,
+            resources=resources,
+            redis=args.fleet_redis or args.fleet_broker,
+        )
+    elif args.fleet_redis:
+        raise UsageError("--fleet-redis goes with --fleet-broker")
     from urllib.parse import urlsplit
 
     public_host = urlsplit(args.public_url).hostname or ""
     loopback = public_host in ("127.0.0.1", "localhost", "::1")
-    return asyncio.run(_run(args, accounts, resources, signing_key, host, int(port), loopback))
+    return asyncio.run(
+        _run(args, accounts, resources, signing_key, host, int(port), loopback, events_to)
+    )
 
 
 async def _run(
@@ -93,6 +137,7 @@ async def _run(
     host: str,
     port: int,
     loopback: bool,
+    events_to: FleetEvents | None,
 ) -> int:
     from aiohttp import web
 
@@ -109,6 +154,7 @@ async def _run(
         full_interval=args.full_interval,
         subscription_interval=args.subscription_interval,
         allow_insecure_loopback=loopback,
+        events_to=events_to,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -125,7 +171,9 @@ async def _run(
         async with service:
             print(
                 f"mirroring {len(accounts)} account(s) into {args.schema}; receiving on "
-                f"{host}:{port} as {args.public_url}. Ctrl-C stops it.",
+                f"{host}:{port} as {args.public_url}"
+                + (f"; events go to the fleet at {args.fleet_broker}" if events_to else "")
+                + ". Ctrl-C stops it.",
                 flush=True,
             )
             await stop.wait()

@@ -21,6 +21,14 @@ within ``full_interval`` at worst.
 State is in PostgreSQL only: a restarted service (on any machine) resumes every pass where it
 stopped; the receiver itself keeps nothing (its replay guard and the worker's dedupe can be
 shared in Redis with ``seen_store``, so instances behind a load balancer act as one).
+
+With ``events_to`` (``FleetEvents``) the fetches leave the service: each verified delivery is
+sent to the Celery fleet, where any worker fetches and commits it (``_fleet``), instead of to
+the local ``WebhookWorker``; Karbon is answered 202 once the broker has it, 503 if it cannot
+take it. Every account's budget is then a ``RedisBudget`` on the fleet's Redis (unless
+``budgets`` says otherwise), so the service's reconciliation and every worker's fetches share
+one window. Subscriptions, reconciliation and the change handlers stay here (one service per
+set of accounts); the handlers see the workers' commits at the next ``dispatch_interval``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from aiohttp import web
 from .._budget import Budget
 from .._client import KarbonClient
 from .._exceptions import KarbonError
+from .._redis_budget import RedisBudget
 from ..export._progress import Account, check_accounts
 from ..webhooks import (
     ANY,
@@ -52,7 +61,9 @@ from ..webhooks import (
     WebhookWorker,
     aiohttp_handler,
 )
+from ..webhooks._receiver import EventSink
 from ..webhooks._router import Router
+from ._fleet import FleetEvents
 from ._mirror import Mirror
 
 logger = logging.getLogger("karbon_async.mirror")
@@ -127,31 +138,63 @@ class _Arrivals:
         return outcome
 
 
+class _ToFleet:
+    """The receiver's sink with ``events_to``: sends each event to the fleet."""
+
+    def __init__(self, events: FleetEvents, account: Account, stats: AccountStats) -> None:
+        self.events = events
+        self.account = account
+        self.stats = stats
+
+    async def submit(self, event: WebhookEvent) -> SubmitOutcome:
+        try:
+            await self.events.submit(self.account, event)
+        except Exception as error:  # the broker unreachable: Karbon delivers it again later
+            logger.warning("account %s: event not sent to the fleet: %s", self.account.name, error)
+            return SubmitOutcome.STOPPED
+        self.stats.events += 1
+        return SubmitOutcome.ACCEPTED
+
+
 class _AccountMirror:
     """Everything one account needs; see ``MirrorService``."""
+
+    arrivals: _Arrivals
+    """Without ``events_to`` only: the local worker's events."""
+    _own_budget: RedisBudget | None = None
+    """Made here (with ``events_to``): closed here."""
 
     def __init__(self, service: MirrorService, account: Account) -> None:
         self.service = service
         self.account = account
         self.stats = AccountStats()
+        events_to = service.events_to
+        self.budget: Budget | None = None
+        if service.budgets is not None:
+            self.budget = service.budgets(account)
+        elif events_to is not None:
+            self.budget = self._own_budget = events_to.budget_for(account)
         self.client = KarbonClient(
             bearer_token=account.bearer_token,
             access_key=account.access_key,
             base_url=account.base_url,
             rate_limit=account.rate_limit,
-            budget=service.budgets(account) if service.budgets is not None else None,
+            budget=self.budget,
         )
         router = Router()
         router.on(ANY, ANY)(self._on_event)
-        self.worker = WebhookWorker(
-            router,
-            retry_delay=service.retry_delay,
-            seen_store=service.seen_store,
-        )
-        self.arrivals = _Arrivals(self.worker, self.stats)
-        self.receiver = WebhookReceiver(
-            service.signing_key, self.arrivals, seen_store=service.seen_store
-        )
+        self.worker: WebhookWorker | None = None
+        sink: EventSink
+        if events_to is not None:
+            sink = _ToFleet(events_to, account, self.stats)
+        else:
+            self.worker = WebhookWorker(
+                router,
+                retry_delay=service.retry_delay,
+                seen_store=service.seen_store,
+            )
+            sink = self.arrivals = _Arrivals(self.worker, self.stats)
+        self.receiver = WebhookReceiver(service.signing_key, sink, seen_store=service.seen_store)
         webhook_types = sorted({r.webhook_type for r in service.mirror.resources})
         self.keeper = SubscriptionKeeper(
             self.client,
@@ -188,7 +231,8 @@ class _AccountMirror:
 
     async def start(self) -> None:
         await self.client.__aenter__()
-        await self.worker.start()
+        if self.worker is not None:
+            await self.worker.start()
         self.tasks = [
             asyncio.create_task(self.keeper.run(self.service.subscription_interval)),
             asyncio.create_task(self._reconcile_forever()),
@@ -200,8 +244,11 @@ class _AccountMirror:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.worker.stop(drain_timeout=self.service.drain_timeout)
+        if self.worker is not None:
+            await self.worker.stop(drain_timeout=self.service.drain_timeout)
         await self.client.aclose()
+        if self._own_budget is not None:
+            await self._own_budget.aclose()
 
     async def _reconcile_forever(self) -> None:
         service = self.service
@@ -229,6 +276,17 @@ class _AccountMirror:
                 await asyncio.wait_for(self.wake.wait(), service.reconcile_interval)
 
 
+def _check_same_mirror(events: FleetEvents, mirror: Mirror) -> None:
+    """The workers must write where the service reconciles and dispatches from."""
+    ours = (mirror.schema, sorted(r.name for r in mirror.resources), mirror.table_prefix)
+    theirs = (events.schema, sorted(events.resources), "karbon_")
+    if ours != theirs or (mirror.dsn is not None and mirror.dsn != events.dsn):
+        raise ValueError(
+            "events_to must name the mirror's database, schema and resources (and the mirror "
+            "the default table prefix)"
+        )
+
+
 class MirrorService:
     """See the module docstring. ``accounts`` as for the exporter; ``public_url`` is what
     Karbon calls (each account's deliveries at ``public_url/<account>``); ``signing_key`` signs
@@ -250,8 +308,11 @@ class MirrorService:
         allow_insecure_loopback: bool = False,
         budgets: Callable[[Account], Budget] | None = None,
         seen_store: SeenStore | None = None,
+        events_to: FleetEvents | None = None,
     ) -> None:
         check_accounts(accounts)
+        if events_to is not None:
+            _check_same_mirror(events_to, mirror)
         self.mirror = mirror
         self.accounts = list(accounts)
         self.public_url = public_url
@@ -265,6 +326,7 @@ class MirrorService:
         self.allow_insecure_loopback = allow_insecure_loopback
         self.budgets = budgets
         self.seen_store = seen_store
+        self.events_to = events_to
         self._mirrors = {account.name: _AccountMirror(self, account) for account in accounts}
         self._dispatch_wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -279,7 +341,7 @@ class MirrorService:
 
     def stats(self) -> dict[str, dict[str, Any]]:
         return {
-            name: {**m.stats.summary(), "queued": m.worker.queued}
+            name: {**m.stats.summary(), "queued": m.worker.queued if m.worker else 0}
             for name, m in self._mirrors.items()
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import logging
 import time
 from collections import Counter
@@ -29,9 +30,11 @@ DEFAULT_LOG_INTERVAL = 60.0
 
 
 class EventSink(Protocol):
-    """Where accepted events go; :class:`WebhookWorker` is one."""
+    """Where accepted events go; :class:`WebhookWorker` is one. ``submit`` may be a coroutine
+    (a sink that sends the event on, e.g. to a task queue, and knows only then whether it got
+    there): the receiver answers once it is done."""
 
-    def submit(self, event: WebhookEvent) -> SubmitOutcome: ...
+    def submit(self, event: WebhookEvent) -> SubmitOutcome | Awaitable[SubmitOutcome]: ...
 
 
 @attrs.frozen
@@ -190,6 +193,8 @@ class WebhookReceiver:
         if claimed is False:
             return self._result(200, "replayed", remote, event)
         outcome = self.sink.submit(event)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
         if not outcome.accepted:
             if claimed is not None:
                 await self._release(claimed)
