@@ -7,15 +7,22 @@ work would hide the client's. Measured in this process, with ``time.process_time
 interleaved, median reported, per item:
 
 - ``plain``: aiohttp GET, ``json.loads``, follow ``@odata.nextLink``, touch every item;
+- ``orjson``, ``msgspec``: the same loop parsing with ``orjson.loads`` or
+  ``msgspec.json.decode`` (the floor of a Python-objects parse);
 - ``typed``: ``async for`` over ``client.<resource>.list()`` (models built; rate limit raised
   so the budget never waits);
-- ``raw``: ``async for`` over ``client.<resource>.list().raw()`` (dicts, as sent).
+- ``raw``: ``async for`` over ``client.<resource>.list().raw()`` (dicts, as sent);
+- ``json``: ``async for`` over ``client.<resource>.list().json()`` (each record's JSON text,
+  nothing decoded: what the exporter fetches);
+- ``exporter``: one ``Exporter`` over one account, that resource only, JSON Lines into a
+  temporary directory (durable, as by default): everything an export does per record.
 
 ``--offline`` measures decoding alone (``structure`` of already-parsed items, no I/O), which
 also runs against an older checkout (``PYTHONPATH=<checkout> python benchmarks/decode_bench.py
 --offline``) to compare converters.
 
     python benchmarks/decode_bench.py --pages 100 --rounds 5
+    python benchmarks/decode_bench.py --sides plain,orjson,msgspec,typed,exporter --rounds 5
     python benchmarks/decode_bench.py --offline
 """
 
@@ -127,21 +134,37 @@ async def serve(pages: int) -> None:
 # --- the measured client (this process) ------------------------------------------------------
 
 
-async def plain(base_url: str, resource: str) -> int:
+async def plain_loop(base_url: str, resource: str, loads: Callable[[bytes], Any]) -> int:
     items = 0
     async with aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session:
         url: str | None = f"{base_url}/v3/{RESOURCES[resource][0]}?$top={PAGE}"
         while url:
             async with session.get(url) as response:
                 response.raise_for_status()
-                document = json.loads(await response.read())
+                document = loads(await response.read())
             for item in document["value"]:
                 items += item is not None
             url = document.get("@odata.nextLink")
     return items
 
 
-async def sdk(base_url: str, resource: str, raw: bool) -> int:
+async def plain(base_url: str, resource: str) -> int:
+    return await plain_loop(base_url, resource, json.loads)
+
+
+async def orjson_loop(base_url: str, resource: str) -> int:
+    import orjson  # a dev dependency: the baseline only
+
+    return await plain_loop(base_url, resource, orjson.loads)
+
+
+async def msgspec_loop(base_url: str, resource: str) -> int:
+    import msgspec
+
+    return await plain_loop(base_url, resource, msgspec.json.decode)
+
+
+async def sdk(base_url: str, resource: str, view: str) -> int:
     import karbon_async as ka
 
     items = 0
@@ -152,20 +175,45 @@ async def sdk(base_url: str, resource: str, raw: bool) -> int:
         rate_limit=ka.RateLimit(1_000_000, 1.0),
     ) as client:
         paginator = getattr(client, resource).list(page_size=PAGE)
-        async for item in paginator.raw() if raw else paginator:
+        async for item in getattr(paginator, view)() if view else paginator:
             items += item is not None
     return items
 
 
 async def typed(base_url: str, resource: str) -> int:
-    return await sdk(base_url, resource, raw=False)
+    return await sdk(base_url, resource, "")
 
 
 async def raw(base_url: str, resource: str) -> int:
-    return await sdk(base_url, resource, raw=True)
+    return await sdk(base_url, resource, "raw")
 
 
-SIDES = {"plain": plain, "typed": typed, "raw": raw}
+async def json_texts(base_url: str, resource: str) -> int:
+    return await sdk(base_url, resource, "json")
+
+
+async def exporter(base_url: str, resource: str) -> int:
+    import tempfile
+
+    import karbon_async as ka
+    from karbon_async.export import Account, Exporter
+
+    limit = ka.RateLimit(1_000_000, 1.0)
+    with tempfile.TemporaryDirectory(prefix="karbon-decode-") as out:
+        run = Exporter([Account("a", "t", "k", base_url, limit)], [resource], out=out)
+        report = await run.run()
+        return report.records
+
+
+SIDES = {
+    "plain": plain,
+    "orjson": orjson_loop,
+    "msgspec": msgspec_loop,
+    "typed": typed,
+    "raw": raw,
+    "json": json_texts,
+    "exporter": exporter,
+}
 
 
 async def cpu_per_item(fn: Callable[[str, str], Awaitable[int]], base: str, resource: str) -> float:
@@ -245,7 +293,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sides", default="plain,typed,raw", help="which loops to run")
+    parser.add_argument(
+        "--sides", default="plain,orjson,msgspec,typed,raw,json,exporter", help="which loops"
+    )
     parser.add_argument("--offline", action="store_true", help="decoding alone, no I/O")
     parser.add_argument("--offline-pages", type=int, default=50)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)

@@ -213,9 +213,9 @@ class _Compiler:
         return lines
 
     def model(self, cls: type[KarbonModel]) -> Callable[[Any], Any]:
-        """The decoder reads each field's key once and counts the keys it found: a record
-        with as many keys as that has none the model does not know (the common case, told by
-        one ``len``). Otherwise the record's keys are split and it is decoded once more, with
+        """The decoder reads each field's key once and counts the keys it did not find: a
+        record with as many keys as it found has none the model does not know (the common
+        case, told by one ``len``). Otherwise the record's keys are split and it is decoded once more, with
         the known keys as the model spells them and the rest kept in ``extra``."""
         attrs.resolve_types(cls)
         rules = self.rules
@@ -224,7 +224,7 @@ class _Compiler:
             "def decode(data, extra=None):",
             "    if type(data) is not dict:",
             "        _fallback()",
-            "    found = 0",
+            "    missed = 0",
         ]
         arguments: list[tuple[attrs.Attribute[Any], str]] = []
         for index, field in enumerate(attrs.fields(cls)):
@@ -249,15 +249,16 @@ class _Compiler:
             lines += [
                 f"    {value} = data.get({rules.json_name(field)!r}, _MISSING)",
                 f"    if {value} is _MISSING:",
+                "        missed += 1",
                 f"        {assign} {missing}",
                 "    else:",
-                "        found += 1",
                 f"        {value} = {self.expr(field.type, value)}",
             ]
             arguments.append((field, value))
+        fields = sum(1 for field, value in arguments if value != "extra")
         lines += [
             "    if extra is None:",
-            "        if len(data) != found:",
+            f"        if len(data) != {fields} - missed:",
             f"            return decode(*{split}(data))",
             "        extra = {}",
         ]
