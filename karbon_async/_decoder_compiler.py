@@ -215,8 +215,8 @@ class _Compiler:
     def model(self, cls: type[KarbonModel]) -> Callable[[Any], Any]:
         """The decoder reads each field's key once and counts the keys it did not find: a
         record with as many keys as it found has none the model does not know (the common
-        case, told by one ``len``). Otherwise the record's keys are split and it is decoded once more, with
-        the known keys as the model spells them and the rest kept in ``extra``."""
+        case, told by one ``len``). Otherwise the record's keys are split and it is decoded
+        once more, with the known keys as the model spells them and the rest in ``extra``."""
         attrs.resolve_types(cls)
         rules = self.rules
         split = self.bind(rules.splitter(cls))

@@ -25,6 +25,7 @@ from karbon_async import models as m
 from karbon_async._converter import _converter, _decoder
 from karbon_async._sender import json_document
 from karbon_async._urls import ensure_same_origin, origin_of
+from karbon_async.export import _state
 
 # --- the page parse: msgspec, giving what json.loads gives --------------------------------
 
@@ -307,3 +308,71 @@ def test_auto_gc_off_undoes_a_tuning_in_force_and_tuned_gc_nests_with_it(
         for _ in range(_gc.AUTO_GC_LISTINGS - 1):
             _gc._auto.ended()
     assert gc.get_threshold() == (700, 10, 10)
+
+
+# --- group commits: every stream whose state a group wrote goes on at once -------------------
+
+
+class _GatedStore(_state.GroupCommitStore[str]):
+    """Groups written in memory, each only when the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__(interval=60.0)
+        self.gate = asyncio.Event()
+        self.groups: list[list[str]] = []
+        self.fail = False
+
+    def _is_open(self) -> bool:
+        return True
+
+    def mark(self, account: str, resource: str, state: Any, sink: Any) -> None:
+        self._dirty[(account, resource)] = account
+
+    async def _write_batch(self, batch: dict[tuple[str, str], str]) -> None:
+        await self.gate.wait()
+        self.gate.clear()
+        if self.fail:
+            raise ka.LocalWriteError("journal", OSError(errno.ENOSPC, "No space left on device"))
+        self.groups.append(sorted(batch.values()))
+
+    async def _release(self) -> None:
+        pass
+
+
+async def test_streams_committing_together_all_go_on_once_their_group_is_written() -> None:
+    store = _GatedStore()
+    commits = [
+        asyncio.ensure_future(store.commit(f"a{i:03}", "contacts", None, None))  # type: ignore[arg-type]
+        for i in range(300)
+    ]
+    await asyncio.sleep(0)  # the first writes its group alone; the others mark and wait
+    assert store.groups == []
+    store.gate.set()  # the first group is written; the next starts with the other 299
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert sum(task.done() for task in commits) == 1
+    store.gate.set()
+    for _ in range(3):  # a few turns of the loop, not one per stream (they were 299 in a row)
+        await asyncio.sleep(0)
+    assert all(task.done() for task in commits)
+    assert [len(group) for group in store.groups] == [1, 299]
+    assert store.commits == 2
+
+
+async def test_a_failed_group_fails_every_stream_waiting_for_it_and_every_later_one() -> None:
+    store = _GatedStore()
+    first = asyncio.ensure_future(store.commit("a", "contacts", None, None))  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    waiting = [
+        asyncio.ensure_future(store.commit(f"b{i}", "contacts", None, None))  # type: ignore[arg-type]
+        for i in range(5)
+    ]
+    await asyncio.sleep(0)
+    store.gate.set()
+    await first
+    store.fail = True
+    store.gate.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(result, ka.LocalWriteError) for result in results)
+    with pytest.raises(ka.LocalWriteError):
+        await store.commit("c", "contacts", None, None)  # type: ignore[arg-type]
