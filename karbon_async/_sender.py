@@ -103,8 +103,8 @@ _DOCUMENT = msgspec.json.Decoder(float_hook=Decimal)
 def json_document(body: bytes) -> Any:
     """The body as Python: objects as dicts, numbers with a fraction as Decimal (exact).
 
-    Exactly ``json.loads(body, parse_float=Decimal)``, parsed by msgspec (about half the CPU
-    of a page's parse, benchmarks/README.md). What msgspec refuses and ``json.loads`` takes
+    Exactly ``json.loads(body, parse_float=Decimal)``, parsed by msgspec (0.5-0.8x the CPU,
+    benchmarks/README.md). What msgspec refuses and ``json.loads`` takes
     (a BOM, UTF-16, NaN, a lone surrogate) or words otherwise goes to ``json.loads``, so the
     result, or the error, is the one ``json.loads`` gives."""
     try:
