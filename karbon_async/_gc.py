@@ -11,9 +11,11 @@ Reference counting still frees what it always did; only cycles wait longer.
 
 Automatically: while at least ``AUTO_GC_LISTINGS`` listings (``async for`` over ``list()``,
 ``.pages()``, ``.raw()``, ``.json()``) run at once in the process, it is tuned as in
-``tuned_gc()``; once fewer than ``AUTO_GC_RELEASE`` run, the settings from before are back (a
-freeze the application made itself is left alone). A process with a handful of listings is
-never touched. ``auto_gc(False)`` turns this off for the process (``auto_gc(True)`` on again).
+``tuned_gc()``, and frozen again each time that number has doubled; once fewer than
+``AUTO_GC_RELEASE`` run, the settings from before are back (a freeze the application made
+itself is left alone). A cycle among frozen objects that becomes garbage is collected only
+after that. A process with a handful of listings is never touched. ``auto_gc(False)`` turns
+this off for the process (``auto_gc(True)`` on again).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ process is mostly idle) and a process is left as Python sets it up."""
 AUTO_GC_RELEASE = 4
 """Fewer listings than this at once, and the automatic tuning is undone: well below
 ``AUTO_GC_LISTINGS``, so a count wavering around it does not freeze and unfreeze by turns."""
+
+AUTO_GC_REFREEZE = 2
+"""While tuned by itself: each time the listings running at once have doubled since the last
+freeze, what exists is frozen again (undone with the rest when the tuning ends)."""
 
 _gc_saved: list[tuple[tuple[int, ...], bool]] = []
 """Per tuning in force (each ``tuned_gc()`` and the automatic one): the thresholds before, and
@@ -92,6 +98,8 @@ class _AutoTuning:
         self.enabled = True
         self.listings = 0
         self.engaged = False
+        self.frozen_at = 0
+        """Listings running when the process was last frozen by this tuning."""
 
     def started(self) -> None:
         with _lock:
@@ -114,7 +122,13 @@ class _AutoTuning:
             _exit()
         elif not self.engaged and self.enabled and self.listings >= AUTO_GC_LISTINGS:
             self.engaged = True
+            self.frozen_at = self.listings
             _enter()
+        elif self.engaged and self.listings >= AUTO_GC_REFREEZE * self.frozen_at:
+            # Clients and connections made since the last freeze (an export starting a
+            # thousand accounts makes most of them after its tuning began) join the frozen.
+            self.frozen_at = self.listings
+            gc.freeze()
 
 
 _auto = _AutoTuning()

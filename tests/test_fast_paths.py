@@ -376,3 +376,19 @@ async def test_a_failed_group_fails_every_stream_waiting_for_it_and_every_later_
     assert all(isinstance(result, ka.LocalWriteError) for result in results)
     with pytest.raises(ka.LocalWriteError):
         await store.commit("c", "contacts", None, None)  # type: ignore[arg-type]
+
+
+def test_what_was_made_while_listings_doubled_is_frozen_too(collector: tuple[int, ...]) -> None:
+    for _ in range(_gc.AUTO_GC_LISTINGS):
+        _gc._auto.started()
+    frozen_first = gc.get_freeze_count()
+    assert frozen_first > 0
+    made_since = [[index] for index in range(1000)]  # clients and connections made later
+    for _ in range(_gc.AUTO_GC_LISTINGS - 1):
+        _gc._auto.started()
+    assert gc.get_freeze_count() == frozen_first  # not yet doubled
+    _gc._auto.started()
+    assert gc.get_freeze_count() >= frozen_first + len(made_since)
+    for _ in range(2 * _gc.AUTO_GC_LISTINGS):
+        _gc._auto.ended()
+    assert gc.get_freeze_count() == 0
