@@ -113,7 +113,8 @@ bench-export: install
 # Accounts -> sustained rate and client CPU, exporter and typed lists, one fresh process per
 # point against a fast rate-limited page server (about 5 minutes; see benchmarks/README.md).
 bench-curve: install
-	$(PY) benchmarks/accounts_curve_bench.py --mode exporter typed --accounts 50 200 500 1000 --duration 30
+	$(PY) benchmarks/accounts_curve_bench.py --duration 30 --points exporter:500 exporter:1000 \
+		exporter:1500 exporter:2000 typed:50 typed:200 typed:500
 
 # The API reference (mkdocs-material + mkdocstrings) into the git-ignored site/; warnings fail.
 docs: install

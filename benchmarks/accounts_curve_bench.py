@@ -16,9 +16,16 @@ Each point runs in a fresh client process against a fresh ``_page_server`` child
 
 Modes: ``exporter`` is one ``Exporter`` over all accounts (contacts only, JSON Lines into a
 temporary directory, durable as by default); ``typed`` is one ``KarbonClient`` per account, each
-iterating ``client.contacts.list(page_size=100)`` with ``async for``, all in one event loop.
+iterating ``client.contacts.list(page_size=100)`` with ``async for``, all in one event loop, the
+collector as the SDK leaves it (tuned by itself since many listings run: ``ka.auto_gc``).
+
+Each row carries the machine's load average (1 minute) before and after its point: on a shared
+machine a point is only comparable with the points run beside it. ``--baseline CHECKOUT`` runs
+every point a second time, right after, with that checkout's ``karbon_async`` (before/after).
 
     python benchmarks/accounts_curve_bench.py --mode exporter typed --accounts 50 200 500 1000
+    python benchmarks/accounts_curve_bench.py --points exporter:1000 exporter:1500 typed:500
+    python benchmarks/accounts_curve_bench.py --points typed:500 --baseline ../main --duration 20
     python benchmarks/accounts_curve_bench.py --mode exporter --accounts 500 --profile prof.txt
 """
 
@@ -232,6 +239,8 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         server.mark("start")
         stop_profiler = start_profiler(args.profile)
         cpu0, wall0, wait0 = cpu_seconds(), time.monotonic(), run_delay()
+        if mode == "typed" and args.no_auto_gc and hasattr(ka, "auto_gc"):
+            ka.auto_gc(False)
         tune = ka.tuned_gc() if mode == "typed" and args.tune_gc else contextlib.nullcontext()
         with tune:
             async with Probe().running() as probe:
@@ -254,7 +263,8 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "page_size": PAGE,
         "duration_s": round(wall, 1),
         "fsync": mode == "exporter" and not args.no_fsync,
-        "gc_tuned": mode == "exporter" or args.tune_gc,
+        "gc_tuned": gc_tuning(mode, args),
+        "sdk": os.environ.get("KARBON_CURVE_LABEL", "this checkout"),
         "pages": pages,
         "pages_per_s": round(pages / wall, 1),
         **rates(tallies, limit, wall0, wall),
@@ -272,10 +282,19 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "server_runqueue_wait": round(served["run_delay_s"] / served["wall_s"], 3),
         "server_not_found": served["not_found"],
         "load_avg_before": round(load, 2),
+        "load_avg_after": round(os.getloadavg()[0], 2),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "date": dt.date.today().isoformat(),
     }
+
+
+def gc_tuning(mode: str, args: argparse.Namespace) -> str:
+    if mode == "exporter" or args.tune_gc:
+        return "tuned_gc()"
+    if not hasattr(ka, "auto_gc"):
+        return "untuned (no auto_gc in this checkout)"
+    return "untuned (auto_gc off)" if args.no_auto_gc else "auto"
 
 
 # --- the driver: one fresh process per point ---------------------------------------------------
@@ -285,6 +304,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", nargs="+", choices=("exporter", "typed"), default=["exporter"])
     parser.add_argument("--accounts", nargs="+", type=int, default=[50, 200, 500, 1000])
+    parser.add_argument(
+        "--points", nargs="+", help="mode:accounts pairs (exporter:1500 typed:500), in order"
+    )
+    parser.add_argument("--baseline", help="also run each point with this checkout's SDK")
+    parser.add_argument(
+        "--no-auto-gc", action="store_true", help="typed: ka.auto_gc(False) (the collector as is)"
+    )
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per point")
     parser.add_argument("--requests", type=int, default=4)
     parser.add_argument("--per", type=float, default=2.0)
@@ -300,7 +326,10 @@ def main() -> None:
     if args.point:
         print(json.dumps(asyncio.run(point(args, args.mode[0], args.accounts[0]))), flush=True)
         return
-    if args.profile and len(args.mode) * len(args.accounts) > 1:
+    points = [(mode, n) for mode in args.mode for n in args.accounts]
+    if args.points:
+        points = [(p.split(":")[0], int(p.split(":")[1])) for p in args.points]
+    if args.profile and len(points) > 1:
         parser.error("--profile takes one --mode and one --accounts")
     common = [
         "--duration", str(args.duration), "--requests", str(args.requests),
@@ -310,20 +339,29 @@ def main() -> None:
     if args.profile:
         common += ["--profile", args.profile]
     common += [
-        f"--{flag}" for flag in ("no-fsync", "tune-gc") if vars(args)[flag.replace("-", "_")]
+        f"--{flag}"
+        for flag in ("no-fsync", "tune-gc", "no-auto-gc")
+        if vars(args)[flag.replace("-", "_")]
     ]
+    sdks = [("this checkout", None)]
+    if args.baseline:
+        sdks.append((f"baseline {args.baseline}", str(Path(args.baseline).resolve())))
     rows = []
-    for mode in args.mode:
-        for accounts in args.accounts:
+    for mode, accounts in points:
+        for label, path in sdks:
             command = [sys.executable, __file__, "--point", "--mode", mode]
             command += ["--accounts", str(accounts), *common]
-            result = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+            env = dict(os.environ, KARBON_CURVE_LABEL=label)
+            if path is not None:  # found before this checkout's installed package
+                env["PYTHONPATH"] = os.pathsep.join([path, env.get("PYTHONPATH", "")])
+            result = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, env=env)
             print(result.stdout.strip(), flush=True)
             rows.append(json.loads(result.stdout))
     print(markdown(rows), file=sys.stderr)
 
 
 COLUMNS = {
+    "sdk": "SDK",
     "mode": "mode",
     "accounts": "accounts",
     "rate_over_limit": "rate / limit",
@@ -334,8 +372,11 @@ COLUMNS = {
     "server_max_in_window": "max in window",
     "client_cpu": "client CPU",
     "client_gc_share": "GC share of client CPU",
+    "loop_lag_ms": "loop lag ms",
     "client_runqueue_wait": "client run-queue wait",
     "server_cpu": "server CPU",
+    "load_avg_before": "load avg before",
+    "load_avg_after": "load avg after",
 }
 
 

@@ -7,15 +7,22 @@ work would hide the client's. Measured in this process, with ``time.process_time
 interleaved, median reported, per item:
 
 - ``plain``: aiohttp GET, ``json.loads``, follow ``@odata.nextLink``, touch every item;
+- ``orjson``, ``msgspec``: the same loop parsing with ``orjson.loads`` or
+  ``msgspec.json.decode`` (the floor of a Python-objects parse);
 - ``typed``: ``async for`` over ``client.<resource>.list()`` (models built; rate limit raised
   so the budget never waits);
-- ``raw``: ``async for`` over ``client.<resource>.list().raw()`` (dicts, as sent).
+- ``raw``: ``async for`` over ``client.<resource>.list().raw()`` (dicts, as sent);
+- ``json``: ``async for`` over ``client.<resource>.list().json()`` (each record's JSON text,
+  nothing decoded: what the exporter fetches);
+- ``exporter``: one ``Exporter`` over one account, that resource only, JSON Lines into a
+  temporary directory (durable, as by default): everything an export does per record.
 
 ``--offline`` measures decoding alone (``structure`` of already-parsed items, no I/O), which
 also runs against an older checkout (``PYTHONPATH=<checkout> python benchmarks/decode_bench.py
 --offline``) to compare converters.
 
     python benchmarks/decode_bench.py --pages 100 --rounds 5
+    python benchmarks/decode_bench.py --sides plain,orjson,msgspec,typed,exporter --rounds 5
     python benchmarks/decode_bench.py --offline
 """
 
@@ -23,12 +30,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -127,23 +139,42 @@ async def serve(pages: int) -> None:
 # --- the measured client (this process) ------------------------------------------------------
 
 
-async def plain(base_url: str, resource: str) -> int:
+async def plain_loop(base_url: str, resource: str, loads: Callable[[bytes], Any]) -> int:
     items = 0
     async with aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session:
         url: str | None = f"{base_url}/v3/{RESOURCES[resource][0]}?$top={PAGE}"
         while url:
             async with session.get(url) as response:
                 response.raise_for_status()
-                document = json.loads(await response.read())
+                document = loads(await response.read())
             for item in document["value"]:
                 items += item is not None
             url = document.get("@odata.nextLink")
     return items
 
 
-async def sdk(base_url: str, resource: str, raw: bool) -> int:
-    import karbon_async as ka
+async def plain(base_url: str, resource: str) -> int:
+    return await plain_loop(base_url, resource, json.loads)
 
+
+async def orjson_loop(base_url: str, resource: str) -> int:
+    import orjson  # a dev dependency: the baseline only
+
+    return await plain_loop(base_url, resource, orjson.loads)
+
+
+async def msgspec_loop(base_url: str, resource: str) -> int:
+    import msgspec
+
+    return await plain_loop(base_url, resource, msgspec.json.decode)
+
+
+PACKAGE = "karbon_async"
+"""The SDK measured; ``--baseline`` adds the same sides for an older checkout, renamed."""
+
+
+async def sdk(base_url: str, resource: str, view: str, package: str) -> int:
+    ka = importlib.import_module(package)
     items = 0
     async with ka.KarbonClient(
         bearer_token="t",
@@ -152,20 +183,55 @@ async def sdk(base_url: str, resource: str, raw: bool) -> int:
         rate_limit=ka.RateLimit(1_000_000, 1.0),
     ) as client:
         paginator = getattr(client, resource).list(page_size=PAGE)
-        async for item in paginator.raw() if raw else paginator:
+        async for item in getattr(paginator, view)() if view else paginator:
             items += item is not None
     return items
 
 
-async def typed(base_url: str, resource: str) -> int:
-    return await sdk(base_url, resource, raw=False)
+async def exporter(base_url: str, resource: str, package: str) -> int:
+    ka = importlib.import_module(package)
+    export = importlib.import_module(f"{package}.export")
+    limit = ka.RateLimit(1_000_000, 1.0)
+    with tempfile.TemporaryDirectory(prefix="karbon-decode-") as out:
+        account = export.Account("a", "t", "k", base_url, limit)
+        report = await export.Exporter([account], [resource], out=out).run()
+        return int(report.records)
 
 
-async def raw(base_url: str, resource: str) -> int:
-    return await sdk(base_url, resource, raw=True)
+Side = Callable[[str, str], Awaitable[int]]
 
 
-SIDES = {"plain": plain, "typed": typed, "raw": raw}
+def sdk_sides(package: str, suffix: str = "") -> dict[str, Side]:
+    def view(name: str) -> Side:
+        return lambda base, resource: sdk(base, resource, name, package)
+
+    return {
+        "typed" + suffix: view(""),
+        "raw" + suffix: view("raw"),
+        "json" + suffix: view("json"),
+        "exporter" + suffix: lambda base, resource: exporter(base, resource, package),
+    }
+
+
+SIDES: dict[str, Side] = {
+    "plain": plain,
+    "orjson": orjson_loop,
+    "msgspec": msgspec_loop,
+    **sdk_sides(PACKAGE),
+}
+
+
+def load_baseline(checkout: str) -> str:
+    """An older checkout's ``karbon_async`` importable beside this one, as
+    ``karbon_baseline`` (a renamed copy in a temporary directory): both are then measured in
+    one process, their rounds interleaved, so the machine's load falls on both alike."""
+    target = Path(tempfile.mkdtemp(prefix="karbon-baseline-"))
+    shutil.copytree(Path(checkout) / "karbon_async", target / "karbon_baseline")
+    for path in (target / "karbon_baseline").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("karbon_async", "karbon_baseline"), encoding="utf-8")
+    sys.path.insert(0, str(target))
+    return "karbon_baseline"
 
 
 async def cpu_per_item(fn: Callable[[str, str], Awaitable[int]], base: str, resource: str) -> float:
@@ -185,8 +251,17 @@ async def online(args: argparse.Namespace) -> dict[str, Any]:
     assert server.stdout is not None
     assert server.stdin is not None
     base = json.loads(await asyncio.to_thread(server.stdout.readline))["base_url"]
-    sides = {name: fn for name, fn in SIDES.items() if name in args.sides.split(",")}
-    out: dict[str, Any] = {"pages": args.pages, "items_per_page": PAGE, "rounds": args.rounds}
+    wanted = args.sides.split(",")
+    sides = {name: fn for name, fn in SIDES.items() if name in wanted}
+    if args.baseline:
+        baseline = sdk_sides(load_baseline(args.baseline), " (baseline)")
+        sides |= {name: fn for name, fn in baseline.items() if name.split()[0] in wanted}
+    out: dict[str, Any] = {
+        "pages": args.pages,
+        "items_per_page": PAGE,
+        "rounds": args.rounds,
+        "load_avg_before": round(os.getloadavg()[0], 2),
+    }
     try:
         for resource in RESOURCES:
             for fn in sides.values():  # warm connections, caches and compiled decoders
@@ -212,31 +287,45 @@ async def online(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def offline(args: argparse.Namespace) -> dict[str, Any]:
-    """Decoding alone: ``structure`` per item of parsed pages (and ``json.loads`` for scale)."""
-    from decimal import Decimal
-
-    from karbon_async import models
-    from karbon_async._converter import structure
-
-    out: dict[str, Any] = {"items": PAGE * args.offline_pages, "rounds": args.rounds}
+    """A typed page without I/O: the body parsed (``json_document``) and its items decoded
+    (``decode_each``), per item; ``json.loads`` of the same body for scale; with
+    ``--baseline``, the older checkout's same two steps, rounds interleaved."""
+    packages = [PACKAGE] + ([load_baseline(args.baseline)] if args.baseline else [])
+    out: dict[str, Any] = {
+        "items_per_page": PAGE,
+        "pages": args.offline_pages,
+        "rounds": args.rounds,
+        "load_avg_before": round(os.getloadavg()[0], 2),
+    }
     for resource, (name, model_name) in RESOURCES.items():
-        model = getattr(models, model_name)
-        text = json.dumps([MAKERS[name](n) for n in range(PAGE * args.offline_pages)])
-        items = json.loads(text, parse_float=Decimal)
-        count = len(items)
-        structure(items[0], model)  # compile/cache before timing
-        loads, decode = [], []
+        bodies = [
+            json.dumps({"value": [MAKERS[name](n * PAGE + i) for i in range(PAGE)]}).encode()
+            for n in range(args.offline_pages)
+        ]
+        sides: dict[str, Callable[[bytes], Any]] = {"json.loads": json.loads}
+        for package in packages:
+            sender = importlib.import_module(f"{package}._sender")
+            converter = importlib.import_module(f"{package}._converter")
+            model = getattr(importlib.import_module(f"{package}.models"), model_name)
+
+            def typed_page(body: bytes, s: Any = sender, c: Any = converter, m: Any = model) -> Any:
+                return c.decode_each(s.json_document(body)["value"], m)
+
+            sides[package] = typed_page
+        runs: dict[str, list[float]] = {side: [] for side in sides}
         for _ in range(args.rounds):
-            start = time.process_time()
-            json.loads(text, parse_float=Decimal)
-            loads.append((time.process_time() - start) / count * 1e6)
-            start = time.process_time()
-            for item in items:
-                structure(item, model)
-            decode.append((time.process_time() - start) / count * 1e6)
+            for side, parse in sides.items():
+                start = time.process_time()
+                for body in bodies:
+                    parse(body)
+                runs[side].append((time.process_time() - start) / (PAGE * len(bodies)) * 1e6)
+        medians = {side: statistics.median(values) for side, values in runs.items()}
         out[resource] = {
-            "structure_us_per_item": round(statistics.median(decode), 2),
-            "json_loads_us_per_item": round(statistics.median(loads), 2),
+            side: {
+                "cpu_us_per_item": round(value, 2),
+                "ratio_to_json_loads": round(value / medians["json.loads"], 2),
+            }
+            for side, value in medians.items()
         }
     return out
 
@@ -245,7 +334,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sides", default="plain,typed,raw", help="which loops to run")
+    parser.add_argument(
+        "--sides", default="plain,orjson,msgspec,typed,raw,json,exporter", help="which loops"
+    )
+    parser.add_argument(
+        "--baseline", help="also measure the karbon_async of this checkout (before/after)"
+    )
     parser.add_argument("--offline", action="store_true", help="decoding alone, no I/O")
     parser.add_argument("--offline-pages", type=int, default=50)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)

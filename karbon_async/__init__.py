@@ -32,7 +32,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     UnsafeURLError,
 )
-from ._gc import tuned_gc
+from ._gc import auto_gc, tuned_gc
 from ._hooks import (
     BudgetWaitEvent,
     Event,
@@ -126,6 +126,7 @@ __all__ = [
     "UnsafeURLError",
     "__version__",
     "account_id",
+    "auto_gc",
     "custom_field_value",
     "custom_field_values_request",
     "invoice_tax_lines",

@@ -277,7 +277,6 @@ _decoders = Decoders(
         enum=_structure_enum,
         hook=_converter.get_structure_hook,
         json_name=api_name,
-        known_keys=lambda cls: _keys(cls).known,
         splitter=_splitter,
     )
 )

@@ -69,8 +69,6 @@ class DecodeRules:
     """The converter's structure hook for a type the compiler does not inline."""
     json_name: Callable[[attrs.Attribute[Any]], str]
     """A field's JSON key."""
-    known_keys: Callable[[type[KarbonModel]], frozenset[str]]
-    """The JSON keys of a model's fields."""
     splitter: Callable[[type[KarbonModel]], Splitter]
     """For a model: ``split(data)`` -> (data with keys respelled as the model spells them, the
     keys it does not know); only called when a record has a key the model does not know."""
@@ -215,16 +213,18 @@ class _Compiler:
         return lines
 
     def model(self, cls: type[KarbonModel]) -> Callable[[Any], Any]:
+        """The decoder reads each field's key once and counts the keys it did not find: a
+        record with as many keys as it found has none the model does not know (the common
+        case, told by one ``len``). Otherwise the record's keys are split and it is decoded
+        once more, with the known keys as the model spells them and the rest in ``extra``."""
         attrs.resolve_types(cls)
         rules = self.rules
+        split = self.bind(rules.splitter(cls))
         lines = [
-            "def decode(data):",
+            "def decode(data, extra=None):",
             "    if type(data) is not dict:",
             "        _fallback()",
-            f"    if not data.keys() <= {self.bind(rules.known_keys(cls))}:",
-            f"        data, extra = {self.bind(rules.splitter(cls))}(data)",
-            "    else:",
-            "        extra = {}",
+            "    missed = 0",
         ]
         arguments: list[tuple[attrs.Attribute[Any], str]] = []
         for index, field in enumerate(attrs.fields(cls)):
@@ -235,7 +235,9 @@ class _Compiler:
                 continue
             default = field.default
             if default is attrs.NOTHING:
-                missing = "_fallback()"  # the converter says "required, but missing"
+                # Perhaps spelled in another case (split respells it); else the converter
+                # says "required, but missing".
+                missing = f"_fallback() if extra is not None else decode(*{split}(data))"
             elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
                 if default.takes_self:
                     raise TypeError(f"{cls.__name__}.{field.name}: a default that takes self")
@@ -243,10 +245,23 @@ class _Compiler:
             else:
                 missing = self.bind(default)
             value = f"_f{index}"
-            lines.append(f"    {value} = data.get({rules.json_name(field)!r}, _MISSING)")
-            decoded = self.expr(field.type, value)
-            lines.append(f"    {value} = {missing} if {value} is _MISSING else {decoded}")
+            assign = "return" if default is attrs.NOTHING else f"{value} ="
+            lines += [
+                f"    {value} = data.get({rules.json_name(field)!r}, _MISSING)",
+                f"    if {value} is _MISSING:",
+                "        missed += 1",
+                f"        {assign} {missing}",
+                "    else:",
+                f"        {value} = {self.expr(field.type, value)}",
+            ]
             arguments.append((field, value))
+        fields = sum(1 for field, value in arguments if value != "extra")
+        lines += [
+            "    if extra is None:",
+            f"        if len(data) != {fields} - missed:",
+            f"            return decode(*{split}(data))",
+            "        extra = {}",
+        ]
         lines.extend(self.construct(cls, arguments))
         namespace = dict(self.names)
         exec("\n".join(lines), namespace)  # source written above from field types

@@ -33,6 +33,7 @@ import attrs
 
 from ._converter import decode_each
 from ._exceptions import KarbonError, PaginationError
+from ._gc import listing
 from ._json_records import split_collection
 from ._misfits import MISFITS_KEPT, Misfit, MisfitLog, misfit
 from ._redact import shown_url
@@ -225,6 +226,12 @@ class Paginator(Generic[M]):
 
     async def pages(self) -> AsyncGenerator[Page[M], None]:
         """Pages in order; ``page.next_link`` of the last one is None."""
+        with listing():  # many at once in the process: the collector is tuned (_gc.py)
+            async with contextlib.aclosing(self._pages()) as pages:
+                async for page in pages:
+                    yield page
+
+    async def _pages(self) -> AsyncGenerator[Page[M], None]:
         remaining = self._max_items
         followed = LinkHistory(self._first_url)
         self.misfits, self.misfit_count = (

@@ -26,10 +26,13 @@ from ._limits import Lane, RateLimit
 __all__ = ["BudgetStateFile", "LocalWriteError", "write_all"]
 
 
-def write_all(fd: int, data: bytes, path: str | os.PathLike[str]) -> int:
+def write_all(fd: int, data: bytes, path: str | os.PathLike[str], start: int | None = None) -> int:
     """Append ``data`` at ``fd``'s offset; return the new offset. On failure the file is cut
-    back to where it was, so no torn record is left for a later reader."""
-    start = os.lseek(fd, 0, os.SEEK_CUR)
+    back to where it was, so no torn record is left for a later reader. ``start``: where the
+    file ends, for a file opened for appending whose size the caller keeps (the budget state
+    file): one ``write`` then, no seek."""
+    if start is None:
+        start = os.lseek(fd, 0, os.SEEK_CUR)
     try:
         view = memoryview(data)
         while view:
@@ -93,6 +96,7 @@ class BudgetStateFile:
         self.path = Path(path)
         self._budget = AccountBudget(limit)
         self._fd: int | None = None
+        self._size = 0  # where the file ends: only this process writes it
         self._loaded = False
         self._next = 0
 
@@ -123,16 +127,17 @@ class BudgetStateFile:
         temporary = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            write_all(fd, lines.encode(), temporary)
+            size = write_all(fd, lines.encode(), temporary)
         finally:
             os.close(fd)
         os.replace(temporary, self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._size = size
 
     def _record(self, line: str) -> None:
+        # Two records a request (sent, released): one write(2) each, as the size is known.
         if self._fd is not None:
-            os.lseek(self._fd, 0, os.SEEK_END)
-            write_all(self._fd, line.encode(), self.path)
+            self._size = write_all(self._fd, line.encode(), self.path, self._size)
 
     async def acquire(self, lane: Lane = Lane.BULK) -> Permit:
         self._open()

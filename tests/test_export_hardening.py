@@ -218,13 +218,15 @@ def _disk_full_at(monkeypatch: pytest.MonkeyPatch, nth: int) -> list[int]:
     real = _statefile.write_all
     calls = [0]
 
-    def write_all(fd: int, data: bytes, path: str | os.PathLike[str]) -> int:
+    def write_all(
+        fd: int, data: bytes, path: str | os.PathLike[str], start: int | None = None
+    ) -> int:
         calls[0] += 1
         if calls[0] >= nth:
             # Half the bytes land first, as a real short write before ENOSPC would.
             os.write(fd, data[: len(data) // 2])
             raise _statefile.LocalWriteError(path, OSError(errno.ENOSPC, os.strerror(28)))
-        return real(fd, data, path)
+        return real(fd, data, path, start)
 
     monkeypatch.setattr(_statefile, "write_all", write_all)
     return calls

@@ -174,6 +174,8 @@ class GroupCommitStore(Generic[Entry]):
         self._states: dict[StreamKey, StreamState] = {}
         self._dirty: dict[StreamKey, Entry] = {}
         self._commit_lock = asyncio.Lock()
+        self._not_writing = asyncio.Event()
+        self._not_writing.set()
         self._flusher: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
         self._collecting = 0
@@ -234,29 +236,43 @@ class GroupCommitStore(Generic[Entry]):
     async def flush(self) -> None:
         """Return once every state marked before the call is written."""
         wanted = self._collecting
+        while not self._not_writing.is_set():
+            # A group is being written: wait for it beside every other caller, all woken at
+            # once. Queued on the lock instead, each would need a turn of the event loop to
+            # find its state written: seconds for a thousand streams starting on a busy loop.
+            await self._not_writing.wait()
+            if self._failed is None and self._written_through >= wanted and self._is_open():
+                return  # what the lock's holder would find and return on, below
         async with self._commit_lock:
-            if isinstance(self._failed, LocalWriteError):
-                raise self._failed
-            if self._failed is not None:
-                raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
-            if not self._is_open():
-                raise RuntimeError("the checkpoint store is not open")
-            if self._written_through >= wanted:
-                return  # written by the group this call waited for
-            taken = self._collecting
-            self._collecting += 1
-            if self._dirty:
-                batch, self._dirty = self._dirty, {}
-                try:
-                    await self._write_batch(batch)
-                except LocalWriteError as exc:  # e.g. the disk is full: nothing more to promise
-                    self._failed = exc
-                    raise
-                except Exception as exc:
-                    self._failed = exc
-                    raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
-                self.commits += 1
-            self._written_through = taken
+            self._not_writing.clear()
+            try:
+                await self._flush_locked(wanted)
+            finally:
+                self._not_writing.set()
+
+    async def _flush_locked(self, wanted: int) -> None:
+        if isinstance(self._failed, LocalWriteError):
+            raise self._failed
+        if self._failed is not None:
+            raise ExportStateError(f"checkpoints cannot be saved: {self._failed}")
+        if not self._is_open():
+            raise RuntimeError("the checkpoint store is not open")
+        if self._written_through >= wanted:
+            return  # written by the group this call waited for
+        taken = self._collecting
+        self._collecting += 1
+        if self._dirty:
+            batch, self._dirty = self._dirty, {}
+            try:
+                await self._write_batch(batch)
+            except LocalWriteError as exc:  # e.g. the disk is full: nothing more to promise
+                self._failed = exc
+                raise
+            except Exception as exc:
+                self._failed = exc
+                raise ExportStateError(f"checkpoints cannot be saved: {exc}") from exc
+            self.commits += 1
+        self._written_through = taken
 
 
 class CheckpointStore(GroupCommitStore[tuple[bytes, StreamSink | None]]):
