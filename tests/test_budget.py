@@ -78,13 +78,67 @@ async def test_cool_down_pauses_every_lane_for_at_least_the_given_time() -> None
     budget = AccountBudget(RateLimit(requests=100, per=1.0))
     started = loop.time()  # the pause runs from the call: a slow machine after it eats into it
     await budget.cool_down(0.3)
-    assert budget.snapshot().cooldown_remaining > 0.25
+    remaining = budget.snapshot().cooldown_remaining
+    assert 0.3 - (loop.time() - started) <= remaining <= 0.3
+    await budget.cool_down(0.1)  # a shorter pause never shortens one in force
+    assert budget.snapshot().cooldown_remaining > 0.1 + (0.3 - 0.1) - (loop.time() - started)
     permits = await asyncio.gather(budget.acquire(Lane.INTERACTIVE), budget.acquire(Lane.BULK))
     assert loop.time() - started >= 0.3
-    await budget.cool_down(0.0)  # a shorter pause never shortens one in force
+    assert budget.snapshot().cooldown_remaining == 0.0
     for permit in permits:
         await permit.release()
     assert budget.snapshot().rate_limited == 2
+
+
+async def test_a_cool_down_of_zero_or_less_pauses_nothing_but_is_counted() -> None:
+    loop = asyncio.get_running_loop()
+    budget = AccountBudget(RateLimit(requests=100, per=1.0))
+    for seconds in (0.0, -5.0):
+        await budget.cool_down(seconds)
+        assert budget.snapshot().cooldown_remaining == 0.0
+        started = loop.time()
+        permit = await budget.acquire()
+        assert loop.time() - started < 0.05, "no pause: granted at once"
+        await permit.release()
+    assert budget.snapshot().rate_limited == 2
+
+
+async def test_a_429_while_a_bulk_request_waits_on_the_pacer_holds_it_back() -> None:
+    """The slot was granted before the pause began; the request still must not go out until
+    the pause is over."""
+    loop = asyncio.get_running_loop()
+    budget = AccountBudget(RateLimit(requests=2, per=1.0, burst=1))  # one send per 0.5 s
+    first = await budget.acquire()
+    second = asyncio.ensure_future(budget.acquire())
+    await asyncio.sleep(0.05)
+    assert budget.snapshot().in_flight == 2, "the second one has its slot, waits on the pacer"
+    paused_at = loop.time()
+    await budget.cool_down(0.8)
+    permit = await asyncio.wait_for(second, 5.0)
+    assert loop.time() - paused_at >= 0.8
+    await permit.release()
+    await first.release()
+
+
+@pytest.mark.parametrize("during", ["pacer", "cool-down"])
+async def test_cancelled_while_paced_or_paused_returns_its_slot(during: str) -> None:
+    """A request holding a slot while it waits on the pacer, or on a pause that began during
+    that wait, gives the slot back when cancelled: it was never sent."""
+    budget = AccountBudget(RateLimit(requests=5, per=1.0, burst=1))  # one send per 0.2 s
+    first = await budget.acquire()
+    second = asyncio.ensure_future(budget.acquire())
+    await asyncio.sleep(0.05)
+    if during == "cool-down":
+        await budget.cool_down(5.0)
+        await asyncio.sleep(0.3)  # past the pacer: now only the pause holds it
+    assert not second.done()
+    assert budget.snapshot().granted == 2
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    snapshot = budget.snapshot()
+    assert (snapshot.in_flight, snapshot.granted) == (1, 1), "never sent: the slot is unused"
+    await first.release()
 
 
 async def test_cancelled_waiter_leaves_no_slot_taken() -> None:
@@ -95,12 +149,55 @@ async def test_cancelled_waiter_leaves_no_slot_taken() -> None:
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
+    assert budget.snapshot().waiting[Lane.BULK] == 0, "a cancelled waiter leaves the queue at once"
     await held.release()
     await asyncio.sleep(0.06)
     snapshot = budget.snapshot()
     assert snapshot.in_window == 0
     assert snapshot.waiting == {Lane.INTERACTIVE: 0, Lane.BULK: 0}
     permit = await asyncio.wait_for(budget.acquire(), 0.5)
+    await permit.release()
+
+
+async def test_restore_counts_only_slots_still_inside_the_window() -> None:
+    budget = AccountBudget(RateLimit(requests=3, per=2.0))
+    held = await budget.acquire()
+    await held.release()  # its slot frees 2 s from now
+    # Released 1.9 s ago (frees in 0.1 s), still in flight when it died (frees in 2 s), and
+    # released longer ago than the window (already free).
+    budget.restore([1.9, 0.0, 2.5, 10.0])
+    assert budget.snapshot().in_window == 3
+    await asyncio.sleep(0.3)
+    assert budget.snapshot().in_window == 2, "the oldest restored slot frees first"
+    permit = await asyncio.wait_for(budget.acquire(), 0.5)
+    assert budget.snapshot().in_window == 3
+    await permit.release()
+
+
+async def test_restore_resumes_a_pause_without_shortening_one() -> None:
+    budget = AccountBudget(RateLimit(requests=3, per=1.0))
+    budget.restore([], cooldown=0.0)
+    assert budget.snapshot().cooldown_remaining == 0.0
+    budget.restore([], cooldown=2.0)
+    assert 1.9 < budget.snapshot().cooldown_remaining <= 2.0
+    budget.restore([], cooldown=0.5)
+    assert budget.snapshot().cooldown_remaining > 1.5
+    assert budget.snapshot().rate_limited == 0, "a restored pause is not a new 429"
+    waiter = asyncio.ensure_future(budget.acquire())
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+
+
+async def test_restored_pause_wakes_its_waiters_when_it_ends() -> None:
+    loop = asyncio.get_running_loop()
+    budget = AccountBudget(RateLimit(requests=3, per=1.0))
+    started = loop.time()
+    budget.restore([], cooldown=0.2)
+    permit = await asyncio.wait_for(budget.acquire(), 2.0)
+    assert loop.time() - started >= 0.2
     await permit.release()
 
 
