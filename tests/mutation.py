@@ -5,9 +5,10 @@ mutant, each test of its selection that calls the mutated function. Every reques
 through the budget, the retry loop and the sender, so with one selection for all modules a
 budget mutant would run the exporter's tests too. Each module is therefore run in its own
 work folder under ``.cache/mutation/`` (git-ignored), with ``[tool.mutmut]`` narrowed to it
-(``only_mutate``) and to the tests named for it in ``[tool.mutmut.per-module]``. mutmut keeps
-its results there: a second run retests only the functions that changed (``--fresh`` to start
-over).
+(``only_mutate``) and to the tests named for it in ``[tool.mutmut.per-module]``. Each run
+starts afresh (mutmut's cache would keep a survivor's verdict after the tests changed);
+``--survivors`` instead reruns only the mutants the previous run did not kill, the quick loop
+while writing a test for them.
 
 The score is killed / (all mutants - the equivalent ones): mutants that timed out count as
 killed; a surviving mutant, or one no test reaches, counts against it. Equivalent mutants (no
@@ -15,7 +16,7 @@ behaviour can tell them from the original) are listed by name, with a reason eac
 tests/MUTATION.md; a listed mutant that is killed, or that no longer exists, is reported so
 the list stays true.
 
-    python tests/mutation.py [--fresh] [--max-children N] [--min 90] [module ...]
+    python tests/mutation.py [--survivors] [--max-children N] [--min 90] [module ...]
 
 ``module`` is a path or a stem (``_odata``, ``export/_state``); none means all of them.
 """
@@ -67,8 +68,8 @@ def choose(requested: list[str], known: dict[str, list[str]]) -> list[str]:
 def work_folder(module: str, tests: list[str], fresh: bool) -> Path:
     """The module's folder: the package and tests linked in, pyproject.toml narrowed to it."""
     folder = WORK / module.removeprefix("karbon_async/").removesuffix(".py").replace("/", ".")
-    if fresh and folder.exists():
-        shutil.rmtree(folder)
+    if fresh:
+        shutil.rmtree(folder / "mutants", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("karbon_async", "tests"):
         link = folder / name
@@ -140,7 +141,9 @@ def score(module: str, results: dict[str, str], equivalents: set[str]) -> tuple[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*")
-    parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    parser.add_argument(
+        "--survivors", action="store_true", help="rerun only the mutants not killed last time"
+    )
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--min", type=float, default=90.0, help="lowest passing score (%%)")
     options = parser.parse_args()
@@ -149,10 +152,13 @@ def main() -> int:
     failed = False
     report = []
     for module in choose(options.modules, known):
-        folder = work_folder(module, known[module], options.fresh)
+        folder = work_folder(module, known[module], fresh=not options.survivors)
         print(f"== {module}: {' '.join(known[module])}", flush=True)
+        again = []
+        if options.survivors:
+            again = [name for name, status in verdicts(folder).items() if status not in DETECTED]
         started = time.monotonic()
-        run = mutmut(folder, "run", "--max-children", str(options.max_children))
+        run = mutmut(folder, "run", "--max-children", str(options.max_children), *again)
         elapsed = time.monotonic() - started
         results = verdicts(folder)
         if run.returncode != 0 or not results:

@@ -176,9 +176,12 @@ def test_link_history_finds_any_loop_in_bounded_memory(prefix: int, loop: int, r
 
 
 def test_a_long_list_keeps_a_bounded_history() -> None:
-    history = LinkHistory("https://x/v3/Contacts", recent=16)
-    for index in range(10_000):
-        url = f"https://x/v3/Contacts?$skip={index}"
+    urls = ["https://x/v3/Contacts"] + [f"https://x/v3/Contacts?$skip={n}" for n in range(10_000)]
+    history = LinkHistory(urls[0], recent=16)
+    for url in urls[1:]:
         assert url not in history
         history.add(url)
-    assert len(history) <= 17
+    held = [url for url in urls if url in history]
+    # The last 16 links, and the mark Brent's method moved to link 2**13 - 2 (the first is 0).
+    assert held == [urls[2**13 - 2], *urls[-16:]]
+    assert len(history) == 17
