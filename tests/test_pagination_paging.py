@@ -45,11 +45,13 @@ def client(server: Loopback) -> ka.KarbonClient:
 
 
 async def settle(server: Loopback, requests: int) -> None:
-    """Give a prefetch time to arrive (it is one loopback round trip away)."""
+    """Give a prefetch time to arrive (one loopback round trip), and a request nobody should
+    have sent a moment to show up."""
     for _ in range(200):
         if len(server.requests) >= requests:
-            return
+            break
         await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("prefetch", [True, False])
@@ -63,14 +65,12 @@ async def test_the_next_page_is_fetched_while_the_caller_works_only_with_prefetc
             pages = karbon.contacts.list(prefetch=prefetch).pages()
             first = await anext(pages)
             assert [c.contact_key for c in first.items] == ["c0", "c1"]
-            await settle(server, 2)
-            await asyncio.sleep(0.05)
+            await settle(server, 2 if prefetch else 1)
             # With prefetch the second page is on its way while the caller holds the first.
             assert len(server.requests) == (2 if prefetch else 1)
             second = await anext(pages)
             assert [c.contact_key for c in second.items] == ["c2", "c3"]
-            await settle(server, 3)
-            await asyncio.sleep(0.05)
+            await settle(server, 3 if prefetch else 2)
             assert len(server.requests) == (3 if prefetch else 2)
             await pages.aclose()
     assert server.paths[0].startswith("/v3/Contacts")
@@ -129,6 +129,9 @@ async def test_raw_and_json_views_page_the_same_list() -> None:
             raw = await listing.raw().to_list()
             texts = await listing.json().to_list()
             typed = await listing.to_list()
+            json_pages = [page async for page in listing.json().pages()]
+    assert [page.count for page in json_pages] == [PAGES * PAGE_SIZE] * 3
+    assert [page.next_link is None for page in json_pages] == [False, False, True]
     assert raw == [{"ContactKey": f"c{n}"} for n in range(5)]
     assert texts == [f'{{"ContactKey": "c{n}"}}'.encode() for n in range(5)]  # as sent
     assert [c.contact_key for c in typed] == [f"c{n}" for n in range(5)]
@@ -143,9 +146,9 @@ def test_parse_page_reads_the_collection_document() -> None:
     page = parse_page({"values": [{"b": 2}], "@odata.nextLink": ""}, dict)
     assert (page.items, page.next_link, page.count) == ([{"b": 2}], None, None)
     assert parse_page({}, dict).items == []
-    with pytest.raises(ValueError, match="expected an OData collection object, got list"):
+    with pytest.raises(ValueError, match=r"^expected an OData collection object, got list$"):
         parse_page([], dict)
-    with pytest.raises(ValueError, match="the collection's 'value' is not a list"):
+    with pytest.raises(ValueError, match=r"^the collection's 'value' is not a list$"):
         parse_page({"value": {"a": 1}}, dict)
 
 
@@ -160,3 +163,35 @@ def test_link_history_length_is_what_it_holds(recent: int) -> None:
         held = sum(seen in history for seen in urls[:count])
         assert len(history) == held
         assert held in (min(count, recent), min(count, recent) + 1)
+
+
+def test_the_default_history_remembers_the_last_1024_links() -> None:
+    urls = [f"https://x/v3/Contacts?$skip={n}" for n in range(3001)]
+    history = LinkHistory(urls[0])
+    for url in urls[1:]:
+        history.add(url)
+    assert urls[-1024] in history
+    assert urls[-1025] not in history
+    assert len(history) == 1024  # Brent's mark (link 2,046) is among the recent ones
+
+
+async def test_stopping_early_cancels_a_slow_prefetch_quietly() -> None:
+    release = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.query.get("$skip") == "2":
+            await release.wait()  # the second page comes only after the caller has stopped
+        document = {
+            "value": [{"ContactKey": "c0"}, {"ContactKey": "c1"}],
+            "@odata.nextLink": f"{box[0].base_url}/v3/Contacts?$skip=2",
+        }
+        return web.json_response(document)
+
+    box: list[Loopback] = []
+    async with loopback(handler) as server:
+        box.append(server)
+        async with client(server) as karbon:
+            first = await asyncio.wait_for(karbon.contacts.list(prefetch=True).first(), 4.0)
+            release.set()
+    assert first is not None
+    assert first.contact_key == "c0"
