@@ -62,6 +62,7 @@ def test_json_bodies_are_compact_and_decimals_exact() -> None:
     document = {"a": Decimal("12"), "b": Decimal("0.5"), "c": [Decimal("1.00"), "x"], "d": None}
     encoded = encode_json(document)
     assert b" " not in encoded
+    assert encoded.startswith(b'{"a":12,'), "a whole number is written without a fraction"
     assert json.loads(encoded, parse_float=Decimal) == document  # numerically equal
     with pytest.raises(TypeError, match=r"^cannot encode set as JSON$"):
         encode_json({"a": {1}})
@@ -85,6 +86,13 @@ def test_a_body_that_is_not_json_is_a_decode_error(body: bytes, method: str) -> 
         True,
     )
     assert isinstance(error.__cause__, ValueError)
+
+
+def test_a_decode_error_names_get_unless_told_otherwise() -> None:
+    response = Response(status=200, headers={}, body=b"<html>", url=f"{BASE}/v3/Users")
+    with pytest.raises(ka.ResponseDecodeError) as caught:
+        decode_json(response)
+    assert caught.value.method == "GET"
 
 
 @pytest.mark.parametrize(
