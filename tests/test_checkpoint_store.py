@@ -5,6 +5,8 @@ marks, a failed write failing every later commit)."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import errno
 import json
 import os
 from pathlib import Path
@@ -316,3 +318,166 @@ def test_syncfs_is_found_on_linux() -> None:
     assert _state._load_syncfs() is not None
     with open(__file__, "rb") as file:
         assert _state._syncfs(file.fileno()) == 0  # type: ignore[misc]
+
+
+def test_load_syncfs_gives_a_working_syncfs_with_errno() -> None:
+    syncfs = _state._load_syncfs()
+    if syncfs is None:
+        pytest.skip("syncfs is Linux only")
+    with open(__file__, "rb") as file:
+        assert syncfs(file.fileno()) == 0
+    assert syncfs(-1) == -1
+    assert ctypes.get_errno() == errno.EBADF
+
+
+def test_a_failed_syncfs_names_the_output_files_when_a_sink_has_no_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_state, "_syncfs", lambda fd: -1)
+    monkeypatch.setattr(_state.ctypes, "get_errno", lambda: errno.EIO)
+    with pytest.raises(LocalWriteError) as caught:
+        _state._sync_all([DeviceSink(0, 100 + index, []) for index in range(8)])
+    assert str(caught.value) == f"cannot write the output files: {os.strerror(errno.EIO)}"
+    assert caught.value.errno == errno.EIO
+
+
+def test_the_journal_holds_compact_json_lines(tmp_path: Path) -> None:
+    async def save() -> None:
+        store = CheckpointStore(tmp_path, interval=3600)
+        await store.open()
+        await store.commit("b", "users", StreamState(watermark="w"), None)
+        await store.close()
+
+    asyncio.run(save())
+    assert (tmp_path / "checkpoints.journal").read_bytes() == (
+        b'{"v":1,"account":"b","resource":"users","watermark":"w","run":null}\n'
+    )
+
+
+async def test_store_defaults_and_a_store_never_opened(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    assert (store.durable, store.interval) == (True, 0.5)
+    assert store.get("a", "contacts") == StreamState()
+    await store.close()  # nothing to stop, nothing to write
+    await store.close()
+    with pytest.raises(RuntimeError, match=r"^the checkpoint store is not open$"):
+        await store.flush()
+
+
+async def test_open_holds_a_lock_file_and_close_twice_is_harmless(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path, interval=3600)
+    await store.open()
+    assert (tmp_path / "lock").is_file()
+    await store.close()
+    await store.close()
+
+
+async def test_a_directory_that_cannot_be_made_is_a_local_write_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    directory = tmp_path / "file" / "state"
+    with pytest.raises(LocalWriteError) as caught:
+        await CheckpointStore(directory, interval=3600).open()
+    assert caught.value.path == directory / "checkpoints.journal"
+    assert caught.value.errno in (errno.ENOTDIR, errno.EEXIST)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_a_damaged_journal_leaves_the_directory_unlocked(tmp_path: Path) -> None:
+    journal(tmp_path, b"{damaged\n", line("a", "contacts"))
+    store = CheckpointStore(tmp_path, interval=3600)
+    with pytest.raises(ExportStateError, match="is damaged"):
+        await store.open()
+    await store.close()
+    journal(tmp_path, line("a", "contacts"))
+    again = CheckpointStore(tmp_path, interval=3600)
+    await again.open()  # the failed open released its lock
+    await again.close()
+
+
+async def test_a_commit_syncs_its_sink_before_its_state_is_written(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path, interval=3600)
+    await store.open()
+    log: list[str] = []
+    try:
+        await store.commit("a", "c", StreamState("w"), Sink(tmp_path, log, "s"))  # type: ignore[arg-type]
+        assert log == ["s synced with 0 lines"]
+        assert load_checkpoints(tmp_path) == {("a", "c"): StreamState("w")}
+    finally:
+        await store.close()
+
+
+class FileSink:
+    """A file sink: synced with a blocking call in a worker thread, never on the loop."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def sync(self) -> None:
+        self.log.append("sync on the loop")
+
+    def sync_blocking(self) -> None:
+        self.log.append("sync_blocking")
+
+
+async def test_file_sinks_are_synced_with_their_blocking_call(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path, interval=3600)
+    await store.open()
+    log: list[str] = []
+    try:
+        store.mark("a", "c", StreamState("w"), FileSink(log))  # type: ignore[arg-type]
+        store.mark("b", "c", StreamState("w"), Sink(tmp_path, log, "other"))  # type: ignore[arg-type]
+        await store.flush()
+        assert sorted(log) == ["other synced with 0 lines", "sync_blocking"]
+    finally:
+        await store.close()
+
+
+async def test_a_failed_journal_sync_is_a_local_write_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CheckpointStore(tmp_path, interval=3600)
+    await store.open()
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_state.os, "fsync", failing_fsync)
+    with pytest.raises(LocalWriteError) as caught:
+        await store.commit("a", "c", StreamState("w"), None)
+    assert caught.value.path == tmp_path / "checkpoints.journal"
+    assert caught.value.errno == errno.EIO
+    monkeypatch.undo()
+    await store.close()
+
+
+async def test_a_commit_whose_state_a_finished_group_held_returns_without_writing(
+    tmp_path: Path,
+) -> None:
+    store = CheckpointStore(tmp_path, interval=3600)
+    await store.open()
+    gates = [asyncio.Event(), asyncio.Event()]
+
+    class Slow:
+        def __init__(self, gate: asyncio.Event) -> None:
+            self.gate = gate
+
+        async def sync(self) -> None:
+            await self.gate.wait()
+
+    def commit(name: str, sink: object | None) -> asyncio.Future[None]:
+        return asyncio.ensure_future(store.commit(name, "c", StreamState(name), sink))  # type: ignore[arg-type]
+
+    try:
+        first = commit("a", Slow(gates[0]))
+        await asyncio.sleep(0.01)  # the first group is being written, holding the lock
+        second, third = commit("b", Slow(gates[1])), commit("c", None)
+        await asyncio.sleep(0.01)
+        gates[0].set()  # the second now writes a group holding its own state and the third's
+        await asyncio.sleep(0.01)
+        store.mark("late", "c", StreamState("late"), None)  # after that group was taken
+        gates[1].set()
+        await asyncio.gather(first, second, third)
+        assert store.commits == 2, "the third's state went with the second's group"
+        assert set(load_checkpoints(tmp_path)) == {("a", "c"), ("b", "c"), ("c", "c")}
+    finally:
+        await store.close()
