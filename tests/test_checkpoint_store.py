@@ -65,10 +65,12 @@ def test_the_last_line_of_a_stream_wins(tmp_path: Path) -> None:
     }
 
 
-def test_a_line_torn_by_a_crash_is_ignored(tmp_path: Path) -> None:
+def test_a_line_torn_by_a_crash_is_ignored_wherever_it_was_cut(tmp_path: Path) -> None:
     whole = line("a", "contacts", watermark="w1")
-    journal(tmp_path, whole, line("a", "contacts", watermark="w2")[:-9])
-    assert load_checkpoints(tmp_path) == {("a", "contacts"): StreamState("w1", None)}
+    torn = line("a", "contacts", watermark="X y\nz")
+    for cut in range(1, len(torn) - 1):  # every last byte: a quote, a space, an X, ...
+        journal(tmp_path, whole, torn[:cut])
+        assert load_checkpoints(tmp_path) == {("a", "contacts"): StreamState("w1", None)}
 
 
 @pytest.mark.parametrize(
@@ -125,8 +127,12 @@ async def test_commit_then_reopen_reads_the_states_back_compacted(tmp_path: Path
         assert again.get("a", "contacts").run.pages == 3  # type: ignore[union-attr]
         assert again.get("b", "users") == StreamState("w", None)
         assert again.get("nobody", "contacts") == StreamState()
-        # Compacted when opened: one line per stream.
+        # Compacted when opened: one line per stream, read back the same.
         assert (tmp_path / "checkpoints.journal").read_bytes().count(b"\n") == 2
+        assert load_checkpoints(tmp_path) == {
+            ("a", "contacts"): StreamState(None, RunState(pages=3)),
+            ("b", "users"): StreamState("w", None),
+        }
         assert not (tmp_path / "checkpoints.journal.tmp").exists()
     finally:
         await again.close()
