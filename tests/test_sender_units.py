@@ -438,3 +438,34 @@ def test_a_client_is_bound_to_the_first_event_loop_it_is_used_in() -> None:
     )
     with pytest.raises(ka.EventLoopMismatchError, match=f"^{re.escape(message)}$"):
         asyncio.run(call())
+
+
+async def test_a_429_outside_a_request_logs_its_path_and_pauses_the_budget(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A download's 429 (no route template) is logged by its path, never its query."""
+    caplog.set_level(logging.WARNING, logger="karbon_async")
+    budget = ka.AccountBudget(ka.RateLimit(100, 1.0))
+    client = sender(Recording(), budget_factory=lambda: budget)
+    request = Request(method="GET", url=f"{BASE}/v3/Files?token=secret", headers={})
+    response = Response(429, {"Retry-After": "7"}, b"", request.url)
+    error = await client._status_error(request, response)
+    assert isinstance(error, ka.RateLimitError)
+    assert error.retry_after == 7.0
+    assert [r.getMessage() for r in caplog.records] == ["429 on GET /v3/Files: pausing for 7.0 s"]
+    assert budget.snapshot().cooldown_remaining > 6.0
+
+
+async def test_the_answer_log_gives_milliseconds(caplog: pytest.LogCaptureFixture) -> None:
+    class Slow(Recording):
+        async def send(
+            self, request: Request, *, before_resend: BeforeResend | None = None
+        ) -> Response:
+            await asyncio.sleep(0.06)
+            return await super().send(request)
+
+    caplog.set_level(logging.DEBUG, logger="karbon_async")
+    await sender(Slow()).send("GET", f"{BASE}/v3/Contacts")
+    (answer,) = [r.getMessage() for r in caplog.records if " -> " in r.getMessage()]
+    elapsed = float(answer.split(" in ")[1].split(" ms")[0])
+    assert 55 <= elapsed < 5000
