@@ -49,6 +49,8 @@ async def collect(paginator: ka.Paginator[m.ContactSummary], into: list[str]) ->
         into.append(contact.contact_key)
 
 
+# With and without prefetch the outcome must be the same; that prefetch does fetch ahead (and
+# only with it) is test_pagination_paging.py's test_the_next_page_is_fetched_while_...
 @pytest.mark.parametrize("prefetch", [True, False])
 async def test_items_before_a_foreign_link_are_yielded_then_it_is_refused(prefetch: bool) -> None:
     async with loopback(paged({}, lambda: "")) as elsewhere:
