@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
 
 
 def max_in_window(arrivals: Sequence[float], per: float) -> int:
@@ -12,3 +17,31 @@ def max_in_window(arrivals: Sequence[float], per: float) -> int:
         start = bisect.bisect_right(times, end - per)
         best = max(best, index - start + 1)
     return best
+
+
+# A zone with a half-hour offset: a conversion to the machine's zone instead of UTC, or a naive
+# time taken as local, shows there even when the machine itself runs on UTC (as CI does).
+NON_UTC_ZONE = "<+0530>-05:30"  # POSIX spelling: needs no tz database
+
+
+@contextlib.contextmanager
+def machine_zone(zone: str) -> Iterator[None]:
+    """The process's local time zone (``TZ``) set to ``zone`` for the block."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.fixture(params=["UTC", NON_UTC_ZONE], ids=["tz-utc", "tz-plus0530"])
+def local_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs the test once with the machine's zone at UTC and once at UTC+05:30."""
+    with machine_zone(request.param):
+        yield request.param

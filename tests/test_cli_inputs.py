@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from _cli_helpers import ENV_KEYS, run_cli
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import karbon_async as ka
@@ -200,7 +200,7 @@ UTC = dt.timezone.utc
         ("2025-12-25T23:00:00-03:00", dt.datetime(2025, 12, 26, 2, 0, tzinfo=UTC)),
     ],
 )
-def test_since_is_converted_to_utc(text: str, expected: dt.datetime) -> None:
+def test_since_is_converted_to_utc(text: str, expected: dt.datetime, local_zone: str) -> None:
     since = parse_since(text)
     assert since == expected
     assert isinstance(since, dt.datetime)
@@ -211,7 +211,7 @@ _STAMPED = re.compile(r"contacts\.changes-since-(\d{8}T\d{6}Z)\.jsonl")
 
 
 @given(
-    st.datetimes(
+    moment=st.datetimes(
         min_value=dt.datetime(1900, 1, 2),
         max_value=dt.datetime(9998, 12, 30),
         timezones=st.builds(
@@ -220,8 +220,11 @@ _STAMPED = re.compile(r"contacts\.changes-since-(\d{8}T\d{6}Z)\.jsonl")
         ),
     )
 )
-def test_changes_since_file_names_are_utc(moment: dt.datetime) -> None:
-    """Whatever offset --since had, the file is named by the same instant in UTC."""
+# The zone is set once for all examples: sharing the function-scoped fixture is the point.
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_changes_since_file_names_are_utc(moment: dt.datetime, local_zone: str) -> None:
+    """Whatever offset --since had, and whatever the machine's zone, the file is named by the
+    same instant in UTC."""
     since = parse_since(moment.isoformat())
     assert isinstance(since, dt.datetime)
     info = StreamInfo("firm", RESOURCES["contacts"], format_datetime(since))

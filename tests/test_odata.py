@@ -84,10 +84,22 @@ def test_literals_of_every_kind() -> None:
     assert str(F.WorkItemKeys.any_in(["a", "b"])) == "WorkItemKeys/any(x: x in ('a','b'))"
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), dt.datetime(2026, 1, 1), object()])
-def test_values_without_a_safe_literal_are_refused(bad: object) -> None:
-    with pytest.raises((ValueError, TypeError)):
-        literal(bad)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        (float("nan"), ValueError, "nan has no OData literal"),
+        (float("inf"), ValueError, "inf has no OData literal"),
+        (dt.datetime(2026, 1, 1), ValueError, "naive datetime"),
+        (object(), TypeError, "object cannot be used"),
+    ],
+)
+def test_values_without_a_safe_literal_are_refused_by_the_builder(
+    bad: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        _ = F.Amount == bad
+    with pytest.raises(error, match=message):
+        F.Amount.in_([1, bad])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("name", ["Full Name", "x) or (1 eq 1", "", "a//b", "1abc"])

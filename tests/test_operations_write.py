@@ -56,11 +56,15 @@ async def test_organization_create_update_patch() -> None:
         await client.organizations.update(
             created.organization_key, m.ReplaceOrganizationRequest(full_name="Acme Ltd")
         )
+        assert (await client.organizations.get(created.organization_key)).full_name == "Acme Ltd"
         patched = await client.organizations.patch(
             created.organization_key, m.PatchOrganizationRequest(full_name="Acme Group")
         )
         assert isinstance(patched, m.PatchedOrganization)
         assert patched.full_name == "Acme Group"
+        assert (await client.organizations.get(created.organization_key)).full_name == (
+            "Acme Group"
+        )
 
 
 @covers("createClientGroup", "putClientGroupByID", "patchClientGroupByID")
@@ -143,13 +147,27 @@ async def test_work_schedules() -> None:
         created = await client.work_schedules.create(m.CreateWorkScheduleRequest(**fields))
         assert created.work_schedule_key
         schedule_key = created.work_schedule_key
+        ends = NOW + dt.timedelta(days=365)
         await client.work_schedules.update(
-            schedule_key, m.ReplaceWorkScheduleRequest(work_schedule_key=schedule_key, **fields)
+            schedule_key,
+            m.ReplaceWorkScheduleRequest(
+                work_schedule_key=schedule_key,
+                **{**fields, "work_item_title_definition": "Weekly review"},
+                schedule_end_date=ends,
+            ),
+        )
+        updated = await client.work_schedules.get(schedule_key)
+        assert isinstance(updated, m.WorkSchedule)
+        assert (updated.work_item_title_definition, updated.schedule_end_date) == (
+            "Weekly review",
+            ends,
         )
         await client.work_schedules.patch(
             schedule_key, m.PatchWorkScheduleRequest(schedule_end_date=None)
         )
-        assert isinstance(await client.work_schedules.get(schedule_key), m.WorkSchedule)
+        patched = await client.work_schedules.get(schedule_key)
+        assert patched.schedule_end_date is None
+        assert patched.work_item_title_definition == "Weekly review"
 
 
 @covers("getAllWorkTemplates", "getWorkTemplateByID")
@@ -227,18 +245,27 @@ async def test_invoices_and_payments() -> None:
 @covers("createExpense")
 async def test_expenses() -> None:
     async with fake_client() as (fake, client):
+        work_item_key = key(fake, "WorkItems")
         expense = await client.expenses.create(
             m.CreateExpenseRequest(
-                timeline=m.Timeline(
-                    entity_type=m.EntityType.WORK_ITEM, entity_key=key(fake, "WorkItems")
-                ),
+                timeline=m.Timeline(entity_type=m.EntityType.WORK_ITEM, entity_key=work_item_key),
                 expense_date=NOW,
                 value=Decimal("12.00"),
-                billable_value=Decimal("12.00"),
+                billable_value=Decimal("10.50"),
                 description="Taxi",
             )
         )
         assert isinstance(expense, m.Expense)
+        assert expense.expense_key
+        assert expense.timeline == m.Timeline(
+            entity_type=m.EntityType.WORK_ITEM, entity_key=work_item_key
+        )
+        assert (expense.expense_date, expense.value, expense.billable_value) == (
+            NOW,
+            Decimal("12.00"),
+            Decimal("10.50"),
+        )
+        assert expense.description == "Taxi"
 
 
 @covers("createUser", "getAllTeams", "getTeamByKey", "addTeamMembers", "removeTeamMember")
@@ -255,7 +282,10 @@ async def test_users_and_teams() -> None:
         await client.teams.add_members(team_key, m.AddTeamMembersRequest(user_keys=[user.id]))
         team = await client.teams.get(team_key)
         assert isinstance(team, m.TeamProfile)
+        assert user.id in [member.key for member in team.members or []]
         await client.teams.remove_member(team_key, m.RemoveTeamMemberRequest(user_key=user.id))
+        team = await client.teams.get(team_key)
+        assert user.id not in [member.key for member in team.members or []]
 
 
 @covers("getAllRoles")

@@ -49,6 +49,8 @@ async def collect(paginator: ka.Paginator[m.ContactSummary], into: list[str]) ->
         into.append(contact.contact_key)
 
 
+# With and without prefetch the outcome must be the same; that prefetch does fetch ahead (and
+# only with it) is test_pagination_paging.py's test_the_next_page_is_fetched_while_...
 @pytest.mark.parametrize("prefetch", [True, False])
 async def test_items_before_a_foreign_link_are_yielded_then_it_is_refused(prefetch: bool) -> None:
     async with loopback(paged({}, lambda: "")) as elsewhere:
@@ -176,9 +178,12 @@ def test_link_history_finds_any_loop_in_bounded_memory(prefix: int, loop: int, r
 
 
 def test_a_long_list_keeps_a_bounded_history() -> None:
-    history = LinkHistory("https://x/v3/Contacts", recent=16)
-    for index in range(10_000):
-        url = f"https://x/v3/Contacts?$skip={index}"
+    urls = ["https://x/v3/Contacts"] + [f"https://x/v3/Contacts?$skip={n}" for n in range(10_000)]
+    history = LinkHistory(urls[0], recent=16)
+    for url in urls[1:]:
         assert url not in history
         history.add(url)
-    assert len(history) <= 17
+    held = [url for url in urls if url in history]
+    # The last 16 links, and the mark Brent's method moved to link 2**13 - 2 (the first is 0).
+    assert held == [urls[2**13 - 2], *urls[-16:]]
+    assert len(history) == 17
