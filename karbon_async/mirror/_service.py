@@ -334,9 +334,18 @@ class MirrorService:
     def app(self) -> web.Application:
         """The aiohttp app receiving every account's deliveries (``POST /<account>``); serve it
         at ``public_url`` before ``start()``, which subscribes."""
+        handlers = {name: aiohttp_handler(m.receiver) for name, m in self._mirrors.items()}
+
+        async def deliver(request: web.Request) -> web.StreamResponse:
+            # The account from the decoded path segment: names may hold spaces or parentheses
+            # (``Firm (0)``), which a route registered per name would have to match encoded.
+            handler = handlers.get(request.match_info["account"])
+            if handler is None:
+                raise web.HTTPNotFound(text="no such account")
+            return await handler(request)
+
         app = web.Application(client_max_size=64 * 1024)
-        for name, account in self._mirrors.items():
-            app.router.add_post(account_path(name), aiohttp_handler(account.receiver))
+        app.router.add_post("/{account}", deliver)
         return app
 
     def stats(self) -> dict[str, dict[str, Any]]:
