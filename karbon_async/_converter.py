@@ -71,6 +71,17 @@ def parse_datetime(value: object) -> dt.datetime:
 _fromisoformat = dt.datetime.fromisoformat
 
 
+def parse_datetime_or_none(value: object) -> dt.datetime | None:
+    """``parse_datetime`` of a string, or None for anything that is not a readable date-time
+    string (a watermark or version field that is missing, null or malformed)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _parse_datetime_text(value: str) -> dt.datetime:
     """The API's datetime forms that ``fromisoformat`` may refuse: 7 fractional digits, "Z",
     surrounding spaces, a date alone."""

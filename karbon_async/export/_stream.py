@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from .._client import KarbonClient
-from .._converter import format_datetime, parse_datetime
+from .._converter import format_datetime, parse_datetime, parse_datetime_or_none
 from .._exceptions import APIStatusError
 from .._json_records import field_values
 from .._pagination import Page
@@ -174,7 +174,7 @@ class StreamRunner:
         field = resource.modified_field
         # A saved watermark that is not a date-time (written by an older version from a
         # malformed record) reads everything again rather than failing every later sync.
-        since = _moment(run.changes_since) if run.incremental else None
+        since = parse_datetime_or_none(run.changes_since) if run.incremental else None
         schedule = page_rule(options).schedule()
         while True:
             if run.next_link is not None:
@@ -239,7 +239,7 @@ def _fresh(
     newest: str | None = None
     newest_at: dt.datetime | None = None
     for index, value in enumerate(field_values(records, field)):
-        moment = _moment(value)
+        moment = parse_datetime_or_none(value)
         if moment is None:
             if not stream.unreadable_watermarks:
                 logger.warning(
@@ -257,18 +257,9 @@ def _fresh(
     return len(records), newest
 
 
-def _moment(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_datetime(value)
-    except ValueError:
-        return None
-
-
 def _later(candidate: str | None, current: str | None) -> bool:
     """Whether ``candidate`` is a watermark later than ``current`` (an unreadable one loses)."""
     if candidate is None:
         return False
-    now = _moment(current)
+    now = parse_datetime_or_none(current)
     return now is None or parse_datetime(candidate) > now

@@ -44,7 +44,7 @@ from typing import Any
 
 import attrs
 
-from .._converter import parse_datetime
+from .._converter import parse_datetime_or_none
 
 
 class Verdict(enum.Enum):
@@ -85,13 +85,7 @@ def version_of(record: Mapping[str, Any], field: str | None) -> dt.datetime | No
     (a record with a malformed version is then ordered by fetch time)."""
     if field is None:
         return None
-    value = record.get(field)
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_datetime(value)
-    except (TypeError, ValueError):
-        return None
+    return parse_datetime_or_none(record.get(field))
 
 
 Same = Callable[[str, Any, Any], bool]

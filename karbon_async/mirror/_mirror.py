@@ -41,8 +41,9 @@ from typing import Any
 
 import attrs
 
-from .._converter import parse_datetime
+from .._converter import parse_datetime_or_none
 from .._exceptions import NotFoundError
+from .._json_records import field_values
 from .._limits import Lane
 from .._resources import ResourceSet
 from ..export._postgres import connect_pool
@@ -221,7 +222,7 @@ class Mirror:
         )
         since = None
         if not state.full and state.watermark is not None:
-            since = _parse(state.watermark)
+            since = parse_datetime_or_none(state.watermark)
         listing = getattr(client, resource.export.attribute).list
         paginator = (
             listing(resume_from=state.next_link, lane=Lane.BULK)
@@ -241,8 +242,8 @@ class Mirror:
                 stopped = fresh < len(items)
                 items = items[:fresh]
             if modified is not None and items and result.pages == 0 and state.next_link is None:
-                newest = _field(items[0], modified)
-                if newest is not None:
+                [newest] = field_values(items[:1], modified)
+                if isinstance(newest, str):
                     new_watermark = newest
             state.next_link = None if stopped else page.next_link
             # Every page was asked for after the pass began: its start is the fetch time that
@@ -302,31 +303,20 @@ class Mirror:
                 whole[key] = await get(key, lane=Lane.BULK)
             except NotFoundError:
                 continue  # gone since the page: the summary stands until a sweep or an event
-        for index, record in enumerate(records):
-            key = loads_record(record).get(field)
+        for index, (record, key) in enumerate(
+            zip(records, field_values(records, field), strict=True)
+        ):
             if isinstance(key, str) and key in whole:
                 # The list item's own fields (a contact's FullName) stay as listed.
                 records[index] = {**loads_record(record), **whole[key]}
 
 
-def _field(text: bytes, field: str) -> str | None:
-    value = loads_record(text).get(field)
-    return value if isinstance(value, str) else None
-
-
-def _parse(value: str) -> dt.datetime | None:
-    try:
-        return parse_datetime(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _fresh(items: list[bytes], field: str, since: dt.datetime) -> int:
     """How many leading items (newest first) changed at or after ``since`` (an equal time may
-    hide a second change in the same instant, so it is read again)."""
-    for index, text in enumerate(items):
-        value = _field(text, field)
-        moment = _parse(value) if value is not None else None
+    hide a second change in the same instant, so it is read again; an unreadable time does not
+    end the page)."""
+    for index, value in enumerate(field_values(items, field)):
+        moment = parse_datetime_or_none(value)
         if moment is not None and moment < since:
             return index
     return len(items)
