@@ -7,13 +7,13 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _cli_helpers import run_cli
+from _mirror_helpers import free_port
 from postgres_server import PostgresServer, postgres_server, schema
 
 import karbon_async as ka
@@ -24,13 +24,6 @@ from karbon_async.models import PatchContactRequest
 __all__ = ["postgres_server", "schema"]  # the fixtures
 
 KEY = "mirror-cli-signing-key_0123456"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
