@@ -72,6 +72,8 @@ class Probe:
         self.longest = 0.0
         self._gc_start = 0.0
         self.lags: list[float] = []
+        self.by_generation = [[0, 0.0], [0, 0.0], [0, 0.0]]
+        """Per generation: collections and their seconds."""
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -81,6 +83,9 @@ class Probe:
             self.gc_seconds += pause
             self.longest = max(self.longest, pause)
             self.collections += 1
+            tally = self.by_generation[info["generation"]]
+            tally[0] += 1
+            tally[1] += pause
 
     async def _tick(self) -> None:
         while True:
@@ -276,6 +281,7 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "client_gc_share": round(probe.gc_seconds / cpu, 3) if cpu else 0.0,
         "client_collections": probe.collections,
         "client_gc_longest_ms": round(1000 * probe.longest, 1),
+        "client_gc_by_generation": [[n, round(1000 * s)] for n, s in probe.by_generation],
         "loop_lag_ms": probe.lag_ms(),
         "client_runqueue_wait": round(waited / wall, 3),
         "server_cpu": round(served["cpu_s"] / served["wall_s"], 3),

@@ -6,8 +6,9 @@ collector runs every 700 allocations and, as hundreds of clients' objects pile u
 generations, full collections walk them again and again: measured at 30-60 % of the CPU of a
 process listing typed pages from 200-1,000 accounts (benchmarks/README.md). What it does:
 everything allocated before entering (modules, clients, budgets) is frozen out of the
-collector's sight (``gc.freeze()``) and young collections run every 50,000 allocations.
-Reference counting still frees what it always did; only cycles wait longer.
+collector's sight (``gc.freeze()``) and young collections run every 50,000 allocations, or
+every ``GC_GEN0_PER_LISTING`` allocations per listing running, whichever is more. Reference
+counting still frees what it always did; only cycles wait longer.
 
 Automatically: while at least ``AUTO_GC_LISTINGS`` listings (``async for`` over ``list()``,
 ``.pages()``, ``.raw()``, ``.json()``) run at once in the process, it is tuned as in
@@ -29,6 +30,14 @@ GC_GEN0_THRESHOLD = 50_000
 """Allocations between young collections within ``tuned_gc()`` (CPython's default is 700 or
 2,000): a page decodes into thousands of short-lived containers, and collecting every 700 of
 them spends CPU on objects that reference counting frees anyway. See benchmarks/README.md."""
+
+GC_GEN0_PER_LISTING = 250
+"""While tuned, the young generation's threshold grows with the listings running at once. Each
+request in flight holds about a hundred tracked objects (its coroutines, futures, parser,
+timers: 92 per account measured at 1,500 accounts), all young, all alive; a young collection
+walks every one of them and finds nothing to free. With a threshold below that in-flight set
+(50,000 against 138,000 at 1,500 accounts) a collection ran every 0.4 s for 60-170 ms; above it,
+the count of allocations rarely reaches the threshold at all (benchmarks/README.md)."""
 
 AUTO_GC_LISTINGS = 16
 """Listings running at once from which the collector is tuned by itself. Below it the
@@ -57,8 +66,17 @@ def _enter() -> None:
         else:
             saved = (gc.get_threshold(), gc.get_freeze_count() > 0)
             gc.freeze()
-            gc.set_threshold(max(saved[0][0], GC_GEN0_THRESHOLD), *saved[0][1:])
         _gc_saved.append(saved)
+        _set_threshold()
+
+
+def _set_threshold() -> None:
+    """The young generation's threshold for the tuning in force and the listings running."""
+    if _gc_saved:
+        before = _gc_saved[0][0]
+        young = max(before[0], GC_GEN0_THRESHOLD, GC_GEN0_PER_LISTING * _auto.listings)
+        if gc.get_threshold()[0] != young:
+            gc.set_threshold(young, *before[1:])
 
 
 def _exit() -> None:
@@ -117,6 +135,10 @@ class _AutoTuning:
             self._settle()
 
     def _settle(self) -> None:
+        self._engage()
+        _set_threshold()
+
+    def _engage(self) -> None:
         if self.engaged and (not self.enabled or self.listings < AUTO_GC_RELEASE):
             self.engaged = False
             _exit()

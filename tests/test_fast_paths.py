@@ -392,3 +392,38 @@ def test_what_was_made_while_listings_doubled_is_frozen_too(collector: tuple[int
     for _ in range(2 * _gc.AUTO_GC_LISTINGS):
         _gc._auto.ended()
     assert gc.get_freeze_count() == 0
+
+
+def test_the_young_threshold_grows_with_the_listings_in_flight_and_shrinks_back(
+    collector: tuple[int, ...],
+) -> None:
+    gc.set_threshold(700, 10, 10)
+    many = _gc.GC_GEN0_THRESHOLD // _gc.GC_GEN0_PER_LISTING  # from here, more than the floor
+    with ka.tuned_gc():  # an export: tuned before its listings start
+        for _ in range(many):
+            _gc._auto.started()
+        assert gc.get_threshold() == (_gc.GC_GEN0_THRESHOLD, 10, 10)
+        for _ in range(many):
+            _gc._auto.started()
+        assert gc.get_threshold() == (2 * _gc.GC_GEN0_THRESHOLD, 10, 10)
+        _gc._auto.started()
+        assert gc.get_threshold()[0] == 2 * _gc.GC_GEN0_THRESHOLD + _gc.GC_GEN0_PER_LISTING
+        for _ in range(many + 1):
+            _gc._auto.ended()
+        assert gc.get_threshold() == (_gc.GC_GEN0_THRESHOLD, 10, 10)
+        for _ in range(many):
+            _gc._auto.ended()
+        assert gc.get_threshold() == (_gc.GC_GEN0_THRESHOLD, 10, 10)  # the floor, still tuned
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_listings_running_while_untuned_leave_the_threshold_alone(
+    collector: tuple[int, ...],
+) -> None:
+    gc.set_threshold(700, 10, 10)
+    ka.auto_gc(False)
+    for _ in range(4 * _gc.GC_GEN0_THRESHOLD // _gc.GC_GEN0_PER_LISTING):
+        _gc._auto.started()
+    assert gc.get_threshold() == (700, 10, 10)
+    for _ in range(4 * _gc.GC_GEN0_THRESHOLD // _gc.GC_GEN0_PER_LISTING):
+        _gc._auto.ended()
