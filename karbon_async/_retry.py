@@ -274,15 +274,20 @@ class _GaveUp:
 class _Call:
     """One call's state, passed to the shared backoff-wrapped caller as an argument."""
 
-    __slots__ = ("attempts", "on_retry", "rule")
+    __slots__ = ("attempts", "first_failure", "on_retry", "rule")
 
-    def __init__(self, rule: RetryRule, on_retry: OnRetry | None) -> None:
+    def __init__(self, rule: RetryRule, on_retry: OnRetry | None, first_failure: Exception) -> None:
         self.rule = rule
         self.on_retry = on_retry
-        self.attempts = 0
+        self.attempts = 1
+        self.first_failure: Exception | None = first_failure
+        """The first attempt's error (made before backoff took over), raised to it once."""
 
 
 async def _call(attempt: Callable[[], Awaitable[T]], call: _Call) -> T | _GaveUp:
+    if call.first_failure is not None:
+        error, call.first_failure = call.first_failure, None
+        raise error  # judged worth retrying already: backoff waits, then calls again
     call.attempts += 1
     try:
         return await attempt()
@@ -320,7 +325,15 @@ async def retry(
     module docstring) says stop; then raise the last error, marked for outer loops.
     ``on_retry`` is awaited before each wait. Build a rule once and reuse it: the backoff
     wrapper is made once per rule."""
-    result = await _retrier(rule)(attempt, _Call(rule, on_retry))
+    # The first attempt outside backoff: almost every call succeeds at once, and backoff's
+    # wrapper (a coroutine, a wait generator) would cost a request a tenth of its own overhead.
+    try:
+        return await attempt()
+    except Exception as error:
+        if not _judge(rule, error, 1):
+            raise
+        first_failure = error
+    result = await _retrier(rule)(attempt, _Call(rule, on_retry, first_failure))
     if isinstance(result, _GaveUp):
         raise result.error
     value: T = result

@@ -7,9 +7,10 @@ leaves the file as it was before the write (tests inject faults here).
 ``BudgetStateFile`` lets a budget survive a restart. The server counts requests per account in
 a sliding window; a process that was killed mid-window took slots its successor knows nothing
 about, so the successor could send a whole window's worth at once and draw 429s. The file
-records, before each request is sent, that a slot was taken, and when its outcome came; on the
-next start the budget is seeded with those slots (``AccountBudget.restore``), so the first
-requests wait as if the earlier sends had happened in this process.
+records, before each request is sent, that a slot was taken, and when its outcome came (written
+with the next request's record, or at close: one write a request); on the next start the budget
+is seeded with those slots (``AccountBudget.restore``), so the first requests wait as if the
+earlier sends had happened in this process.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class _RecordedPermit:
         try:
             await self._permit.release()
         finally:
-            self._file._record(f"r {self._key} {time.time():.3f}\n")
+            self._file._released(self._key)
 
 
 class BudgetStateFile:
@@ -99,6 +100,10 @@ class BudgetStateFile:
         self._size = 0  # where the file ends: only this process writes it
         self._loaded = False
         self._next = 0
+        self._releases = ""
+        """Release records not written yet: they go with the next record (one write(2) a
+        request, not two). Until then the file says those slots are held, which can only make
+        a successor wait longer, never send sooner."""
 
     @property
     def limit(self) -> RateLimit:
@@ -135,9 +140,15 @@ class BudgetStateFile:
         self._size = size
 
     def _record(self, line: str) -> None:
-        # Two records a request (sent, released): one write(2) each, as the size is known.
+        # One write(2) (the size is known: no seek), carrying the releases since the last one.
         if self._fd is not None:
-            self._size = write_all(self._fd, line.encode(), self.path, self._size)
+            data = (self._releases + line).encode()
+            self._size = write_all(self._fd, data, self.path, self._size)
+            self._releases = ""
+
+    def _released(self, key: str) -> None:
+        if self._fd is not None:
+            self._releases += f"r {key} {time.time():.3f}\n"
 
     async def acquire(self, lane: Lane = Lane.BULK) -> Permit:
         self._open()
@@ -162,6 +173,9 @@ class BudgetStateFile:
 
     def close(self) -> None:
         """Close the file (the budget itself keeps working, unrecorded)."""
+        if self._fd is not None and self._releases:
+            with contextlib.suppress(LocalWriteError):  # they only shorten a successor's wait
+                self._record("")
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

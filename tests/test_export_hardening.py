@@ -232,7 +232,7 @@ def _disk_full_at(monkeypatch: pytest.MonkeyPatch, nth: int) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("nth", [1, 2, 5, 12, 25, 40])
+@pytest.mark.parametrize("nth", [1, 2, 5, 12, 25, 33])
 async def test_a_full_disk_stops_with_one_error_and_resume_completes(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

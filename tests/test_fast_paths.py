@@ -152,7 +152,32 @@ def test_the_origin_check_answers_as_the_long_way(
         assert accepted == _long_way(url, origin), url
 
 
-# --- the budget state file: one write a record, a failed one cut back exactly ---------------
+# --- the budget state file: one write a request, a failed one cut back exactly -------------
+
+
+async def test_a_budget_state_file_writes_once_a_request_and_releases_by_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "budget.log"
+    budget = ka.BudgetStateFile(path, ka.RateLimit(10, 60))
+    await (await budget.acquire()).release()  # opens the file
+    writes: list[bytes] = []
+    real_write = os.write
+
+    def counted(fd: int, data: Any) -> int:
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", counted)
+    for _ in range(3):
+        await (await budget.acquire()).release()
+    # Each send's record carries the release before it: s1 alone would be two writes.
+    assert [w.split()[::3] for w in writes] == [[b"r", b"s"]] * 3
+    assert [w.split()[1::3] for w in writes] == [[b"0", b"1"], [b"1", b"2"], [b"2", b"3"]]
+    assert path.read_bytes().count(b"\n") == 7  # the last release waits for the next send
+    budget.close()
+    assert path.read_bytes().count(b"\n") == 8
+    assert path.read_bytes().splitlines()[-1].startswith(b"r 3 ")
 
 
 async def test_a_failed_budget_state_write_leaves_the_file_as_it_was(
@@ -163,7 +188,7 @@ async def test_a_failed_budget_state_write_leaves_the_file_as_it_was(
     for _ in range(3):
         await (await budget.acquire()).release()
     before = path.read_bytes()
-    assert before.count(b"\n") == 6
+    assert before.count(b"\n") == 5  # the last release goes with the next send
     assert before.startswith(b"s 0 ")
     real_write = os.write
 
