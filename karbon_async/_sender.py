@@ -256,7 +256,7 @@ class RequestSender:
         ``route``: the path template reported to event hooks (default: the URL's path)."""
         self._check_loop()
         request = self._build(method, url, json_body, body, content_type, extra_headers)
-        observed = _Observed(self.hooks, method, route or url_path(url), lane)
+        observed = _Observed(self.hooks, method, route, url, lane)
 
         async def attempt() -> Response:
             return await self._attempt(request, lane, observed, accept_redirect)
@@ -307,7 +307,7 @@ class RequestSender:
         dropped connection: for idempotent methods only."""
         self._check_loop()
         request = self._build(method, url, json_body, None, None, extra_headers)
-        observed = _Observed(self.hooks, method, route or url_path(url), lane)
+        observed = _Observed(self.hooks, method, route, url, lane)
 
         async def attempt() -> Any:
             return decode_json(await self._attempt(request, lane, observed), method, decode)
@@ -394,7 +394,9 @@ class RequestSender:
         observed.attempt += 1
         asked = time.monotonic()
         permits = [await self.budget.acquire(lane)]
-        await observed.permit_granted(time.monotonic() - asked)
+        waited = time.monotonic() - asked
+        if waited >= _WAIT_LOGGED or observed.hooks.active:
+            await observed.permit_granted(waited)
 
         async def before_resend() -> None:
             permits.append(await self.budget.acquire(lane))
@@ -405,7 +407,8 @@ class RequestSender:
         finally:
             for permit in permits:
                 await permit.release()
-        await observed.answered(response.status, time.monotonic() - started)
+        if observed.hooks.active or logger.isEnabledFor(logging.DEBUG):
+            await observed.answered(response.status, time.monotonic() - started)
         if 200 <= response.status < 300:
             note_raw_response(response)
             return response
@@ -450,18 +453,31 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__} {status}" if isinstance(status, int) else type(error).__name__
 
 
+_WAIT_LOGGED = 0.1
+"""Seconds waited for the budget from which the wait is logged (DEBUG; INFO from 1 s)."""
+
+
 class _Observed:
     """One logical request (all its attempts), as hooks and logs see it."""
 
-    def __init__(self, hooks: Hooks, method: str, route: str, lane: Lane) -> None:
+    def __init__(self, hooks: Hooks, method: str, route: str | None, url: str, lane: Lane) -> None:
         self.hooks = hooks
         self.method = method
-        self.route = route
+        self._route = route
+        self._url = url
         self.lane = lane
         self.attempt = 0
 
+    @property
+    def route(self) -> str:
+        """The path template given, or the URL's path: worked out only when something reports
+        it (most requests are never logged and have no hooks)."""
+        if self._route is None:
+            self._route = url_path(self._url)
+        return self._route
+
     async def permit_granted(self, waited: float) -> None:
-        if waited >= 0.1:
+        if waited >= _WAIT_LOGGED:
             level = logging.INFO if waited >= 1.0 else logging.DEBUG
             logger.log(
                 level,
@@ -478,14 +494,15 @@ class _Observed:
             await self.hooks.emit(RequestEvent(self.method, self.route, self.attempt, self.lane))
 
     async def answered(self, status: int, elapsed: float) -> None:
-        logger.debug(
-            "%s %s -> %s in %.0f ms (attempt %d)",
-            self.method,
-            self.route,
-            status,
-            elapsed * 1000,
-            self.attempt,
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s in %.0f ms (attempt %d)",
+                self.method,
+                self.route,
+                status,
+                elapsed * 1000,
+                self.attempt,
+            )
         if self.hooks.active:
             await self.hooks.emit(
                 ResponseEvent(self.method, self.route, self.attempt, status, elapsed)

@@ -30,14 +30,16 @@ __all__ = ["BudgetStateFile", "LocalWriteError", "write_all"]
 def write_all(fd: int, data: bytes, path: str | os.PathLike[str], start: int | None = None) -> int:
     """Append ``data`` at ``fd``'s offset; return the new offset. On failure the file is cut
     back to where it was, so no torn record is left for a later reader. ``start``: where the
-    file ends, for a file opened for appending whose size the caller keeps (the budget state
+    file ends, for a file whose size the caller keeps (the budget state file, an export's part
     file): one ``write`` then, no seek."""
     if start is None:
         start = os.lseek(fd, 0, os.SEEK_CUR)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        written = os.write(fd, data)
+        if written < len(data):  # a short write: the rest, however many calls it takes
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(fd, view) :]
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, start)

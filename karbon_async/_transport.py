@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import attrs
@@ -49,9 +50,7 @@ class Timeout:
     total: float | None = attrs.field(default=None, validator=_optional_seconds)
 
     def for_request(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=self.total, sock_connect=self.connect, sock_read=self.read
-        )
+        return _client_timeout(self.total, self.connect, self.read)
 
     def for_stream(self) -> aiohttp.ClientTimeout:
         # No total limit for a body of any size; each wait for data is bounded instead.
@@ -66,6 +65,17 @@ class Timeout:
             return f"{self.total} s"
         parts = (("connect", self.connect), ("read", self.read), ("total", self.total))
         return ", ".join(f"{name} {value} s" for name, value in parts if value is not None)
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(
+    total: float | None, connect: float | None, read: float | None
+) -> aiohttp.ClientTimeout:
+    # One per distinct setting (aiohttp's is immutable), not one per request.
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
+
+
+_NO_TIMEOUT = Timeout()
 
 
 def as_timeout(value: Timeout | float | None) -> Timeout | None:
@@ -167,6 +177,13 @@ class AiohttpTransport:
         # the oldest aiohttp this package supports.
         self._proxy = proxy
         self._trust_env = trust_env
+        self._middleware_chain: tuple[Any, ...] | None = None
+
+    def _middlewares(self, session: aiohttp.ClientSession) -> tuple[Any, ...]:
+        # Kept after a user's own session middlewares, so every send is seen; worked out once.
+        if self._middleware_chain is None:
+            self._middleware_chain = (*getattr(session, "_middlewares", ()), _count_sends)
+        return self._middleware_chain
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -188,11 +205,10 @@ class AiohttpTransport:
                 URL(request.url, encoded=True),
                 headers=dict(request.headers),
                 data=request.body,
-                timeout=(request.timeout or Timeout()).for_request(),
+                timeout=(request.timeout or _NO_TIMEOUT).for_request(),
                 allow_redirects=False,
                 proxy=self._proxy,
-                # Kept after a user's own session middlewares, so every send is seen.
-                middlewares=(*getattr(session, "_middlewares", ()), _count_sends),
+                middlewares=self._middlewares(session),
             ) as response:
                 body = await response.read()
                 return Response(

@@ -385,7 +385,7 @@ async def test_budget_waits_from_a_tenth_of_a_second_are_logged(
     caplog: pytest.LogCaptureFixture, waited: float, level: int | None
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="karbon_async")
-    await _Observed(NO_HOOKS, "GET", "/v3/Users", Lane.BULK).permit_granted(waited)
+    await _Observed(NO_HOOKS, "GET", "/v3/Users", "", Lane.BULK).permit_granted(waited)
     assert [record.levelno for record in caplog.records] == ([] if level is None else [level])
 
 

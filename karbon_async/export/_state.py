@@ -75,13 +75,18 @@ class StreamState:
         return StreamState(self.watermark, attrs.evolve(self.run) if self.run else None)
 
 
+_RUN_FIELDS = tuple(field.name for field in attrs.fields(RunState))
+"""Encoded by name rather than by ``attrs.asdict``: its values are plain JSON values, and this
+runs once a page of every stream."""
+
+
 def _encode(key: StreamKey, state: StreamState) -> bytes:
     line = {
         "v": STATE_VERSION,
         "account": key[0],
         "resource": key[1],
         "watermark": state.watermark,
-        "run": None if state.run is None else attrs.asdict(state.run),
+        "run": None if state.run is None else {f: getattr(state.run, f) for f in _RUN_FIELDS},
     }
     return (json.dumps(line, separators=(",", ":")) + "\n").encode()
 

@@ -189,6 +189,8 @@ class _FileStream:
         self._device: int | None = None
         self._untouched = False
         """Opened afresh and nothing written yet: closing after a failure removes it."""
+        self._end = 0
+        """Where the file ends: only this stream writes it (no seek before each page)."""
 
     @property
     def already_finished(self) -> bool:
@@ -206,6 +208,7 @@ class _FileStream:
             # Unbuffered: a failed write leaves nothing behind to be flushed again on close.
             self._file = open(self.part, "wb", buffering=0)  # noqa: SIM115 - kept open
             self._untouched = True
+            self._end = 0
             return
         if not self.part.exists():
             if self.final.exists():
@@ -226,12 +229,14 @@ class _FileStream:
         file.truncate(position)  # whatever was written after the last checkpoint goes
         file.seek(position)
         self._file = file
+        self._end = position
 
     def write_sync(self, data: bytes) -> int:
         """Append to the OS (a killed process loses nothing written); ``sync`` for the disk."""
         assert self._file is not None
         self._untouched = False
-        return _statefile.write_all(self._file.fileno(), data, self.part)
+        self._end = _statefile.write_all(self._file.fileno(), data, self.part, self._end)
+        return self._end
 
     def sync_sync(self) -> None:
         if self.durable and self._file is not None:
