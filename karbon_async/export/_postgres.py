@@ -42,10 +42,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import attrs
-
 from ._registry import ExportResource
-from ._state import GroupCommitStore, RunState, StreamKey, StreamState
+from ._state import GroupCommitStore, RunState, StreamKey, StreamState, run_document
 from ._writers import ExportStateError, Record, Records, StreamInfo, StreamSink, encode_record
 
 CHECKPOINTS = "export_checkpoints"
@@ -388,7 +386,7 @@ class PostgresCheckpoints(GroupCommitStore[tuple[StreamState, "PostgresStream | 
         return StreamState(data.get("watermark"), RunState(**run) if run is not None else None)
 
     def _encode(self, state: StreamState) -> str:
-        run = None if state.run is None else attrs.asdict(state.run)
+        run = run_document(state.run)
         return json.dumps({"watermark": state.watermark, "run": run, "pass": self.sink.pass_id})
 
     def mark(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
 import attrs
+import msgspec
 
 from .. import _statefile
 from .._statefile import LocalWriteError
@@ -75,9 +76,18 @@ class StreamState:
         return StreamState(self.watermark, attrs.evolve(self.run) if self.run else None)
 
 
+_LINE = msgspec.json.Encoder()
+"""A state line's JSON (UTF-8, compact): what ``json.loads`` reads back, at a tenth of
+``json.dumps``'s cost, once a page of every stream."""
+
 _RUN_FIELDS = tuple(field.name for field in attrs.fields(RunState))
 """Encoded by name rather than by ``attrs.asdict``: its values are plain JSON values, and this
 runs once a page of every stream."""
+
+
+def run_document(run: RunState | None) -> dict[str, Any] | None:
+    """A run's state as a JSON object (every checkpoint store saves it so)."""
+    return None if run is None else {name: getattr(run, name) for name in _RUN_FIELDS}
 
 
 def _encode(key: StreamKey, state: StreamState) -> bytes:
@@ -86,9 +96,9 @@ def _encode(key: StreamKey, state: StreamState) -> bytes:
         "account": key[0],
         "resource": key[1],
         "watermark": state.watermark,
-        "run": None if state.run is None else {f: getattr(state.run, f) for f in _RUN_FIELDS},
+        "run": run_document(state.run),
     }
-    return (json.dumps(line, separators=(",", ":")) + "\n").encode()
+    return _LINE.encode(line) + b"\n"
 
 
 def load_checkpoints(directory: str | os.PathLike[str]) -> dict[StreamKey, StreamState]:
