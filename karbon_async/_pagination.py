@@ -196,11 +196,10 @@ class Paginator(Generic[M]):
         return parse_page(document, self._model, url=url, page_number=number, strict=self._strict)
 
     async def _report(self, page: Page[M], log: MisfitLog) -> None:
-        if page.misfits:
-            self.misfit_count += len(page.misfits)
-            room = MISFITS_KEPT - len(self.misfits)
-            self.misfits.extend(page.misfits[: max(room, 0)])
-            await report_misfits(page.misfits, log, self._on_misfit)
+        self.misfit_count += len(page.misfits)
+        room = MISFITS_KEPT - len(self.misfits)
+        self.misfits.extend(page.misfits[: max(room, 0)])
+        await report_misfits(page.misfits, log, self._on_misfit)
 
     def _next_url(
         self, page: Page[M], followed: LinkHistory
@@ -247,7 +246,8 @@ class Paginator(Generic[M]):
             while pending is not None:
                 page = await pending
                 pending = None
-                await self._report(page, log)
+                if page.misfits:
+                    await self._report(page, log)
                 if remaining is not None:
                     if len(page.items) >= remaining:
                         yield attrs.evolve(page, items=page.items[:remaining], next_link=None)

@@ -203,7 +203,7 @@ class AiohttpTransport:
             async with session.request(
                 request.method,
                 URL(request.url, encoded=True),
-                headers=dict(request.headers),
+                headers=request.headers,  # aiohttp copies it
                 data=request.body,
                 timeout=(request.timeout or _NO_TIMEOUT).for_request(),
                 allow_redirects=False,
