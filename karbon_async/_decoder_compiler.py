@@ -24,6 +24,7 @@ The compiler knows nothing of cattrs: the converter hands it the parsers and hoo
 
 from __future__ import annotations
 
+import datetime as dt
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, Union, get_args, get_origin
@@ -72,6 +73,11 @@ class DecodeRules:
     splitter: Callable[[type[KarbonModel]], Splitter]
     """For a model: ``split(data)`` -> (data with keys respelled as the model spells them, the
     keys it does not know); only called when a record has a key the model does not know."""
+    iso_datetime: Callable[[str], dt.datetime] | None = None
+    """A parser the decoder may call inline for a ``datetime`` field's string of more than 10
+    characters, adding UTC to a zone-less result: the converter's own first step for such a
+    string (``parsers[datetime]`` still takes everything else). A string it refuses sends the
+    record to the converter, whose parser then tries the API's other forms."""
 
 
 _MISSING = object()
@@ -159,6 +165,15 @@ class _Compiler:
         if tp in scalars:
             type_name, parse = scalars[tp]
             return f"({var} if type({var}) is {type_name} else {self.bind(parse)}({var}))"
+        if tp is dt.datetime and self.rules.iso_datetime is not None:
+            # The common case without a call of the parser's own: a third of a datetime's cost.
+            parser, iso = self.bind(parsers[tp]), self.bind(self.rules.iso_datetime)
+            utc, moment = self.bind(dt.timezone.utc), f"_d{self.counter}"
+            return (
+                f"({parser}({var}) if type({var}) is not str or len({var}) <= 10 else"
+                f" ({moment} if ({moment} := {iso}({var})).tzinfo is not None"
+                f" else {moment}.replace(tzinfo={utc})))"
+            )
         if tp in parsers:
             return f"{self.bind(parsers[tp])}({var})"
         if isinstance(tp, type) and issubclass(tp, KarbonEnum):
