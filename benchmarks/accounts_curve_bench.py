@@ -40,6 +40,7 @@ import importlib
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -283,6 +284,7 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "client_gc_longest_ms": round(1000 * probe.longest, 1),
         "client_gc_by_generation": [[n, round(1000 * s)] for n, s in probe.by_generation],
         "loop_lag_ms": probe.lag_ms(),
+        "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "client_runqueue_wait": round(waited / wall, 3),
         "server_cpu": round(served["cpu_s"] / served["wall_s"], 3),
         "server_runqueue_wait": round(served["run_delay_s"] / served["wall_s"], 3),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -100,7 +101,11 @@ class BudgetStateFile:
         self._budget = AccountBudget(limit)
         self._fd: int | None = None
         self._size = 0  # where the file ends: only this process writes it
-        self._loaded = False
+        self._opened = False  # the file read and rewritten (any thread)
+        self._opening = threading.Lock()
+        self._found: tuple[float, list[float], float] | None = None
+        """What the file said (read at, slot ages, cooldown), until the budget takes it."""
+        self._loaded = False  # the budget restored (on the event loop)
         self._next = 0
         self._releases = ""
         """Release records not written yet: they go with the next record (one write(2) a
@@ -111,21 +116,35 @@ class BudgetStateFile:
     def limit(self) -> RateLimit:
         return self._budget.limit
 
-    def _open(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        try:
-            self._load_and_compact()
-        except LocalWriteError:
-            raise
-        except OSError as exc:
-            raise LocalWriteError(self.path, exc) from exc
+    def open(self) -> None:
+        """Read what an earlier process recorded, and start recording. The first ``acquire``
+        does it; an application starting many budgets at once can call it beforehand in a
+        thread (``await asyncio.to_thread(budget.open)``), keeping the file work off the event
+        loop. Safe to call more than once, from any thread."""
+        with self._opening:
+            if self._opened:
+                return
+            self._opened = True
+            try:
+                self._found = self._load_and_compact()
+            except LocalWriteError:
+                raise
+            except OSError as exc:
+                raise LocalWriteError(self.path, exc) from exc
 
-    def _load_and_compact(self) -> None:
+    def _restore(self) -> None:
+        # On the event loop: the budget's wake-ups belong to it.
+        self.open()
+        self._loaded = True
+        if self._found is not None:
+            read_at, held, cooldown = self._found
+            self._found = None
+            elapsed = max(0.0, time.time() - read_at)
+            self._budget.restore([age + elapsed for age in held], max(0.0, cooldown - elapsed))
+
+    def _load_and_compact(self) -> tuple[float, list[float], float]:
         now = time.time()
         held, cooldown = _load(self.path, self.limit.per, now)
-        self._budget.restore(held, cooldown)
         # Rewritten compactly: every slot the dead process held is released as of now.
         lines = "".join(f"r p{i} {now - age:.3f}\n" for i, age in enumerate(held))
         if cooldown:
@@ -140,6 +159,7 @@ class BudgetStateFile:
         os.replace(temporary, self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = size
+        return now, held, cooldown
 
     def _record(self, line: str) -> None:
         # One write(2) (the size is known: no seek), carrying the releases since the last one.
@@ -153,7 +173,8 @@ class BudgetStateFile:
             self._releases += f"r {key} {time.time():.3f}\n"
 
     async def acquire(self, lane: Lane = Lane.BULK) -> Permit:
-        self._open()
+        if not self._loaded:
+            self._restore()
         permit = await self._budget.acquire(lane)
         key = str(self._next)
         self._next += 1
@@ -166,7 +187,8 @@ class BudgetStateFile:
         return _RecordedPermit(self, key, permit)
 
     async def cool_down(self, seconds: float) -> None:
-        self._open()
+        if not self._loaded:
+            self._restore()
         await self._budget.cool_down(seconds)
         self._record(f"c {time.time() + max(0.0, seconds):.3f}\n")
 

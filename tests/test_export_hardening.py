@@ -331,6 +331,33 @@ async def test_a_budget_state_file_carries_slots_and_pauses_into_the_next_proces
     fourth.close()
 
 
+async def test_a_budget_state_file_opened_in_a_thread_counts_the_time_since(
+    tmp_path: Path,
+) -> None:
+    """``open()`` off the loop reads the file; the budget takes what it said at the first
+    acquire, aged by the time in between: the earlier process's slots free when they would
+    have, not a window after the open."""
+    limit = ka.RateLimit(2, 0.6)
+    path = tmp_path / "budget.log"
+    first = ka.BudgetStateFile(path, limit)
+    for permit in [await first.acquire() for _ in range(2)]:
+        await permit.release()
+    first.close()
+
+    loop = asyncio.get_running_loop()
+    second = ka.BudgetStateFile(path, limit)
+    await asyncio.to_thread(second.open)
+    await asyncio.to_thread(second.open)  # a second call reads nothing again
+    await asyncio.sleep(0.3)
+    started = loop.time()
+    await second.acquire()
+    waited = loop.time() - started
+    assert 0.2 <= waited < 0.45  # what was left of the window, not all of it again
+    second.close()
+    sends = [line for line in path.read_text().splitlines() if line.startswith("s ")]
+    assert len(sends) == 1  # rewritten once, by the first open
+
+
 async def test_streams_starting_together_share_group_commits(tmp_path: Path) -> None:
     """200 streams committing their start at once, while others mark pages, cost a couple of
     syncs (not one each, in a row), and each commit returns once its own state is saved."""
