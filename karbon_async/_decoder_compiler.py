@@ -228,20 +228,24 @@ class _Compiler:
         return lines
 
     def model(self, cls: type[KarbonModel]) -> Callable[[Any], Any]:
-        """The decoder reads each field's key once and counts the keys it did not find: a
-        record with as many keys as it found has none the model does not know (the common
-        case, told by one ``len``). Otherwise the record's keys are split and it is decoded
-        once more, with the known keys as the model spells them and the rest in ``extra``."""
+        """Two decoders. ``decode``, the common case: a record with exactly the model's keys,
+        each read by subscript (a ``KeyError`` or a count that differs hands the record on).
+        ``decode_any``: reads each field's key once and counts the keys it did not find: a
+        record with as many keys as it found has none the model does not know. Otherwise the
+        record's keys are split and it is decoded once more, with the known keys as the model
+        spells them and the rest in ``extra``."""
         attrs.resolve_types(cls)
         rules = self.rules
         split = self.bind(rules.splitter(cls))
         lines = [
-            "def decode(data, extra=None):",
+            "def decode_any(data, extra=None):",
             "    if type(data) is not dict:",
             "        _fallback()",
             "    missed = 0",
         ]
         arguments: list[tuple[attrs.Attribute[Any], str]] = []
+        reads: list[str] = []
+        decodes: list[str] = []
         for index, field in enumerate(attrs.fields(cls)):
             if not field.init:
                 continue
@@ -252,7 +256,7 @@ class _Compiler:
             if default is attrs.NOTHING:
                 # Perhaps spelled in another case (split respells it); else the converter
                 # says "required, but missing".
-                missing = f"_fallback() if extra is not None else decode(*{split}(data))"
+                missing = f"_fallback() if extra is not None else decode_any(*{split}(data))"
             elif isinstance(default, attrs.Factory):  # type: ignore[arg-type]
                 if default.takes_self:
                     raise TypeError(f"{cls.__name__}.{field.name}: a default that takes self")
@@ -261,21 +265,36 @@ class _Compiler:
                 missing = self.bind(default)
             value = f"_f{index}"
             assign = "return" if default is attrs.NOTHING else f"{value} ="
+            decoded = f"        {value} = {self.expr(field.type, value)}"
             lines += [
                 f"    {value} = data.get({rules.json_name(field)!r}, _MISSING)",
                 f"    if {value} is _MISSING:",
                 "        missed += 1",
                 f"        {assign} {missing}",
                 "    else:",
-                f"        {value} = {self.expr(field.type, value)}",
+                decoded,
             ]
+            reads.append(f"        {value} = data[{rules.json_name(field)!r}]")
+            decodes.append(decoded[4:])
             arguments.append((field, value))
         fields = sum(1 for field, value in arguments if value != "extra")
         lines += [
             "    if extra is None:",
             f"        if len(data) != {fields} - missed:",
-            f"            return decode(*{split}(data))",
+            f"            return decode_any(*{split}(data))",
             "        extra = {}",
+        ]
+        lines.extend(self.construct(cls, arguments))
+        lines += [
+            "def decode(data, extra=None):",
+            f"    if extra is not None or type(data) is not dict or len(data) != {fields}:",
+            "        return decode_any(data, extra)",
+            "    try:",
+            *reads,
+            "    except KeyError:",
+            "        return decode_any(data)",
+            *decodes,
+            "    extra = {}",
         ]
         lines.extend(self.construct(cls, arguments))
         namespace = dict(self.names)

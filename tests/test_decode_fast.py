@@ -95,8 +95,8 @@ def valid(tp: Any, depth: int) -> st.SearchStrategy[Any]:
 def document(
     cls: type[KarbonModel], depth: int = 0, junk: bool = False
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """A JSON object for ``cls``: any subset of its keys, sometimes in another case, plus
-    unknown keys; with ``junk``, any field may hold a value of the wrong type."""
+    """A JSON object for ``cls``: any subset of its keys or all of them, sometimes in another
+    case, plus unknown keys; with ``junk``, any field may hold a value of the wrong type."""
     fields = [field for field in attrs.fields(cls) if field.name != "extra"]
     required = {api_name(f): valid(f.type, depth) for f in fields if f.default is attrs.NOTHING}
     optional = {
@@ -106,7 +106,11 @@ def document(
     }
     unknown = st.dictionaries(st.sampled_from(["Unknown", "@odata.etag", "zz"]), JUNK, max_size=2)
     fold = st.sampled_from([str, str.lower, str.upper]) if junk else st.just(str)
-    return st.tuples(st.fixed_dictionaries(required, optional=optional), unknown, fold).map(
+    keys = st.one_of(
+        st.fixed_dictionaries(required, optional=optional),
+        st.fixed_dictionaries({**required, **optional}),  # every key: read by subscript
+    )
+    return st.tuples(keys, unknown, fold).map(
         lambda parts: {**{parts[2](k): v for k, v in parts[0].items()}, **parts[1]}
     )
 
@@ -169,6 +173,20 @@ def test_compiled_decoder_succeeds_only_as_the_converter_does(data: st.DataObjec
             structure(doc, cls)
     else:
         assert structure(doc, cls) == reference
+
+
+def test_a_record_with_the_models_key_count_but_an_unknown_key_keeps_it_in_extra() -> None:
+    every = {api_name(f): None for f in attrs.fields(m.ContactSummary) if f.name != "extra"}
+    every["ContactKey"] = "c1"
+    complete = structure(every, m.ContactSummary)
+    assert complete.contact_key == "c1" and complete.extra == {}
+    swapped = {k: v for k, v in every.items() if k != "FullName"} | {"Nickname": "Jo"}
+    assert len(swapped) == len(every)  # same count: the subscripts find a key missing
+    decoded = structure(swapped, m.ContactSummary)
+    assert decoded.full_name is None and decoded.extra == {"Nickname": "Jo"}
+    assert unstructure(decoded)["Nickname"] == "Jo"
+    respelled = {k.lower(): v for k, v in every.items()}
+    assert structure(respelled, m.ContactSummary) == complete
 
 
 def test_a_model_field_is_decoded_inline_with_its_enum_aliases() -> None:
