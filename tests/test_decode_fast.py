@@ -179,11 +179,13 @@ def test_a_record_with_the_models_key_count_but_an_unknown_key_keeps_it_in_extra
     every = {api_name(f): None for f in attrs.fields(m.ContactSummary) if f.name != "extra"}
     every["ContactKey"] = "c1"
     complete = structure(every, m.ContactSummary)
-    assert complete.contact_key == "c1" and complete.extra == {}
+    assert complete.contact_key == "c1"
+    assert complete.extra == {}
     swapped = {k: v for k, v in every.items() if k != "FullName"} | {"Nickname": "Jo"}
     assert len(swapped) == len(every)  # same count: the subscripts find a key missing
     decoded = structure(swapped, m.ContactSummary)
-    assert decoded.full_name is None and decoded.extra == {"Nickname": "Jo"}
+    assert decoded.full_name is None
+    assert decoded.extra == {"Nickname": "Jo"}
     assert unstructure(decoded)["Nickname"] == "Jo"
     respelled = {k.lower(): v for k, v in every.items()}
     assert structure(respelled, m.ContactSummary) == complete
