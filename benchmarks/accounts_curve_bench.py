@@ -245,7 +245,7 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         server.mark("start")
         stop_profiler = start_profiler(args.profile)
         cpu0, wall0, wait0 = cpu_seconds(), time.monotonic(), run_delay()
-        sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
         if mode == "typed" and args.no_auto_gc and hasattr(ka, "auto_gc"):
             ka.auto_gc(False)
         tune = ka.tuned_gc() if mode == "typed" and args.tune_gc else contextlib.nullcontext()
@@ -254,7 +254,9 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
                 task, snapshot = await run_for(args.duration, start)
                 tallies, client_429s = snapshot()
                 cpu, wall = cpu_seconds() - cpu0, time.monotonic() - wall0
-                kernel = resource.getrusage(resource.RUSAGE_SELF).ru_stime - sys0
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                kernel = usage.ru_stime - usage0.ru_stime
+                faults = usage.ru_minflt - usage0.ru_minflt
                 waited = run_delay() - wait0
         stop_profiler()
         server.mark("stop")
@@ -283,6 +285,7 @@ async def point(args: argparse.Namespace, mode: str, accounts: int) -> dict[str,
         "client_cpu": round(cpu / wall, 3),
         "client_gc_share": round(probe.gc_seconds / cpu, 3) if cpu else 0.0,
         "client_kernel_share": round(kernel / cpu, 3) if cpu else 0.0,
+        "client_page_faults": faults,
         "client_collections": probe.collections,
         "client_gc_longest_ms": round(1000 * probe.longest, 1),
         "client_gc_by_generation": [[n, round(1000 * s)] for n, s in probe.by_generation],
