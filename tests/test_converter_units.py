@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import types
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Union
 
 import attrs
@@ -78,6 +79,7 @@ def fresh() -> types.SimpleNamespace:
         inner: Inner | None = None
         inners: list[Inner] | None = None
         maybe_inners: list[Inner | None] | None = None
+        labels: list[str] | None = None
         odata_type: str | None = api_field("@odata.type", default=None)
 
     @attrs.frozen(kw_only=True)
@@ -107,6 +109,7 @@ def full_document() -> dict[str, Any]:
         "Inner": {"InnerKey": "I1", "Amount": 5, "Tags": ["a", None]},
         "Inners": [{"InnerKey": "I2"}, {"InnerKey": "I3", "Amount": "1.5"}],
         "MaybeInners": [None, {"InnerKey": "I4"}],
+        "Labels": ["x", "y"],
         "@odata.type": "#Record",
     }
 
@@ -124,6 +127,7 @@ def check_full_record(record: Any, ns: types.SimpleNamespace) -> None:
         inner=ns.Inner(inner_key="I1", amount=Decimal(5), tags=["a", None]),
         inners=[ns.Inner(inner_key="I2"), ns.Inner(inner_key="I3", amount=Decimal("1.5"))],
         maybe_inners=[None, ns.Inner(inner_key="I4")],
+        labels=["x", "y"],
         odata_type="#Record",
     )
     assert record.colour is ns.Colour.DARK_BLUE
@@ -335,7 +339,8 @@ def test_parse_decimal() -> None:
     assert parse_decimal(0.1) == Decimal("0.1")  # the float's shortest text, not its binary
     assert str(parse_decimal(" 1.50 ")) == "1.50"
     assert str(parse_decimal("-3")) == "-3"
-    for bad in (True, None, [1], {"a": 1}):
+    # Not a JSON number or string, even where its text would read as one.
+    for bad in (True, None, [1], {"a": 1}, Fraction(2), b"2"):
         with pytest.raises(ValueError, match=re.escape(f"not a number: {bad!r}")):
             parse_decimal(bad)
     with pytest.raises(ValueError, match=re.escape("not a number: 'abc'")) as caught:
@@ -850,21 +855,23 @@ def test_slots_describe_each_field_once() -> None:
     assert len(slots) == len(attrs.fields(ns.Record)) - 1
     assert by_name["odata_type"].key == "@odata.type"
     assert by_name["inner"].model is ns.Inner
-    assert not by_name["inner"].items_nullable
+    assert by_name["inner"].items_nullable is False
     assert by_name["inners"].model is ns.Inner
-    assert not by_name["inners"].items_nullable
+    assert by_name["inners"].items_nullable is False
     assert by_name["maybe_inners"].model is ns.Inner
-    assert by_name["maybe_inners"].items_nullable
+    assert by_name["maybe_inners"].items_nullable is True
+    assert by_name["labels"].model is None
+    assert by_name["labels"].items_nullable is False
     assert by_name["name"].model is None
     assert by_name["name"].type == str | None
     inner = {slot.name: slot for slot in _slots(ns.Inner)}
     assert inner["tags"].model is None
-    assert inner["tags"].items_nullable  # list[str | None]: a null item is kept
+    assert inner["tags"].items_nullable is True  # list[str | None]: a null item is kept
     assert inner["inner_key"].key == "InnerKey"
     assert inner["inner_key"].type is str
     body = {slot.name: slot for slot in _slots(ns.Body)}
     assert body["inners"].model is ns.Inner
-    assert not body["inners"].items_nullable
+    assert body["inners"].items_nullable is False
 
 
 def test_without_nulls_drops_the_nulls_of_known_fields_at_any_depth() -> None:
@@ -876,6 +883,7 @@ def test_without_nulls_drops_the_nulls_of_known_fields_at_any_depth() -> None:
         "Inner": {"InnerKey": None, "Amount": 1, "Tags": [None, "a"], "Odd": None},
         "Inners": [None, {"InnerKey": "i", "Amount": None}],
         "MaybeInners": [None, {"InnerKey": None}],
+        "Labels": [None, "b"],
         "@odata.type": None,
     }
     assert without_nulls(document, ns.Record) == {
@@ -884,6 +892,7 @@ def test_without_nulls_drops_the_nulls_of_known_fields_at_any_depth() -> None:
         "Inner": {"Amount": 1, "Tags": [None, "a"], "Odd": None},
         "Inners": [{"InnerKey": "i"}],
         "MaybeInners": [None, {}],
+        "Labels": [None, "b"],  # a list of plain values is kept as it is
     }
     assert list(without_nulls(document, ns.Record)) == [
         "RecordKey",
@@ -891,9 +900,132 @@ def test_without_nulls_drops_the_nulls_of_known_fields_at_any_depth() -> None:
         "Inner",
         "Inners",
         "MaybeInners",
+        "Labels",
     ]
     odd = {"Inner": "not an object", "Inners": "not a list"}
     assert without_nulls(odd, ns.Record) == odd
     assert without_nulls([None], ns.Record) == [None]
     assert without_nulls({"Name": None}, dict) == {"Name": None}
     assert without_nulls(None, ns.Record) is None
+
+
+def test_a_list_of_nulls_only_has_no_model() -> None:
+    @attrs.frozen(kw_only=True)
+    class Nothing(KarbonModel):
+        nulls: list[type(None)] | None = None  # type: ignore[valid-type]  # NoneType items
+
+    (slot,) = _slots(Nothing)
+    assert slot.model is None
+    assert slot.items_nullable is True
+    assert without_nulls({"Nulls": [None, None]}, Nothing) == {"Nulls": [None, None]}
+
+
+# --- the fast paths are taken (a slower path gives the same values) ----------------------------
+
+
+class _Untouchable:
+    """Stands for the converter where a test says it is never asked."""
+
+    def structure(self, data: object, cls: object) -> object:
+        raise AssertionError(f"the converter was asked for {cls!r}")
+
+
+def test_a_record_that_fits_never_reaches_the_converter(monkeypatch: pytest.MonkeyPatch) -> None:
+    ns = fresh()
+    monkeypatch.setattr(conv, "_converter", _Untouchable())
+    check_full_record(structure(full_document(), ns.Record), ns)
+    assert structure({"RecordKey": "K", "New": 1}, ns.Record).extra == {"New": 1}
+    decoded, failures = decode_each([full_document(), {"RecordKey": "K"}], ns.Record)
+    check_full_record(decoded[0], ns)
+    assert failures == []
+
+
+def test_a_page_that_fits_is_decoded_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    ns = fresh()
+
+    def one_by_one(data: object, cls: object) -> object:
+        raise AssertionError("decoded item by item")
+
+    monkeypatch.setattr(conv, "structure", one_by_one)
+    decoded, failures = decode_each([{"RecordKey": "a"}, {"RecordKey": "b", "X": 1}], ns.Record)
+    assert decoded == [ns.Record(record_key="a"), ns.Record(record_key="b", extra={"X": 1})]
+    assert failures == []
+
+
+def test_the_common_datetime_is_read_by_the_c_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def recording(text: str) -> dt.datetime:
+        calls.append(text)
+        return dt.datetime.fromisoformat(text)
+
+    monkeypatch.setattr(conv, "_fromisoformat", recording)
+    assert parse_datetime("2024-05-06T07:08:09Z") == dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    assert calls == ["2024-05-06T07:08:09Z"]
+    assert parse_datetime(" 2024-05-06") == dt.datetime(2024, 5, 6, tzinfo=UTC)  # 11 characters
+    assert calls[1:] == [" 2024-05-06"]  # refused, then read the long way
+    assert parse_datetime("2024-05-06") == dt.datetime(2024, 5, 6, tzinfo=UTC)
+    assert parse_datetime(dt.datetime(2024, 5, 6)) == dt.datetime(2024, 5, 6, tzinfo=UTC)
+    assert calls[2:] == []  # a date alone and a datetime go straight the long way
+
+
+# --- misfits that are not a field's ------------------------------------------------------------
+
+
+def _short(_instance: object, _attribute: object, value: object) -> None:
+    if isinstance(value, str) and len(value) > 3:
+        raise ValueError(f"longer than 3 characters: {value!r}")
+
+
+def test_a_misfit_the_model_itself_raises_names_the_model() -> None:
+    @attrs.frozen(kw_only=True)
+    class Coded(KarbonModel):
+        code: str | None = attrs.field(default=None, validator=_short)
+
+    assert structure({"Code": "abc"}, Coded) == Coded(code="abc")
+    with pytest.raises(ModelDecodeError) as caught:
+        structure({"Code": "abcd"}, Coded)
+    assert caught.value.path == "Coded"
+    assert caught.value.reason == "longer than 3 characters: 'abcd'"
+    with pytest.raises(ModelDecodeError) as caught:
+        structure({"Items": [{"Code": "abcd"}]}, _holder(Coded))
+    assert caught.value.path == "Holder.Items[0]"
+
+
+def _holder(item: type[KarbonModel]) -> type[KarbonModel]:
+    @attrs.frozen(kw_only=True)
+    class Holder(KarbonModel):
+        items: list[item] | None = None  # type: ignore[valid-type]
+
+    return Holder
+
+
+def test_failures_of_a_hand_made_cattrs_tree() -> None:
+    from cattrs.errors import (
+        AttributeValidationNote,
+        ClassValidationError,
+        IterableValidationError,
+        IterableValidationNote,
+    )
+
+    ns = fresh()
+    named = ValueError("bad name")
+    named.add_note(AttributeValidationNote("at name", "name", str))  # type: ignore[arg-type]
+    unknown = ValueError("bad other")
+    unknown.add_note(AttributeValidationNote("at ghost", "ghost", str))  # type: ignore[arg-type]
+    plain = TypeError("no note")
+    item = KeyError("InnerKey")
+    item.add_note(IterableValidationNote("at 2", 2, int))  # type: ignore[arg-type]
+    items = IterableValidationError("list", [item], list[int])
+    items.add_note(AttributeValidationNote("at inners", "inners", list))  # type: ignore[arg-type]
+    tree = ClassValidationError("record", [named, unknown, plain, items], ns.Record)
+    assert list(_failures(tree, "Record")) == [
+        ("Record.Name", "bad name"),
+        ("Record.ghost", "bad other"),  # a note naming no field keeps its name
+        ("Record", "no note"),
+        ("Record.Inners[2]", "required, but missing"),
+    ]
+    odd = ValueError("odd")
+    odd.add_note(AttributeValidationNote("at key", "key", str))  # type: ignore[arg-type]
+    not_attrs = ClassValidationError("dict", [odd], dict)
+    assert list(_failures(not_attrs, "Thing")) == [("Thing.key", "odd")]
