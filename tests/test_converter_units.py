@@ -1009,15 +1009,16 @@ def test_failures_of_a_hand_made_cattrs_tree() -> None:
     )
 
     ns = fresh()
+    # Notes set as cattrs sets them (``__notes__``, not ``add_note``: Python 3.10 has none).
     named = ValueError("bad name")
-    named.add_note(AttributeValidationNote("at name", "name", str))  # type: ignore[arg-type]
+    named.__notes__ = [AttributeValidationNote("at name", "name", str)]
     unknown = ValueError("bad other")
-    unknown.add_note(AttributeValidationNote("at ghost", "ghost", str))  # type: ignore[arg-type]
+    unknown.__notes__ = [AttributeValidationNote("at ghost", "ghost", str)]
     plain = TypeError("no note")
     item = KeyError("InnerKey")
-    item.add_note(IterableValidationNote("at 2", 2, int))  # type: ignore[arg-type]
+    item.__notes__ = [IterableValidationNote("at 2", 2, int)]
     items = IterableValidationError("list", [item], list[int])
-    items.add_note(AttributeValidationNote("at inners", "inners", list))  # type: ignore[arg-type]
+    items.__notes__ = [AttributeValidationNote("at inners", "inners", list)]
     tree = ClassValidationError("record", [named, unknown, plain, items], ns.Record)
     assert list(_failures(tree, "Record")) == [
         ("Record.Name", "bad name"),
@@ -1026,6 +1027,6 @@ def test_failures_of_a_hand_made_cattrs_tree() -> None:
         ("Record.Inners[2]", "required, but missing"),
     ]
     odd = ValueError("odd")
-    odd.add_note(AttributeValidationNote("at key", "key", str))  # type: ignore[arg-type]
+    odd.__notes__ = [AttributeValidationNote("at key", "key", str)]
     not_attrs = ClassValidationError("dict", [odd], dict)
     assert list(_failures(not_attrs, "Thing")) == [("Thing.key", "odd")]
