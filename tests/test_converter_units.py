@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from karbon_async import _converter as conv
@@ -50,6 +50,7 @@ from karbon_async._exceptions import ModelDecodeError
 from karbon_async._model_base import UNSET, KarbonEnum, KarbonModel, Unset, api_field
 
 UTC = dt.timezone.utc
+NO_DEADLINE = settings(deadline=None)  # a slow example on a loaded machine is no failure
 PLUS_0530 = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
 
@@ -294,6 +295,7 @@ _MOMENTS = st.datetimes(
 )
 
 
+@NO_DEADLINE
 @given(_MOMENTS)
 def test_format_then_parse_is_the_same_instant_and_offset(moment: dt.datetime) -> None:
     text = format_datetime(moment)
@@ -304,6 +306,7 @@ def test_format_then_parse_is_the_same_instant_and_offset(moment: dt.datetime) -
     assert _parse_datetime_text(text) == moment
 
 
+@NO_DEADLINE
 @given(_MOMENTS, st.integers(0, 9))
 def test_a_seventh_fractional_digit_is_cut_both_ways(moment: dt.datetime, digit: int) -> None:
     text = moment.replace(tzinfo=None).isoformat(timespec="microseconds") + f"{digit}Z"
@@ -351,6 +354,7 @@ def test_parse_decimal() -> None:
             parse_decimal(bad)
 
 
+@NO_DEADLINE
 @given(st.decimals(allow_nan=False, allow_infinity=False))
 def test_parse_decimal_keeps_every_finite_decimal(number: Decimal) -> None:
     assert parse_decimal(number) is number
@@ -402,6 +406,7 @@ def test_parse_int_refuses_anything_else(value: object) -> None:
         parse_int(value)
 
 
+@NO_DEADLINE
 @given(st.integers(-(10**25), 10**25))
 def test_parse_int_reads_every_integer_written_as_a_string(number: int) -> None:
     assert parse_int(str(number)) == number
@@ -819,6 +824,7 @@ def test_unstructure_leaves_out_unset_and_sends_null() -> None:
 _BODY_MODELS = fresh()
 
 
+@NO_DEADLINE
 @given(
     st.fixed_dictionaries(
         {"Title": st.text(max_size=5)},
