@@ -173,6 +173,7 @@ def test_api_name_is_pascal_case_unless_given() -> None:
             dt.datetime(2022, 7, 5, 7, 30, 13, 500000, tzinfo=PLUS_0530),
         ),
         ("2022-07-05", dt.datetime(2022, 7, 5, tzinfo=UTC)),  # a date alone: midnight UTC
+        ("2022-07-05Z", dt.datetime(2022, 7, 5, tzinfo=UTC)),
         (" 2022-07-05 ", dt.datetime(2022, 7, 5, tzinfo=UTC)),
         ("2022-07-05T07:30:13.7188114z", dt.datetime(2022, 7, 5, 7, 30, 13, 718811, tzinfo=UTC)),
         (" 2022-07-05T07:30:13Z ", dt.datetime(2022, 7, 5, 7, 30, 13, tzinfo=UTC)),
@@ -267,6 +268,7 @@ def test_the_long_way_alone() -> None:
         2022, 7, 5, 1, 2, 3, 123456, tzinfo=UTC
     )
     assert _parse_datetime_text("2022-07-05T01:02:03z").tzinfo == UTC
+    assert _parse_datetime_text(" 2022-07-05Z ") == dt.datetime(2022, 7, 5)  # 11 characters
     with pytest.raises(ValueError):
         _parse_datetime_text("2022-07-5")  # 9 characters: not a date
 
@@ -1036,3 +1038,20 @@ def test_failures_of_a_hand_made_cattrs_tree() -> None:
     odd.__notes__ = [AttributeValidationNote("at key", "key", str)]
     not_attrs = ClassValidationError("dict", [odd], dict)
     assert list(_failures(not_attrs, "Thing")) == [("Thing.key", "odd")]
+
+
+@attrs.frozen(kw_only=True)
+class _Leaf(KarbonModel):
+    leaf_key: str | None = None
+
+
+def test_slots_resolve_annotations_written_as_strings() -> None:
+    @attrs.frozen(kw_only=True)
+    class Branch(KarbonModel):
+        leaves: "list[_Leaf | None] | None" = None  # as in a module with postponed annotations
+
+    (slot,) = _slots(Branch)
+    assert slot.type == list[_Leaf | None] | None
+    assert slot.model is _Leaf
+    assert slot.items_nullable is True
+    assert without_nulls({"Leaves": [None, {"LeafKey": None}]}, Branch) == {"Leaves": [None, {}]}
