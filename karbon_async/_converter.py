@@ -27,6 +27,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.cols import list_structure_factory
 from cattrs.errors import AttributeValidationNote, BaseValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
@@ -211,6 +212,10 @@ def _split_unknown(
     return data, extra
 
 
+def _is_list(tp: Any) -> bool:
+    return get_origin(tp) is list
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_structure_hook(dt.datetime, lambda value, _: parse_datetime(value))
@@ -268,6 +273,19 @@ def _make_converter() -> cattrs.Converter:
         inner: Any = rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007
         return lambda value, _: value if value is UNSET else converter.structure(value, inner)
 
+    def list_factory(tp: Any) -> Callable[[Any, Any], Any]:
+        # cattrs' list hook takes any iterable: a string where a list belongs would come out
+        # as its characters, a dict as its keys. A JSON array is a list; anything else misfits.
+        items = list_structure_factory(tp, converter)
+
+        def structure(value: Any, _: Any) -> Any:
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"expects a JSON array, got {type(value).__name__}")
+            return items(value, tp)
+
+        return structure
+
+    converter.register_structure_hook_factory(_is_list, list_factory)
     converter.register_structure_hook_factory(_admits_unset, unset_union_factory)
     converter.register_structure_hook_factory(_is_model, structure_factory)
     converter.register_unstructure_hook_factory(_is_model, unstructure_factory)

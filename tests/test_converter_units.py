@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from karbon_async import _converter as conv
+from karbon_async import models as m
 from karbon_async._converter import (
     _failures,
     _finite_decimal,
@@ -1054,3 +1055,11 @@ def test_slots_resolve_annotations_written_as_strings() -> None:
     assert slot.model is _Leaf
     assert slot.items_nullable is True
     assert without_nulls({"Leaves": [None, {"LeafKey": None}]}, Branch) == {"Leaves": [None, {}]}
+
+
+@pytest.mark.parametrize("value", ["abc", {"a": 1}, 7, True])
+def test_a_value_that_is_not_an_array_where_a_list_belongs_misfits(value: object) -> None:
+    # cattrs' own list hook iterates anything: "abc" became ["a", "b", "c"], a dict its keys.
+    with pytest.raises(ModelDecodeError, match=r"primary: expects a JSON array, got"):
+        structure({"Primary": value}, m.SettingWorkTypeAvailableStatuses)
+    assert structure({"Primary": ["abc"]}, m.SettingWorkTypeAvailableStatuses).primary == ["abc"]
