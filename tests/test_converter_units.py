@@ -1060,6 +1060,12 @@ def test_slots_resolve_annotations_written_as_strings() -> None:
 @pytest.mark.parametrize("value", ["abc", {"a": 1}, 7, True])
 def test_a_value_that_is_not_an_array_where_a_list_belongs_misfits(value: object) -> None:
     # cattrs' own list hook iterates anything: "abc" became ["a", "b", "c"], a dict its keys.
+    converter = _make_converter()
+    for tp in (list[str], list[int | None]):
+        with pytest.raises(ValueError, match=f"^expects a JSON array, got {type(value).__name__}$"):
+            converter.structure(value, tp)
+    assert converter.structure(["7", "8"], list[str]) == ["7", "8"]
+    assert converter.structure(("7", None), list[int | None]) == [7, None]
     with pytest.raises(ModelDecodeError, match=r"primary: expects a JSON array, got"):
         structure({"Primary": value}, m.SettingWorkTypeAvailableStatuses)
     assert structure({"Primary": ["abc"]}, m.SettingWorkTypeAvailableStatuses).primary == ["abc"]
