@@ -488,3 +488,90 @@ async def test_a_commit_whose_state_a_finished_group_held_returns_without_writin
         assert set(load_checkpoints(tmp_path)) == {("a", "c"), ("b", "c"), ("c", "c")}
     finally:
         await store.close()
+
+
+class GatedStore(_state.GroupCommitStore[str]):
+    """A group-commit store in memory whose every group write waits for its own gate."""
+
+    def __init__(self) -> None:
+        super().__init__(interval=3600)
+        self.gates: list[asyncio.Event] = []
+        self.written: list[list[str]] = []
+
+    def _is_open(self) -> bool:
+        return True
+
+    async def _write_batch(self, batch: dict[tuple[str, str], str]) -> None:
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        self.written.append(sorted(batch.values()))
+
+    async def _release(self) -> None:
+        pass
+
+    def mark(self, account: str, resource: str, state: StreamState, sink: Any) -> None:
+        self._dirty[(account, resource)] = account
+
+
+async def turns(count: int = 5) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def test_a_commit_returns_once_its_group_is_written_not_after_a_later_one() -> None:
+    store = GatedStore()
+
+    def commit(name: str) -> asyncio.Future[None]:
+        return asyncio.ensure_future(store.commit(name, "c", StreamState(name), None))
+
+    first = commit("a")
+    await turns()  # group 0 is being written
+    second, third = commit("b"), commit("c")
+    await turns()  # both wait for group 0
+    store.gates[0].set()
+    await turns()  # the second writes group 1, holding its own state and the third's
+    assert store.written == [["a"]]
+    store.gates[1].set()
+    late = commit("late")  # ready before the third wakes: it starts group 2 at once
+    await turns()
+    assert store.written == [["a"], ["b", "c"]]
+    assert third.done(), "group 1 held its state: it does not wait for group 2"
+    assert not late.done()
+    store.gates[2].set()
+    await asyncio.gather(first, second, third, late)
+    assert store.written == [["a"], ["b", "c"], ["late"]]
+
+
+async def test_a_commit_queued_behind_a_forgotten_sink_does_not_write_again(
+    tmp_path: Path,
+) -> None:
+    store = CheckpointStore(tmp_path, interval=3600)
+    await store.open()
+    gates = [asyncio.Event(), asyncio.Event()]
+
+    class Slow:
+        def __init__(self, gate: asyncio.Event) -> None:
+            self.gate = gate
+
+        async def sync(self) -> None:
+            await self.gate.wait()
+
+    def commit(name: str, sink: object | None) -> asyncio.Future[None]:
+        return asyncio.ensure_future(store.commit(name, "c", StreamState(name), sink))  # type: ignore[arg-type]
+
+    try:
+        first = commit("a", Slow(gates[0]))
+        await asyncio.sleep(0.01)  # the first group is being written, holding the lock
+        forgetting = asyncio.ensure_future(store.forget_sink("gone", "c"))  # waits on the lock
+        second, third = commit("b", Slow(gates[1])), commit("c", None)
+        await asyncio.sleep(0.01)
+        gates[0].set()  # both queue on the lock behind forget_sink; the second writes a group
+        await asyncio.sleep(0.01)  # holding its own state and the third's
+        store.mark("late", "c", StreamState("late"), None)  # after that group was taken
+        gates[1].set()
+        await asyncio.gather(first, second, third, forgetting)
+        assert store.commits == 2, "the third's state went with the second's group"
+        assert set(load_checkpoints(tmp_path)) == {("a", "c"), ("b", "c"), ("c", "c")}
+    finally:
+        await store.close()

@@ -4,6 +4,7 @@ raw view's items, and what a collection document must look like."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -11,8 +12,11 @@ from _loopback import Loopback, loopback
 from aiohttp import web
 
 import karbon_async as ka
-from karbon_async._pagination import LinkHistory, parse_page
+from karbon_async._misfits import MISFITS_KEPT
+from karbon_async._pagination import LinkHistory, Paginator, parse_page
+from karbon_async.models import Contact
 
+BASE = "http://127.0.0.1:9"
 PAGES = 3
 PAGE_SIZE = 2
 
@@ -202,3 +206,67 @@ async def test_stopping_early_cancels_a_slow_prefetch_quietly() -> None:
             release.set()
     assert first is not None
     assert first.contact_key == "c0"
+
+
+def test_parse_page_sets_misfits_aside_and_places_them_on_page_one_by_default() -> None:
+    page = parse_page({"value": [{"ContactKey": "c1"}, {"ContactKey": 5}]}, Contact)
+    assert [contact.contact_key for contact in page.items] == ["c1"]
+    (misfit,) = page.misfits
+    assert (misfit.page_url, misfit.page_number, misfit.index) == ("", 1, 1)
+
+
+def served(pages: list[list[Any]]) -> tuple[str, Any]:
+    """A fetch serving ``pages`` in order (each linking to the next), and the first URL."""
+    urls = [f"{BASE}/v3/Contacts?$skip={n}" for n in range(len(pages))]
+    documents = {}
+    for number, items in enumerate(pages):
+        document: dict[str, Any] = {"value": items}
+        if number + 1 < len(pages):
+            document["@odata.nextLink"] = urls[number + 1]
+        documents[urls[number]] = json.dumps(document).encode()
+
+    async def fetch(url: str, decode: Any) -> Any:
+        return decode(documents[url])
+
+    return urls[0], fetch
+
+
+def paginator(pages: list[list[Any]], **options: Any) -> Paginator[Contact]:
+    first_url, fetch = served(pages)
+    return Paginator(
+        first_url=first_url,
+        model=Contact,
+        fetch=fetch,
+        checked_link=lambda link: link,
+        max_items=None,
+        prefetch=False,
+        **options,
+    )
+
+
+async def test_misfits_of_later_pages_carry_their_page_and_reach_an_async_hook() -> None:
+    seen: list[tuple[int, int]] = []
+
+    async def on_misfit(misfit: ka.Misfit) -> None:
+        await asyncio.sleep(0)
+        seen.append((misfit.page_number, misfit.index))
+
+    listing = paginator(
+        [[{"ContactKey": "c1"}], [{"ContactKey": 2}], [{"ContactKey": "c3"}, {"ContactKey": 4}]],
+        on_misfit=on_misfit,
+    )
+    assert (listing.misfits, listing.misfit_count) == ([], 0)  # nothing listed yet
+    keys = [contact.contact_key async for contact in listing]  # not strict unless asked
+    assert keys == ["c1", "c3"]
+    assert seen == [(2, 0), (3, 1)]
+    assert [(m.page_number, m.index) for m in listing.misfits] == seen
+    assert listing.misfit_count == 2
+
+
+async def test_a_paginator_keeps_the_first_thousand_misfits_and_counts_them_all() -> None:
+    bad_page = [{"ContactKey": n} for n in range(600)]
+    listing = paginator([bad_page, bad_page, bad_page])
+    assert [item async for item in listing] == []
+    assert listing.misfit_count == 1800
+    assert len(listing.misfits) == MISFITS_KEPT
+    assert [(m.page_number, m.index) for m in listing.misfits[599:601]] == [(1, 599), (2, 0)]

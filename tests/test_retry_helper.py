@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import socket
 
+import attrs
 import pytest
 
 import karbon_async as ka
@@ -216,3 +217,126 @@ async def test_a_refused_connection_fails_fast_in_one_line_naming_url_and_settin
     assert base_url in message
     assert "KARBON_BASE_URL" in message
     assert "base_url" in message
+
+
+def test_a_rule_refuses_a_bad_attempt_limit_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^max_attempts must be between 1 and 100, got 0$"):
+        RetryRule("t", always, max_attempts=0)
+    with pytest.raises(TypeError, match=r"^max_attempts must be an int, got 2\.0$"):
+        RetryRule("t", always, max_attempts=2.0)  # type: ignore[arg-type]
+
+
+async def test_a_failure_retried_once_and_given_up_on_is_spent(ceilings: list[float]) -> None:
+    rule = RetryRule("t", always, max_attempts=2, base_delay=0.0)
+    flaky = Flaky(5)
+    with pytest.raises(RuntimeError, match="failure 2") as caught:
+        await retry(flaky, rule)
+    assert retried_by(caught.value) == RetriedBy("t", 2, spent=True)
+
+
+async def test_a_rule_that_stops_retrying_by_its_own_count_has_spent_the_failure() -> None:
+    # The rule retries this kind of failure (its verdict on a first failure), just not a
+    # second time: the failure is spent, and a loop around it does not try it again.
+    def once(error: BaseException, attempts: int) -> bool:
+        return attempts < 2
+
+    flaky = Flaky(100)
+
+    async def wrapped() -> str:
+        return await retry(flaky, RetryRule("inner", once, max_attempts=5, base_delay=0.0))
+
+    with pytest.raises(RuntimeError) as caught:
+        await retry(flaky, RetryRule("inner", once, max_attempts=5, base_delay=0.0))
+    assert retried_by(caught.value) == RetriedBy("inner", 2, spent=True)
+    flaky.calls = 0
+    with pytest.raises(RuntimeError):
+        await retry(wrapped, RetryRule("outer", always, max_attempts=4, base_delay=0.0))
+    assert flaky.calls == 2
+
+
+async def test_an_error_that_always_recurs_is_marked_final_not_spent() -> None:
+    error = ka.UnsafeURLError("off origin")
+
+    async def attempt() -> None:
+        raise error
+
+    with pytest.raises(ka.UnsafeURLError):
+        await retry(attempt, RetryRule("t", always, max_attempts=5, base_delay=0.0))
+    mark = retried_by(error)
+    assert mark == RetriedBy("t", 1, spent=False)
+    assert mark is not None
+    assert mark.spent is False
+
+
+@attrs.frozen
+class FrozenError(Exception):
+    """An exception that takes no new attribute (attrs raises FrozenInstanceError, an
+    AttributeError): the helper cannot mark it."""
+
+    detail: str
+
+
+async def test_an_error_that_cannot_be_marked_is_raised_as_it_is() -> None:
+    calls = 0
+
+    async def attempt() -> None:
+        nonlocal calls
+        calls += 1
+        raise FrozenError("x")
+
+    with pytest.raises(FrozenError) as caught:
+        await retry(attempt, RetryRule("t", runtime_only, max_attempts=3, base_delay=0.0))
+    assert calls == 1
+    assert retried_by(caught.value) is None
+    with pytest.raises(FrozenError):
+        await retry(attempt, RetryRule("t", always, max_attempts=2, base_delay=0.0))
+    assert calls == 3
+
+
+class Proxying(RuntimeError):
+    """An error that answers every attribute asked for (as a proxy object would)."""
+
+    def __getattr__(self, name: str) -> object:
+        return f"proxied {name}"
+
+
+async def test_an_error_answering_every_attribute_is_not_taken_for_marked() -> None:
+    error = Proxying("down")
+    assert retried_by(error) is None
+    flaky = Flaky(2, make=Proxying)
+    assert await retry(flaky, RetryRule("t", always, max_attempts=3, base_delay=0.0)) == "ok"
+    assert flaky.calls == 3
+
+
+def rate_limited(retry_after: float) -> ka.RateLimitError:
+    return ka.RateLimitError(retry_after=retry_after, status=429, method="GET", url="u", body=b"")
+
+
+async def test_the_default_waits_are_at_least_a_429s_retry_after(ceilings: list[float]) -> None:
+    schedule = RetryRule("t", always, max_attempts=None, base_delay=0.01).schedule()
+    assert schedule.failed(rate_limited(0.25)) == 0.25
+    assert schedule.failed(RuntimeError("down")) == 0.0
+    told: list[float] = []
+
+    async def on_retry(attempt: int, wait: float, error: BaseException) -> None:
+        told.append(wait)
+
+    errors = [rate_limited(0.02), RuntimeError("down")]
+
+    async def attempt() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "ok"
+
+    rule = RetryRule("t", always, max_attempts=3, base_delay=0.001)
+    assert await retry(attempt, rule, on_retry=on_retry) == "ok"
+    assert told == [0.02, 0.0]
+
+
+def test_a_schedule_counts_its_attempts_afresh_after_a_success() -> None:
+    schedule = RetryRule("t", always, max_attempts=2, base_delay=0.0).schedule()
+    assert schedule.failed(RuntimeError()) is not None
+    schedule.succeeded()
+    assert schedule.failures == 0
+    assert schedule.failed(RuntimeError()) is not None  # the first failure again, not the 2nd
+    assert schedule.failed(RuntimeError()) is None

@@ -230,3 +230,13 @@ async def test_each_retry_is_reported_before_its_wait() -> None:
     )
     assert result == "ok"
     assert silent.calls == 2
+
+
+async def test_the_not_repeated_note_keeps_the_errors_other_arguments() -> None:
+    first = dropped("POST")
+    first.args = ("dropped", "the transport's detail")
+    with pytest.raises(ka.TransportError) as caught:
+        await run(Attempts(first), method="POST", max_attempts=3)
+    assert caught.value.not_repeated is True
+    assert caught.value.args[1:] == ("the transport's detail",)
+    assert caught.value.args[0].startswith("dropped (POST is not idempotent")

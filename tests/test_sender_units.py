@@ -9,11 +9,13 @@ import logging
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from errno import ECONNREFUSED, ETIMEDOUT
 
 import attrs
 import pytest
 
 import karbon_async as ka
+from karbon_async import _sender as sender_module
 from karbon_async._hooks import (
     NO_HOOKS,
     BudgetWaitEvent,
@@ -30,11 +32,13 @@ from karbon_async._sender import (
     RequestSender,
     _Observed,
     decode_json,
+    decode_reply,
     encode_json,
     json_document,
     retry_after_seconds,
 )
 from karbon_async._transport import BeforeResend, Request, Response
+from karbon_async.models import Contact
 
 BASE = "http://127.0.0.1:9"
 
@@ -86,6 +90,8 @@ def test_a_body_that_is_not_json_is_a_decode_error(body: bytes, method: str) -> 
         True,
     )
     assert isinstance(error.__cause__, ValueError)
+    # A write whose answer is unreadable was processed: it is never sent again.
+    assert error.not_repeated is (method == "POST")
 
 
 def test_a_decode_error_names_get_unless_told_otherwise() -> None:
@@ -469,3 +475,117 @@ async def test_the_answer_log_gives_milliseconds(caplog: pytest.LogCaptureFixtur
     (answer,) = [r.getMessage() for r in caplog.records if " -> " in r.getMessage()]
     elapsed = float(answer.split(" in ")[1].split(" ms")[0])
     assert 55 <= elapsed < 5000
+
+
+@pytest.mark.parametrize(("method", "not_repeated"), [("POST", True), ("put", False)])
+def test_a_write_answer_that_does_not_fit_its_model_names_the_request(
+    method: str, not_repeated: bool
+) -> None:
+    url = f"{BASE}/v3/Contacts"
+    garbled = Response(status=200, headers={}, body=b"<html>", url=url)
+    with pytest.raises(ka.ResponseDecodeError) as not_json:
+        decode_reply(garbled, method, Contact)
+    assert (not_json.value.method, not_json.value.not_repeated) == (method, not_repeated)
+    misfit = Response(status=200, headers={}, body=b'{"ContactKey": [1]}', url=url)
+    with pytest.raises(ka.ModelDecodeError) as caught:
+        decode_reply(misfit, method, Contact)
+    error = caught.value
+    assert (error.method, error.url, error.path) == (method, url, "Contact.ContactKey")
+    assert error.not_repeated is not_repeated
+    fits = Response(status=200, headers={}, body=b'{"ContactKey": "c1"}', url=url)
+    assert decode_reply(fits, method, Contact).contact_key == "c1"
+
+
+def test_a_request_body_writes_every_decimal_without_an_exponent() -> None:
+    document = {"a": Decimal("1E+2"), "b": Decimal("1E-7"), "c": Decimal("-2.50")}
+    assert encode_json(document) == b'{"a":100,"b":0.0000001,"c":-2.50}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'\xef\xbb\xbf{"n": 1.10}', b'{"n": 1.10, "nan": NaN}'],
+    ids=["byte-order mark", "NaN"],
+)
+def test_what_msgspec_refuses_is_read_by_json_with_exact_numbers(body: bytes) -> None:
+    document = json_document(body)
+    assert document["n"] == Decimal("1.10")
+    assert isinstance(document["n"], Decimal)
+    assert str(document["n"]) == "1.10"
+
+
+class _Clock:
+    """``time.monotonic`` for the sender alone: 0.0, then ``later`` on every later call."""
+
+    def __init__(self, later: float) -> None:
+        self.readings = [0.0]
+        self.later = later
+
+    def monotonic(self) -> float:
+        return self.readings.pop() if self.readings else self.later
+
+
+async def test_a_budget_wait_of_exactly_a_tenth_of_a_second_is_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sender_module, "time", _Clock(0.1))
+    caplog.set_level(logging.DEBUG, logger="karbon_async")
+    await sender(Recording()).send("GET", f"{BASE}/v3/Contacts")
+    waits = [r.getMessage() for r in caplog.records if "waited" in r.getMessage()]
+    assert waits == ["GET /v3/Contacts waited 0.10 s for the rate-limit budget (interactive lane)"]
+
+
+class Refusing(Recording):
+    """Every connection fails with ``errno`` (refused: nothing listens there)."""
+
+    def __init__(self, errno: int = ECONNREFUSED) -> None:
+        super().__init__()
+        self.errno = errno
+
+    async def send(
+        self, request: Request, *, before_resend: BeforeResend | None = None
+    ) -> Response:
+        self.sent.append(request)
+        raise ka.ConnectError(
+            "could not connect", method=request.method, url=request.url, errno=self.errno
+        )
+
+
+def refused_message(tries: str) -> str:
+    return (
+        f"connection refused by {BASE}{tries}: nothing is listening there. Check the base URL "
+        "(KARBON_BASE_URL, or base_url= of KarbonClient) and that the server is up"
+    )
+
+
+async def test_a_refused_connection_is_worded_as_a_base_url_to_check() -> None:
+    transport = Refusing()
+    retrying = sender(transport, retry=ka.RetryPolicy(max_attempts=5, base_delay=0.0))
+    with pytest.raises(ka.ConnectError) as caught:
+        await retrying.send("GET", f"{BASE}/v3/Contacts")
+    assert len(transport.sent) == 3  # REFUSED_ATTEMPTS, not the policy's 5
+    assert caught.value.args == (refused_message(" (3 attempts)"),)
+    twice = sender(Refusing(), retry=ka.RetryPolicy(max_attempts=2, base_delay=0.0))
+    with pytest.raises(ka.ConnectError) as caught:
+        await twice.send("POST", f"{BASE}/v3/Contacts")
+    assert caught.value.args == (refused_message(" (2 attempts)"),)
+    with pytest.raises(ka.ConnectError) as once:
+        await sender(Refusing()).send_json("GET", f"{BASE}/v3/Contacts")
+    assert once.value.args == (refused_message(""),)
+
+
+async def test_a_connection_failing_otherwise_keeps_its_own_words() -> None:
+    client = sender(Refusing(ETIMEDOUT))
+    with pytest.raises(ka.ConnectError) as caught:
+        await client.send("GET", f"{BASE}/v3/Contacts")
+    assert caught.value.args == ("could not connect",)
+
+
+async def test_a_view_with_its_own_hooks_reports_to_them_alone() -> None:
+    client = sender(Recording())
+    events: list[object] = []
+    view = client.with_options(hooks=Hooks(on_event=events.append))
+    await view.send("GET", f"{BASE}/v3/Contacts")
+    assert [type(event) for event in events] == [BudgetWaitEvent, RequestEvent, ResponseEvent]
+    await client.send("GET", f"{BASE}/v3/Contacts")
+    assert len(events) == 3
+    assert client.hooks is NO_HOOKS
