@@ -15,6 +15,7 @@ earlier sends had happened in this process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import threading
@@ -101,7 +102,7 @@ class BudgetStateFile:
         self._budget = AccountBudget(limit)
         self._fd: int | None = None
         self._size = 0  # where the file ends: only this process writes it
-        self._opened = False  # the file read and rewritten (any thread)
+        self._opened = False  # the file read and rewritten, or that failed (any thread)
         self._opening = threading.Lock()
         self._found: tuple[float, list[float], float] | None = None
         """What the file said (read at, slot ages, cooldown), until the budget takes it."""
@@ -118,23 +119,30 @@ class BudgetStateFile:
 
     def open(self) -> None:
         """Read what an earlier process recorded, and start recording. The first ``acquire``
-        does it; an application starting many budgets at once can call it beforehand in a
-        thread (``await asyncio.to_thread(budget.open)``), keeping the file work off the event
-        loop. Safe to call more than once, from any thread."""
+        (or ``cool_down``) does it in a thread, so that hundreds of budgets starting at once
+        do not hold the event loop with file work; call it beforehand to do it at a time of
+        your choosing. Safe to call more than once, from any thread."""
         with self._opening:
             if self._opened:
                 return
-            self._opened = True
             try:
                 self._found = self._load_and_compact()
             except LocalWriteError:
                 raise
             except OSError as exc:
                 raise LocalWriteError(self.path, exc) from exc
+            finally:
+                # Only now: a caller that sees it set finds what was read (or, after a
+                # failure, nothing to wait for; the budget then goes on unrecorded).
+                self._opened = True
 
-    def _restore(self) -> None:
-        # On the event loop: the budget's wake-ups belong to it.
-        self.open()
+    async def _restore(self) -> None:
+        if not self._opened:
+            await asyncio.to_thread(self.open)
+        if self._loaded:  # another caller restored it while this one waited
+            return
+        # On the event loop: the budget's wake-ups belong to it. The slots read are aged by
+        # the time since, so the time the thread took is not waited twice.
         self._loaded = True
         if self._found is not None:
             read_at, held, cooldown = self._found
@@ -174,7 +182,7 @@ class BudgetStateFile:
 
     async def acquire(self, lane: Lane = Lane.BULK) -> Permit:
         if not self._loaded:
-            self._restore()
+            await self._restore()
         permit = await self._budget.acquire(lane)
         key = str(self._next)
         self._next += 1
@@ -188,7 +196,7 @@ class BudgetStateFile:
 
     async def cool_down(self, seconds: float) -> None:
         if not self._loaded:
-            self._restore()
+            await self._restore()
         await self._budget.cool_down(seconds)
         self._record(f"c {time.time() + max(0.0, seconds):.3f}\n")
 

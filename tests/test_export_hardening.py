@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -356,6 +357,36 @@ async def test_a_budget_state_file_opened_in_a_thread_counts_the_time_since(
     second.close()
     sends = [line for line in path.read_text().splitlines() if line.startswith("s ")]
     assert len(sends) == 1  # rewritten once, by the first open
+
+
+async def test_a_budget_state_file_is_read_off_the_event_loop_once_for_concurrent_callers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = ka.RateLimit(2, 0.5)
+    path = tmp_path / "budget.log"
+    first = ka.BudgetStateFile(path, limit)
+    await (await first.acquire()).release()  # one slot, held until 0.5 s after this
+    first.close()
+
+    readers: list[threading.Thread] = []
+    read = ka.BudgetStateFile._load_and_compact
+
+    def spy(self: ka.BudgetStateFile) -> Any:
+        readers.append(threading.current_thread())
+        return read(self)
+
+    monkeypatch.setattr(ka.BudgetStateFile, "_load_and_compact", spy)
+    loop = asyncio.get_running_loop()
+    second = ka.BudgetStateFile(path, limit)
+    started = loop.time()
+    permits = await asyncio.gather(*(second.acquire() for _ in range(2)))
+    # One slot was free at once, the other waited for the first process's slot.
+    assert 0.3 <= loop.time() - started < 0.8
+    assert len(readers) == 1  # read once, however many callers came first
+    assert readers[0] is not threading.main_thread()
+    for permit in permits:
+        await permit.release()
+    second.close()
 
 
 async def test_streams_starting_together_share_group_commits(tmp_path: Path) -> None:

@@ -222,16 +222,11 @@ class Exporter:
     async def _run_account(self, account: Account, progress: AccountProgress) -> None:
         progress.started = time.monotonic()
         try:
-            budget = self._budget(account)
-            if isinstance(budget, BudgetStateFile):
-                # Reading and rewriting the file off the event loop: a thousand accounts
-                # starting together blocked it for a second and a half.
-                await asyncio.to_thread(budget.open)
             client = KarbonClient(
                 bearer_token=account.bearer_token,
                 access_key=account.access_key,
                 base_url=account.base_url,
-                budget=budget,
+                budget=self._budget(account),
                 retry=self.options.retry,
                 timeout=self.options.timeout,
             )
