@@ -9,6 +9,7 @@ import ctypes
 import errno
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -457,27 +458,38 @@ async def test_a_failed_journal_sync_is_a_local_write_error(
     await store.close()
 
 
+class _GatedSink:
+    """A sink whose sync waits for its gate: a group commit held open as long as a test likes."""
+
+    def __init__(self, gate: asyncio.Event) -> None:
+        self.gate = gate
+
+    async def sync(self) -> None:
+        await self.gate.wait()
+
+
+def _committer(store: CheckpointStore) -> Callable[[str, object | None], asyncio.Future[None]]:
+    """``commit(name, sink)``: stream ``name`` commits its state, as a task started now."""
+
+    def commit(name: str, sink: object | None) -> asyncio.Future[None]:
+        state = StreamState(name)  # type: ignore[arg-type]
+        return asyncio.ensure_future(store.commit(name, "c", state, sink))  # type: ignore[arg-type]
+
+    return commit
+
+
 async def test_a_commit_whose_state_a_finished_group_held_returns_without_writing(
     tmp_path: Path,
 ) -> None:
     store = CheckpointStore(tmp_path, interval=3600)
     await store.open()
     gates = [asyncio.Event(), asyncio.Event()]
-
-    class Slow:
-        def __init__(self, gate: asyncio.Event) -> None:
-            self.gate = gate
-
-        async def sync(self) -> None:
-            await self.gate.wait()
-
-    def commit(name: str, sink: object | None) -> asyncio.Future[None]:
-        return asyncio.ensure_future(store.commit(name, "c", StreamState(name), sink))  # type: ignore[arg-type]
+    commit = _committer(store)
 
     try:
-        first = commit("a", Slow(gates[0]))
+        first = commit("a", _GatedSink(gates[0]))
         await asyncio.sleep(0.01)  # the first group is being written, holding the lock
-        second, third = commit("b", Slow(gates[1])), commit("c", None)
+        second, third = commit("b", _GatedSink(gates[1])), commit("c", None)
         await asyncio.sleep(0.01)
         gates[0].set()  # the second now writes a group holding its own state and the third's
         await asyncio.sleep(0.01)
@@ -549,22 +561,13 @@ async def test_a_commit_queued_behind_a_forgotten_sink_does_not_write_again(
     store = CheckpointStore(tmp_path, interval=3600)
     await store.open()
     gates = [asyncio.Event(), asyncio.Event()]
-
-    class Slow:
-        def __init__(self, gate: asyncio.Event) -> None:
-            self.gate = gate
-
-        async def sync(self) -> None:
-            await self.gate.wait()
-
-    def commit(name: str, sink: object | None) -> asyncio.Future[None]:
-        return asyncio.ensure_future(store.commit(name, "c", StreamState(name), sink))  # type: ignore[arg-type]
+    commit = _committer(store)
 
     try:
-        first = commit("a", Slow(gates[0]))
+        first = commit("a", _GatedSink(gates[0]))
         await asyncio.sleep(0.01)  # the first group is being written, holding the lock
         forgetting = asyncio.ensure_future(store.forget_sink("gone", "c"))  # waits on the lock
-        second, third = commit("b", Slow(gates[1])), commit("c", None)
+        second, third = commit("b", _GatedSink(gates[1])), commit("c", None)
         await asyncio.sleep(0.01)
         gates[0].set()  # both queue on the lock behind forget_sink; the second writes a group
         await asyncio.sleep(0.01)  # holding its own state and the third's
