@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 side=$1 resource=$2 sdk=${3:-.}
 py=.venv/bin/python
 client=$(mktemp --suffix .py)
+server_pid=
 trap 'rm -f "$client" callgrind.out.ipp.*; kill "$server_pid" 2>/dev/null || true' EXIT
 cat >"$client" <<'PY'
 import asyncio, sys

@@ -265,17 +265,17 @@ class _Compiler:
                 missing = self.bind(default)
             value = f"_f{index}"
             assign = "return" if default is attrs.NOTHING else f"{value} ="
-            decoded = f"        {value} = {self.expr(field.type, value)}"
+            decoded = f"{value} = {self.expr(field.type, value)}"
             lines += [
                 f"    {value} = data.get({rules.json_name(field)!r}, _MISSING)",
                 f"    if {value} is _MISSING:",
                 "        missed += 1",
                 f"        {assign} {missing}",
                 "    else:",
-                decoded,
+                f"        {decoded}",
             ]
             reads.append(f"        {value} = data[{rules.json_name(field)!r}]")
-            decodes.append(decoded[4:])
+            decodes.append(f"    {decoded}")
             arguments.append((field, value))
         fields = sum(1 for field, value in arguments if value != "extra")
         lines += [
@@ -284,7 +284,8 @@ class _Compiler:
             f"            return decode_any(*{split}(data))",
             "        extra = {}",
         ]
-        lines.extend(self.construct(cls, arguments))
+        construction = self.construct(cls, arguments)  # the same lines end both decoders
+        lines.extend(construction)
         lines += [
             "def decode(data, extra=None):",
             f"    if extra is not None or type(data) is not dict or len(data) != {fields}:",
@@ -296,7 +297,7 @@ class _Compiler:
             *decodes,
             "    extra = {}",
         ]
-        lines.extend(self.construct(cls, arguments))
+        lines.extend(construction)
         namespace = dict(self.names)
         exec("\n".join(lines), namespace)  # source written above from field types
         decode: Callable[[Any], Any] = namespace["decode"]
