@@ -57,8 +57,10 @@ typecheck: install
 layers: install
 	$(VENV)/bin/lint-imports --cache-dir .cache/import-linter
 
+# Two pytest processes at once: the tests that start real servers mostly wait, the others mostly
+# compute (tools/pytest_two_lanes.py); `$(PY) -m pytest -W error -q` runs it all in one.
 pytest: install
-	$(PY) -m pytest -W error -q
+	$(PY) tools/pytest_two_lanes.py -W error -q
 
 test: lint typecheck layers pytest
 

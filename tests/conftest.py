@@ -8,6 +8,16 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+SERVICE_FIXTURES = frozenset({"redis_server", "postgres_server"})
+"""Fixtures that start a real server: the tests using them are marked ``services``, and
+``make test`` runs those beside the others, in a second process (tools/pytest_two_lanes.py)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
 
 def max_in_window(arrivals: Sequence[float], per: float) -> int:
     """The most arrivals in any half-open window (t - per, t]."""
