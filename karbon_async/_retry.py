@@ -292,7 +292,11 @@ async def _call(attempt: Callable[[], Awaitable[T]], call: _Call) -> T | _GaveUp
     try:
         return await attempt()
     except Exception as error:
-        if _judge(call.rule, error, call.attempts):
+        try:
+            again = _judge(call.rule, error, call.attempts)
+        except Exception as broken:  # a rule that raises: backoff would retry it for ever
+            return _GaveUp(broken)
+        if again:
             raise  # backoff waits, then calls again
         return _GaveUp(error)
 

@@ -82,6 +82,21 @@ async def test_a_failure_the_rule_refuses_is_raised_at_once_and_marked_final() -
     assert retried_by(caught.value) == RetriedBy("t", 1, spent=False)
 
 
+async def test_a_rule_that_raises_stops_the_loop_with_its_own_error() -> None:
+    # backoff retries any Exception: a rule failing while backoff runs the attempts would
+    # otherwise be retried for ever.
+    def broken(error: BaseException, attempts: int) -> bool:
+        if attempts >= 2:
+            raise LookupError(f"rule broke at attempt {attempts}")
+        return True
+
+    flaky = Flaky(10)
+    with pytest.raises(LookupError, match="attempt 2") as caught:
+        await retry(flaky, RetryRule("t", broken, max_attempts=None, base_delay=0.0))
+    assert flaky.calls == 2
+    assert isinstance(caught.value.__context__, RuntimeError)  # the failure it was judging
+
+
 @pytest.mark.parametrize(
     "error",
     [ka.UnsafeURLError("off origin"), ka.ConfigurationError("bad setting")],
