@@ -15,7 +15,11 @@ interleaved, median reported, per item:
 - ``json``: ``async for`` over ``client.<resource>.list().json()`` (each record's JSON text,
   nothing decoded: what the exporter fetches);
 - ``exporter``: one ``Exporter`` over one account, that resource only, JSON Lines into a
-  temporary directory (durable, as by default): everything an export does per record.
+  temporary directory (durable, as by default): everything an export does per record;
+- ``read``, ``split``, ``split_write``: the floor under the exporter, without the SDK's layers:
+  aiohttp GET and ``read()`` alone (the next link found by a byte search); then the body split
+  into each record's JSON text (``_json_records.split_collection``, msgspec); then those texts
+  appended as JSON Lines to one file (no fsync).
 
 ``--offline`` measures decoding alone (``structure`` of already-parsed items, no I/O), which
 also runs against an older checkout (``PYTHONPATH=<checkout> python benchmarks/decode_bench.py
@@ -169,6 +173,58 @@ async def msgspec_loop(base_url: str, resource: str) -> int:
     return await plain_loop(base_url, resource, msgspec.json.decode)
 
 
+NEXT_LINK = b'"@odata.nextLink": "'
+
+
+async def floor_loop(base_url: str, resource: str, page: Callable[[bytes], str | None]) -> int:
+    """aiohttp with nothing of the SDK: ``page`` handles each body, returns the next link."""
+    pages = 0
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session:
+        url: str | None = f"{base_url}/v3/{RESOURCES[resource][0]}?$top={PAGE}"
+        while url:
+            async with session.get(url) as response:
+                response.raise_for_status()
+                body = await response.read()
+            url = page(body)
+            pages += 1
+    return pages * PAGE
+
+
+def _next_link(body: bytes) -> str | None:
+    at = body.rfind(NEXT_LINK)
+    if at < 0:
+        return None
+    start = at + len(NEXT_LINK)
+    return body[start : body.index(b'"', start)].decode()
+
+
+async def read_loop(base_url: str, resource: str) -> int:
+    return await floor_loop(base_url, resource, _next_link)
+
+
+async def split_loop(base_url: str, resource: str) -> int:
+    from karbon_async._json_records import split_collection
+
+    return await floor_loop(base_url, resource, lambda body: split_collection(body)[1])
+
+
+async def split_write_loop(base_url: str, resource: str) -> int:
+    from karbon_async._json_records import split_collection
+
+    with tempfile.TemporaryDirectory(prefix="karbon-decode-") as out:
+        fd = os.open(Path(out) / "records.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+
+            def page(body: bytes) -> str | None:
+                texts, next_link, _ = split_collection(body)
+                os.write(fd, b"\n".join(texts) + b"\n")
+                return next_link
+
+            return await floor_loop(base_url, resource, page)
+        finally:
+            os.close(fd)
+
+
 PACKAGE = "karbon_async"
 """The SDK measured; ``--baseline`` adds the same sides for an older checkout, renamed."""
 
@@ -217,6 +273,9 @@ SIDES: dict[str, Side] = {
     "plain": plain,
     "orjson": orjson_loop,
     "msgspec": msgspec_loop,
+    "read": read_loop,
+    "split": split_loop,
+    "split_write": split_write_loop,
     **sdk_sides(PACKAGE),
 }
 

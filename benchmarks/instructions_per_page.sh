@@ -3,7 +3,8 @@
 # of 100 pages minus one, so start-up and imports cancel out. Noise-free where CPU time is not.
 #   bash benchmarks/instructions_per_page.sh typed contacts            # this checkout
 #   bash benchmarks/instructions_per_page.sh typed work_items ../old    # another checkout's SDK
-# Sides: plain, orjson, msgspec, typed, raw, json, exporter. Needs valgrind.
+# Sides: plain, orjson, msgspec, read, split, split_write, typed, raw, json, exporter. Needs
+# valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 side=$1 resource=$2 sdk=${3:-.}
