@@ -143,18 +143,32 @@ async def serve(pages: int) -> None:
 # --- the measured client (this process) ------------------------------------------------------
 
 
-async def plain_loop(base_url: str, resource: str, loads: Callable[[bytes], Any]) -> int:
+async def page_loop(
+    base_url: str, resource: str, page: Callable[[bytes], tuple[int, str | None]]
+) -> int:
+    """aiohttp with nothing of the SDK: ``page`` handles each body and returns (items in it,
+    the next link)."""
     items = 0
     async with aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session:
         url: str | None = f"{base_url}/v3/{RESOURCES[resource][0]}?$top={PAGE}"
         while url:
             async with session.get(url) as response:
                 response.raise_for_status()
-                document = loads(await response.read())
-            for item in document["value"]:
-                items += item is not None
-            url = document.get("@odata.nextLink")
+                body = await response.read()
+            count, url = page(body)
+            items += count
     return items
+
+
+async def plain_loop(base_url: str, resource: str, loads: Callable[[bytes], Any]) -> int:
+    def page(body: bytes) -> tuple[int, str | None]:
+        document = loads(body)
+        count = 0
+        for item in document["value"]:
+            count += item is not None
+        return count, document.get("@odata.nextLink")
+
+    return await page_loop(base_url, resource, page)
 
 
 async def plain(base_url: str, resource: str) -> int:
@@ -176,36 +190,26 @@ async def msgspec_loop(base_url: str, resource: str) -> int:
 NEXT_LINK = b'"@odata.nextLink": "'
 
 
-async def floor_loop(base_url: str, resource: str, page: Callable[[bytes], str | None]) -> int:
-    """aiohttp with nothing of the SDK: ``page`` handles each body, returns the next link."""
-    pages = 0
-    async with aiohttp.ClientSession(headers={"Authorization": "Bearer t"}) as session:
-        url: str | None = f"{base_url}/v3/{RESOURCES[resource][0]}?$top={PAGE}"
-        while url:
-            async with session.get(url) as response:
-                response.raise_for_status()
-                body = await response.read()
-            url = page(body)
-            pages += 1
-    return pages * PAGE
-
-
-def _next_link(body: bytes) -> str | None:
+def _next_link(body: bytes) -> tuple[int, str | None]:
     at = body.rfind(NEXT_LINK)
     if at < 0:
-        return None
+        return PAGE, None
     start = at + len(NEXT_LINK)
-    return body[start : body.index(b'"', start)].decode()
+    return PAGE, body[start : body.index(b'"', start)].decode()
 
 
 async def read_loop(base_url: str, resource: str) -> int:
-    return await floor_loop(base_url, resource, _next_link)
+    return await page_loop(base_url, resource, _next_link)
 
 
 async def split_loop(base_url: str, resource: str) -> int:
     from karbon_async._json_records import split_collection
 
-    return await floor_loop(base_url, resource, lambda body: split_collection(body)[1])
+    def page(body: bytes) -> tuple[int, str | None]:
+        texts, next_link, _ = split_collection(body)
+        return len(texts), next_link
+
+    return await page_loop(base_url, resource, page)
 
 
 async def split_write_loop(base_url: str, resource: str) -> int:
@@ -215,12 +219,12 @@ async def split_write_loop(base_url: str, resource: str) -> int:
         fd = os.open(Path(out) / "records.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
 
-            def page(body: bytes) -> str | None:
+            def page(body: bytes) -> tuple[int, str | None]:
                 texts, next_link, _ = split_collection(body)
                 os.write(fd, b"\n".join(texts) + b"\n")
-                return next_link
+                return len(texts), next_link
 
-            return await floor_loop(base_url, resource, page)
+            return await page_loop(base_url, resource, page)
         finally:
             os.close(fd)
 
