@@ -550,6 +550,57 @@ async def test_submit_wait_reports_every_shard_and_exits_1_when_they_do_not_fini
     await reaper._close()
 
 
+async def test_a_pass_submitted_again_with_other_shards_is_refused_before_anything_is_sent(
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    schema: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A shard completed in the first submission is skipped in the next: with another shard
+    size (or other accounts) it would be skipped holding accounts it never exported."""
+
+    def accounts_file(count: int) -> str:
+        path = tmp_path / f"accounts{count}.toml"
+        path.write_text(
+            "".join(
+                f'[a{n}]\nbearer_token = "t"\naccess_key = "k{n}"\n'
+                'base_url = "http://127.0.0.1:1"\n'
+                for n in range(count)
+            )
+        )
+        return str(path)
+
+    def submit(count: int, shard_size: int) -> int:
+        argv = ["fleet", "submit", accounts_file(count), "--to", postgres_server.dsn]
+        argv += ["--schema", schema, "--broker", redis_server.url, "--pass-id", "p1"]
+        return main([*argv, "--shard-size", str(shard_size)])
+
+    async def recorded() -> list[tuple[int, list[str]]]:
+        rows = await _query(
+            postgres_server.dsn,
+            f"SELECT shard, accounts FROM {quote_ident(schema)}.karbon_fleet_shards "
+            "WHERE pass_id = 'p1' ORDER BY shard",
+        )
+        return [(r["shard"], list(r["accounts"])) for r in rows]
+
+    assert await asyncio.to_thread(submit, 4, 2) == 0
+    assert await asyncio.to_thread(submit, 4, 2) == 0  # the same shards: resumed
+    first = [(0, ["a0", "a1"]), (1, ["a2", "a3"])]
+    assert await recorded() == first
+    capsys.readouterr()
+    assert await asyncio.to_thread(submit, 4, 1) == EXIT_USAGE
+    assert await asyncio.to_thread(submit, 3, 2) == EXIT_USAGE  # shard 1 would lose a3
+    err = capsys.readouterr().err
+    assert (
+        "pass p1 was recorded with other shards (shard 0 held 2 account(s) from 'a0', now 1" in err
+    )
+    assert "(shard 1 held 2 account(s) from 'a2', now 1 from 'a2')" in err
+    assert await recorded() == first  # nothing recorded
+    assert await asyncio.to_thread(submit, 5, 2) == 0  # a shard added after them is new
+    assert await recorded() == [*first, (2, ["a4"])]
+
+
 def test_an_accounts_state_comes_from_its_checkpoints_and_its_shards_lease() -> None:
     from karbon_async.fleet._passes import account_states
 

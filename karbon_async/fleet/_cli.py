@@ -48,7 +48,10 @@ def add_parser(commands: Any) -> None:
     submit.add_argument("--page-size", type=int, default=100)
     submit.add_argument("--schema", default="public", help="PostgreSQL schema of the tables")
     submit.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
-    submit.add_argument("--pass-id", help="resume this pass instead of starting a new one")
+    submit.add_argument(
+        "--pass-id",
+        help="resume this pass instead of starting a new one (same accounts and --shard-size)",
+    )
     submit.add_argument(
         "--wait",
         action="store_true",
@@ -192,6 +195,7 @@ def _submit(app: Any, args: argparse.Namespace) -> int:
     from ..export import DEFAULT_RESOURCES
     from . import _passes
     from ._app import TASK
+    from ._ledger import PassMismatchError
     from ._shards import make_shards
 
     _check_dsn(args.to, "--to")
@@ -217,6 +221,8 @@ def _submit(app: Any, args: argparse.Namespace) -> int:
     pass_id = shards[0]["pass_id"]
     try:  # the ledger first: whatever the broker loses from now on is sent again from it
         to_send = asyncio.run(_passes.record(args.to, args.schema, shards))
+    except PassMismatchError as exc:  # nothing recorded, nothing sent
+        raise UsageError(str(exc)) from None
     except Exception as exc:
         print(f"karbon-async: error: pass not recorded in PostgreSQL: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -55,28 +55,55 @@ async def create(connection: Any, schema: str) -> None:
         )
 
 
+class PassMismatchError(ValueError):
+    """A pass submitted again (``--pass-id``) whose shards would hold other accounts than
+    when it was recorded: a shard completed then would be skipped now with accounts it never
+    exported."""
+
+
+def _check_same_shards(recorded: Sequence[Any], shards: Sequence[dict[str, Any]]) -> None:
+    planned = {s["shard"]: [a["name"] for a in s["accounts"]] for s in shards}
+    for row in sorted(recorded, key=lambda r: r["shard"]):
+        now = planned.get(row["shard"])
+        if now is not None and list(row["accounts"]) != now:
+            raise PassMismatchError(
+                f"pass {shards[0]['pass_id']} was recorded with other shards (shard "
+                f"{row['shard']} held {len(row['accounts'])} account(s) from "
+                f"{row['accounts'][0]!r}, now {len(now)} from {now[0]!r}): submit it again with "
+                "the same accounts file and --shard-size, or start a new pass"
+            )
+
+
 async def record(
     connection: Any, schema: str, shards: Sequence[dict[str, Any]], task_ids: Sequence[str]
 ) -> list[int]:
     """Record ``shards`` as enqueued now under ``task_ids``; the indexes of those to send. A
     shard of the same pass recorded before (``--pass-id``) stays complete if it was, else waits
-    again with these arguments."""
+    again with these arguments; ``PassMismatchError`` if it held other accounts (shards added
+    after the recorded ones are new)."""
     await create(connection, schema)
-    rows = await connection.fetch(
-        f"INSERT INTO {table(schema)} AS s (pass_id, shard, spec, accounts, task_id, enqueued_at) "
-        "SELECT $1, u.shard, u.spec::jsonb, "
-        "ARRAY(SELECT jsonb_array_elements(u.spec::jsonb->'accounts')->>'name'), u.task_id, now() "
-        "FROM unnest($2::int[], $3::text[], $4::text[]) AS u(shard, spec, task_id) "
-        "ON CONFLICT (pass_id, shard) DO UPDATE SET spec = EXCLUDED.spec, "
-        "accounts = EXCLUDED.accounts, task_id = EXCLUDED.task_id, enqueued_at = now(), "
-        "state = 'waiting', worker = NULL, lease_until = NULL, error = NULL, failures = NULL, "
-        "updated_at = now() WHERE s.state <> 'complete' "
-        "RETURNING shard",
-        shards[0]["pass_id"],
-        [s["shard"] for s in shards],
-        [json.dumps(s) for s in shards],
-        list(task_ids),
-    )
+    async with connection.transaction():
+        recorded = await connection.fetch(
+            f"SELECT shard, accounts FROM {table(schema)} WHERE pass_id = $1",
+            shards[0]["pass_id"],
+        )
+        _check_same_shards(recorded, shards)
+        rows = await connection.fetch(
+            f"INSERT INTO {table(schema)} AS s (pass_id, shard, spec, accounts, task_id, "
+            "enqueued_at) "
+            "SELECT $1, u.shard, u.spec::jsonb, "
+            "ARRAY(SELECT jsonb_array_elements(u.spec::jsonb->'accounts')->>'name'), u.task_id, "
+            "now() FROM unnest($2::int[], $3::text[], $4::text[]) AS u(shard, spec, task_id) "
+            "ON CONFLICT (pass_id, shard) DO UPDATE SET spec = EXCLUDED.spec, "
+            "accounts = EXCLUDED.accounts, task_id = EXCLUDED.task_id, enqueued_at = now(), "
+            "state = 'waiting', worker = NULL, lease_until = NULL, error = NULL, failures = NULL, "
+            "updated_at = now() WHERE s.state <> 'complete' "
+            "RETURNING shard",
+            shards[0]["pass_id"],
+            [s["shard"] for s in shards],
+            [json.dumps(s) for s in shards],
+            list(task_ids),
+        )
     return sorted(r["shard"] for r in rows)
 
 
