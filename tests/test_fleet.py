@@ -571,10 +571,10 @@ async def test_a_pass_submitted_again_with_other_shards_is_refused_before_anythi
         )
         return str(path)
 
-    def submit(count: int, shard_size: int) -> int:
+    def submit(count: int, shard_size: int, *more: str) -> int:
         argv = ["fleet", "submit", accounts_file(count), "--to", postgres_server.dsn]
         argv += ["--schema", schema, "--broker", redis_server.url, "--pass-id", "p1"]
-        return main([*argv, "--shard-size", str(shard_size)])
+        return main([*argv, "--shard-size", str(shard_size), *more])
 
     async def recorded() -> list[tuple[int, list[str]]]:
         rows = await _query(
@@ -591,11 +591,14 @@ async def test_a_pass_submitted_again_with_other_shards_is_refused_before_anythi
     capsys.readouterr()
     assert await asyncio.to_thread(submit, 4, 1) == EXIT_USAGE
     assert await asyncio.to_thread(submit, 3, 2) == EXIT_USAGE  # shard 1 would lose a3
+    assert await asyncio.to_thread(submit, 4, 2, "--resources", "users") == EXIT_USAGE
+    assert await asyncio.to_thread(submit, 4, 2, "--since", "2026-01-01") == EXIT_USAGE
     err = capsys.readouterr().err
-    assert (
-        "pass p1 was recorded with other shards (shard 0 held 2 account(s) from 'a0', now 1" in err
-    )
+    assert "pass p1 was recorded with other shards (shard 0 held 2 account(s) from 'a0'" in err
     assert "(shard 1 held 2 account(s) from 'a2', now 1 from 'a2')" in err
+    assert "(shard 0 exported contacts, organizations, " in err
+    assert ", now users): submit it again with the same accounts file, --shard-size, " in err
+    assert "(shard 0 read changes since None, now 2026-01-01" in err
     assert await recorded() == first  # nothing recorded
     assert await asyncio.to_thread(submit, 5, 2) == 0  # a shard added after them is new
     assert await recorded() == [*first, (2, ["a4"])]

@@ -50,7 +50,8 @@ def add_parser(commands: Any) -> None:
     submit.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE)
     submit.add_argument(
         "--pass-id",
-        help="resume this pass instead of starting a new one (same accounts and --shard-size)",
+        help="resume this pass instead of starting a new one (same accounts, --shard-size, "
+        "--resources and --since)",
     )
     submit.add_argument(
         "--wait",

@@ -56,22 +56,36 @@ async def create(connection: Any, schema: str) -> None:
 
 
 class PassMismatchError(ValueError):
-    """A pass submitted again (``--pass-id``) whose shards would hold other accounts than
-    when it was recorded: a shard completed then would be skipped now with accounts it never
-    exported."""
+    """A pass submitted again (``--pass-id``) whose shards would differ from those recorded:
+    a shard completed then is skipped now, so with other accounts, resources or ``since`` it
+    would be skipped holding work it never did."""
 
 
 def _check_same_shards(recorded: Sequence[Any], shards: Sequence[dict[str, Any]]) -> None:
-    planned = {s["shard"]: [a["name"] for a in s["accounts"]] for s in shards}
+    planned = {s["shard"]: s for s in shards}
     for row in sorted(recorded, key=lambda r: r["shard"]):
-        now = planned.get(row["shard"])
-        if now is not None and list(row["accounts"]) != now:
-            raise PassMismatchError(
-                f"pass {shards[0]['pass_id']} was recorded with other shards (shard "
-                f"{row['shard']} held {len(row['accounts'])} account(s) from "
-                f"{row['accounts'][0]!r}, now {len(now)} from {now[0]!r}): submit it again with "
-                "the same accounts file and --shard-size, or start a new pass"
+        shard = planned.get(row["shard"])
+        if shard is None:
+            continue
+        then, now = list(row["accounts"]), [a["name"] for a in shard["accounts"]]
+        if then != now:
+            differs = (
+                f"shard {row['shard']} held {len(then)} account(s) from {then[0]!r}, "
+                f"now {len(now)} from {now[0]!r}"
             )
+        elif (resources := json.loads(row["resources"])) != shard["resources"]:
+            differs = f"shard {row['shard']} exported {', '.join(resources)}, now "
+            differs += ", ".join(shard["resources"])
+        elif row["since"] != shard["since"]:
+            differs = f"shard {row['shard']} read changes since {row['since']}"
+            differs += f", now {shard['since']}"
+        else:
+            continue
+        raise PassMismatchError(
+            f"pass {shard['pass_id']} was recorded with other shards ({differs}): submit it again "
+            "with the same accounts file, --shard-size, --resources and --since, or start a "
+            "new pass"
+        )
 
 
 async def record(
@@ -79,12 +93,13 @@ async def record(
 ) -> list[int]:
     """Record ``shards`` as enqueued now under ``task_ids``; the indexes of those to send. A
     shard of the same pass recorded before (``--pass-id``) stays complete if it was, else waits
-    again with these arguments; ``PassMismatchError`` if it held other accounts (shards added
-    after the recorded ones are new)."""
+    again with these arguments; ``PassMismatchError`` if it held other accounts, resources or
+    ``since`` (shards added after the recorded ones are new)."""
     await create(connection, schema)
     async with connection.transaction():
         recorded = await connection.fetch(
-            f"SELECT shard, accounts FROM {table(schema)} WHERE pass_id = $1",
+            f"SELECT shard, accounts, spec->'resources' AS resources, spec->>'since' AS since "
+            f"FROM {table(schema)} WHERE pass_id = $1",
             shards[0]["pass_id"],
         )
         _check_same_shards(recorded, shards)
