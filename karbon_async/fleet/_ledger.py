@@ -23,6 +23,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from .._exceptions import ConfigurationError
 from ..export._postgres import quote_ident
 
 TABLE = "karbon_fleet_shards"
@@ -55,7 +56,7 @@ async def create(connection: Any, schema: str) -> None:
         )
 
 
-class PassMismatchError(ValueError):
+class PassMismatchError(ConfigurationError):
     """A pass submitted again (``--pass-id``) whose shards would differ from those recorded:
     a shard completed then is skipped now, so with other accounts, resources or ``since`` it
     would be skipped holding work it never did."""
