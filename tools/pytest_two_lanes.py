@@ -8,7 +8,8 @@ on a 2-core machine: 297 s in one process, 183 s in two).
 
 The ``services`` lane's output is kept and printed after the other lane's, under its own
 heading, so neither interleaves with the other. The exit status is the first failing lane's
-(0 when both pass). Arguments are passed to both pytest processes.
+(0 when both pass). Arguments are passed to both pytest processes; each lane adds its own
+``-m``, so a ``-m`` of yours is overridden (run pytest itself for that).
 
     python tools/pytest_two_lanes.py -W error -q
 """
