@@ -459,12 +459,16 @@ async def test_a_failed_journal_sync_is_a_local_write_error(
 
 
 class _GatedSink:
-    """A sink whose sync waits for its gate: a group commit held open as long as a test likes."""
+    """A sink whose sync waits for its gate: a group commit held open as long as a test likes.
+    ``syncing`` is set once a group holding it is being written (its batch taken): a test
+    waits for that, not for a time, which a busy machine can outlast."""
 
     def __init__(self, gate: asyncio.Event) -> None:
         self.gate = gate
+        self.syncing = asyncio.Event()
 
     async def sync(self) -> None:
+        self.syncing.set()
         await self.gate.wait()
 
 
@@ -486,13 +490,14 @@ async def test_a_commit_whose_state_a_finished_group_held_returns_without_writin
     gates = [asyncio.Event(), asyncio.Event()]
     commit = _committer(store)
 
+    sinks = [_GatedSink(gate) for gate in gates]
     try:
-        first = commit("a", _GatedSink(gates[0]))
-        await asyncio.sleep(0.01)  # the first group is being written, holding the lock
-        second, third = commit("b", _GatedSink(gates[1])), commit("c", None)
+        first = commit("a", sinks[0])
+        await sinks[0].syncing.wait()  # the first group is being written, holding the lock
+        second, third = commit("b", sinks[1]), commit("c", None)
         await asyncio.sleep(0.01)
         gates[0].set()  # the second now writes a group holding its own state and the third's
-        await asyncio.sleep(0.01)
+        await sinks[1].syncing.wait()
         store.mark("late", "c", StreamState("late"), None)  # after that group was taken
         gates[1].set()
         await asyncio.gather(first, second, third)
@@ -563,14 +568,15 @@ async def test_a_commit_queued_behind_a_forgotten_sink_does_not_write_again(
     gates = [asyncio.Event(), asyncio.Event()]
     commit = _committer(store)
 
+    sinks = [_GatedSink(gate) for gate in gates]
     try:
-        first = commit("a", _GatedSink(gates[0]))
-        await asyncio.sleep(0.01)  # the first group is being written, holding the lock
+        first = commit("a", sinks[0])
+        await sinks[0].syncing.wait()  # the first group is being written, holding the lock
         forgetting = asyncio.ensure_future(store.forget_sink("gone", "c"))  # waits on the lock
-        second, third = commit("b", _GatedSink(gates[1])), commit("c", None)
+        second, third = commit("b", sinks[1]), commit("c", None)
         await asyncio.sleep(0.01)
         gates[0].set()  # both queue on the lock behind forget_sink; the second writes a group
-        await asyncio.sleep(0.01)  # holding its own state and the third's
+        await sinks[1].syncing.wait()  # holding its own state and the third's
         store.mark("late", "c", StreamState("late"), None)  # after that group was taken
         gates[1].set()
         await asyncio.gather(first, second, third, forgetting)
