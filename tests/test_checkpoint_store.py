@@ -482,9 +482,12 @@ def _committer(store: CheckpointStore) -> Callable[[str, object | None], asyncio
     return commit
 
 
+@pytest.mark.parametrize("behind_forget_sink", [False, True], ids=["plain", "behind-forget"])
 async def test_a_commit_whose_state_a_finished_group_held_returns_without_writing(
-    tmp_path: Path,
+    tmp_path: Path, behind_forget_sink: bool
 ) -> None:
+    """The third commit's state goes with the second's group, so it does not write again; also
+    when both queue on the lock behind a ``forget_sink``."""
     store = CheckpointStore(tmp_path, interval=3600)
     await store.open()
     gates = [asyncio.Event(), asyncio.Event()]
@@ -494,13 +497,16 @@ async def test_a_commit_whose_state_a_finished_group_held_returns_without_writin
     try:
         first = commit("a", sinks[0])
         await sinks[0].syncing.wait()  # the first group is being written, holding the lock
+        waiting = [first]
+        if behind_forget_sink:
+            waiting.append(asyncio.ensure_future(store.forget_sink("gone", "c")))  # on the lock
         second, third = commit("b", sinks[1]), commit("c", None)
         await asyncio.sleep(0.01)
         gates[0].set()  # the second now writes a group holding its own state and the third's
         await sinks[1].syncing.wait()
         store.mark("late", "c", StreamState("late"), None)  # after that group was taken
         gates[1].set()
-        await asyncio.gather(first, second, third)
+        await asyncio.gather(*waiting, second, third)
         assert store.commits == 2, "the third's state went with the second's group"
         assert set(load_checkpoints(tmp_path)) == {("a", "c"), ("b", "c"), ("c", "c")}
     finally:
@@ -558,29 +564,3 @@ async def test_a_commit_returns_once_its_group_is_written_not_after_a_later_one(
     store.gates[2].set()
     await asyncio.gather(first, second, third, late)
     assert store.written == [["a"], ["b", "c"], ["late"]]
-
-
-async def test_a_commit_queued_behind_a_forgotten_sink_does_not_write_again(
-    tmp_path: Path,
-) -> None:
-    store = CheckpointStore(tmp_path, interval=3600)
-    await store.open()
-    gates = [asyncio.Event(), asyncio.Event()]
-    commit = _committer(store)
-
-    sinks = [_GatedSink(gate) for gate in gates]
-    try:
-        first = commit("a", sinks[0])
-        await sinks[0].syncing.wait()  # the first group is being written, holding the lock
-        forgetting = asyncio.ensure_future(store.forget_sink("gone", "c"))  # waits on the lock
-        second, third = commit("b", sinks[1]), commit("c", None)
-        await asyncio.sleep(0.01)
-        gates[0].set()  # both queue on the lock behind forget_sink; the second writes a group
-        await sinks[1].syncing.wait()  # holding its own state and the third's
-        store.mark("late", "c", StreamState("late"), None)  # after that group was taken
-        gates[1].set()
-        await asyncio.gather(first, second, third, forgetting)
-        assert store.commits == 2, "the third's state went with the second's group"
-        assert set(load_checkpoints(tmp_path)) == {("a", "c"), ("b", "c"), ("c", "c")}
-    finally:
-        await store.close()
