@@ -509,6 +509,18 @@ async def test_the_ledger_records_each_shard_complete_failed_or_waiting_and_stat
     assert await asyncio.to_thread(main, [*status, "nope"]) == EXIT_USAGE
 
 
+def _unreachable_accounts(directory: Path, count: int) -> Path:
+    """An accounts file of ``count`` accounts ``a0``... on a port where nothing listens."""
+    path = directory / f"accounts{count}.toml"
+    path.write_text(
+        "".join(
+            f'[a{n}]\nbearer_token = "t"\naccess_key = "k{n}"\nbase_url = "http://127.0.0.1:1"\n'
+            for n in range(count)
+        )
+    )
+    return path
+
+
 async def test_submit_wait_reports_every_shard_and_exits_1_when_they_do_not_finish(
     postgres_server: PostgresServer,
     redis_server: RedisServer,
@@ -520,13 +532,7 @@ async def test_submit_wait_reports_every_shard_and_exits_1_when_they_do_not_fini
     are in the ledger, and a reaper sends them again only once the broker has lost them."""
     from karbon_async.fleet._app import make_app
 
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        "".join(
-            f'[a{n}]\nbearer_token = "t"\naccess_key = "k{n}"\nbase_url = "http://127.0.0.1:1"\n'
-            for n in range(3)
-        )
-    )
+    accounts = _unreachable_accounts(tmp_path, 3)
     argv = ["fleet", "submit", str(accounts), "--to", postgres_server.dsn, "--schema", schema]
     argv += ["--broker", redis_server.url, "--shard-size", "2", "--wait", "--timeout", "0.5"]
     code = await asyncio.to_thread(main, argv)
@@ -558,21 +564,11 @@ async def test_a_pass_submitted_again_with_other_shards_is_refused_before_anythi
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A shard completed in the first submission is skipped in the next: with another shard
-    size (or other accounts) it would be skipped holding accounts it never exported."""
-
-    def accounts_file(count: int) -> str:
-        path = tmp_path / f"accounts{count}.toml"
-        path.write_text(
-            "".join(
-                f'[a{n}]\nbearer_token = "t"\naccess_key = "k{n}"\n'
-                'base_url = "http://127.0.0.1:1"\n'
-                for n in range(count)
-            )
-        )
-        return str(path)
+    size, other accounts, resources or since it would be skipped holding work it never did."""
 
     def submit(count: int, shard_size: int, *more: str) -> int:
-        argv = ["fleet", "submit", accounts_file(count), "--to", postgres_server.dsn]
+        accounts = str(_unreachable_accounts(tmp_path, count))
+        argv = ["fleet", "submit", accounts, "--to", postgres_server.dsn]
         argv += ["--schema", schema, "--broker", redis_server.url, "--pass-id", "p1"]
         return main([*argv, "--shard-size", str(shard_size), *more])
 
